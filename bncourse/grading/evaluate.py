@@ -1,0 +1,233 @@
+"""Compare what a student's code produced with the reference, and diagnose mistakes.
+
+This half of grading never runs the student's code: it takes the data a
+:class:`~bncourse.grading.runner.RawCase` holds, recomputes the expected outputs from the
+exercise's solution, and explains the first failure it recognises.  Diagnoses, in order:
+an exception or a contract error, ``None`` or non-array outputs, an input modified in
+place, a wrong output shape, a wrong dtype, NaN, the exercise's own hook, then the known
+mistakes by matching the student's outputs against each mistake's outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bncourse.grading.registry import Case, Exercise, Mistake
+from bncourse.grading.runner import RawCase, run_one
+
+__all__ = ["CaseResult", "ExerciseResult", "evaluate", "expected_outputs", "rel_error"]
+
+
+def rel_error(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest elementwise relative error ``|a - b| / max(1e-8, |a| + |b|)`` (CS231n's)."""
+    a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a64.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a64 - b64) / np.maximum(1e-8, np.abs(a64) + np.abs(b64))))
+
+
+@dataclass
+class CaseResult:
+    """The verdict on one case: passed or not, the largest error, and why."""
+
+    case: str
+    passed: bool
+    max_rel_error: float | None = None
+    worst_output: str | None = None
+    message: str = ""
+    diagnosis: str | None = None
+
+
+@dataclass
+class ExerciseResult:
+    """The verdict on one exercise: the object ``check`` returns and the grader stores."""
+
+    exercise_id: str
+    passed: bool
+    points: float
+    max_points: int
+    cases: list[CaseResult] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    status: str = "checked"  # "checked", "not_implemented", "missing", "forbidden", "error"
+
+    def __repr__(self) -> str:
+        verdict = "passed" if self.passed else self.status if self.status != "checked" else "failed"
+        return f"<{self.exercise_id}: {verdict}, {self.points:g}/{self.max_points} points>"
+
+    @property
+    def max_rel_error(self) -> float | None:
+        errs = [c.max_rel_error for c in self.cases if c.max_rel_error is not None]
+        return max(errs) if errs else None
+
+    @property
+    def worst_output(self) -> str | None:
+        worst = max(
+            (c for c in self.cases if c.max_rel_error is not None),
+            key=lambda c: c.max_rel_error or 0.0,
+            default=None,
+        )
+        return worst.worst_output if worst else None
+
+    @property
+    def diagnosis(self) -> str | None:
+        for c in self.cases:
+            if c.diagnosis:
+                return c.diagnosis
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "exercise": self.exercise_id,
+            "passed": self.passed,
+            "points": self.points,
+            "max_points": self.max_points,
+            "status": self.status,
+            "diagnosis": self.diagnosis,
+            "max_rel_error": self.max_rel_error,
+            "messages": list(self.messages),
+            "cases": [vars(c) for c in self.cases],
+        }
+
+
+def expected_outputs(exercise: Exercise, case: Case, impl: Any = None) -> dict[str, np.ndarray]:
+    """Outputs of ``impl`` (default: the exercise's solution) on ``case``, as arrays."""
+    raw = run_one(exercise, impl or exercise.solution, case, dict(exercise.namespace))
+    if raw.error or raw.bad_outputs:
+        raise RuntimeError(f"reference for {exercise.id!r} failed on {case.name}: {raw.error or raw.bad_outputs}")
+    return raw.outputs
+
+
+def _close(got: np.ndarray, exp: np.ndarray, tol: tuple[float, float]) -> bool:
+    if got.shape != exp.shape:
+        return False
+    return bool(np.allclose(got.astype(np.float64), exp.astype(np.float64), rtol=tol[0], atol=tol[1]))
+
+
+def _matches_mistake(
+    exercise: Exercise, mistake: Mistake, case: Case, got: Mapping[str, np.ndarray]
+) -> bool:
+    try:
+        wrong = expected_outputs(exercise, case, mistake.impl)
+    except RuntimeError:
+        return False
+    names = mistake.outputs or tuple(wrong)
+    names = tuple(n for n in names if n in wrong and n in got)
+    if not names:
+        return False
+    return all(_close(got[n], wrong[n], case.tolerance) for n in names)
+
+
+def _diagnose_values(
+    exercise: Exercise, case: Case, got: Mapping[str, np.ndarray], exp: Mapping[str, np.ndarray]
+) -> str | None:
+    if exercise.diagnose is not None:
+        msg = exercise.diagnose(case, dict(got), dict(exp))
+        if msg:
+            return msg
+    for mistake in exercise.mistakes:
+        if _matches_mistake(exercise, mistake, case, got):
+            return mistake.diagnosis
+    return None
+
+
+def _evaluate_case(exercise: Exercise, case: Case, raw: RawCase) -> CaseResult:
+    res = CaseResult(case=case.name, passed=False)
+    if raw.error_kind == "not_implemented":
+        res.message = "not implemented yet"
+        return res
+    if raw.error:
+        res.message = raw.error
+        if raw.error_kind == "contract":
+            res.diagnosis = raw.error
+        return res
+    exp = expected_outputs(exercise, case)
+    missing = [n for n in exp if n not in raw.outputs and n not in raw.bad_outputs]
+    if raw.bad_outputs:
+        name, what = next(iter(raw.bad_outputs.items()))
+        res.message = f"{name} is {what}, expected an array of shape {exp[name].shape}"
+        res.diagnosis = (
+            f"{name} came back as {what}: did you forget a `return`?"
+            if what == "None"
+            else f"{name} must be a NumPy array, got {what}."
+        )
+        return res
+    if missing:
+        res.message = f"missing outputs: {', '.join(missing)}"
+        return res
+    if raw.mutated:
+        res.message = f"modified its input {', '.join(raw.mutated)} in place"
+        res.diagnosis = (
+            f"Your code changes its input `{raw.mutated[0]}` in place (e.g. `x -= mu`); "
+            "work on a new array (`x - mu`) so the caller's data stays intact."
+        )
+        return res
+    for name, e in exp.items():
+        g = raw.outputs[name]
+        if g.shape != e.shape:
+            res.message = f"{name} has shape {g.shape}, expected {e.shape}"
+            res.diagnosis = _diagnose_values(exercise, case, raw.outputs, exp) or (
+                f"{name} has the wrong shape: expected {e.shape}, got {g.shape}."
+            )
+            return res
+    for name, e in exp.items():
+        g = raw.outputs[name]
+        if e.dtype.kind == "f" and g.dtype != e.dtype:
+            res.message = f"{name} has dtype {g.dtype}, expected {e.dtype}"
+            res.diagnosis = (
+                f"dtype not preserved: {name} is {g.dtype} but the input is {e.dtype}; "
+                "avoid float64 constants/arrays (np.zeros(..., dtype=x.dtype), x.dtype.type(eps))."
+            )
+            return res
+    errors = {n: rel_error(raw.outputs[n], e) for n, e in exp.items()}
+    worst = max(errors, key=lambda n: errors[n]) if errors else None
+    res.max_rel_error = errors[worst] if worst else 0.0
+    res.worst_output = worst
+    bad = [n for n, e in exp.items() if not _close(raw.outputs[n], e, case.tolerance)]
+    if any(np.isnan(raw.outputs[n]).any() for n in exp if raw.outputs[n].dtype.kind == "f"):
+        nan_out = next(n for n in exp if raw.outputs[n].dtype.kind == "f" and np.isnan(raw.outputs[n]).any())
+        res.message = f"{nan_out} contains NaN"
+        res.diagnosis = _diagnose_values(exercise, case, raw.outputs, exp) or (
+            f"{nan_out} contains NaN: look for a division by zero or the square root of a negative number."
+        )
+        return res
+    if bad:
+        ok = [n for n in exp if n not in bad]
+        res.message = f"{bad[0]} rel err {errors[bad[0]]:.1e}" + (f" ({', '.join(ok)} OK)" if ok else "")
+        res.diagnosis = _diagnose_values(exercise, case, raw.outputs, exp)
+        return res
+    res.passed = True
+    return res
+
+
+def evaluate(exercise: Exercise, raws: list[RawCase], cases: list[Case] | None = None) -> ExerciseResult:
+    """Judge the raw results of one exercise against its solution (in the grading process)."""
+    cases = cases if cases is not None else exercise.cases()
+    by_name = {r.case: r for r in raws}
+    results = []
+    for case in cases:
+        raw = by_name.get(case.name)
+        if raw is None:
+            results.append(CaseResult(case=case.name, passed=False, message="no result came back"))
+        else:
+            results.append(_evaluate_case(exercise, case, raw))
+    n_pass = sum(r.passed for r in results)
+    status = "checked"
+    if results and all(r.message == "not implemented yet" for r in results):
+        status = "not_implemented"
+    points = round(exercise.points * n_pass / len(results), 2) if results else 0.0
+    out = ExerciseResult(
+        exercise_id=exercise.id,
+        passed=bool(results) and n_pass == len(results),
+        points=points,
+        max_points=exercise.points,
+        cases=results,
+        status=status,
+    )
+    diag = out.diagnosis
+    if diag:
+        out.messages.append(diag)
+    return out

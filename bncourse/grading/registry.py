@@ -1,0 +1,164 @@
+"""The exercise registry: what each exercise id means and how it is checked.
+
+An :class:`Exercise` says which function (or class) a student writes, in which notebook,
+on which seeded :class:`Case` s it is run, and how to call it.  Expected outputs come from
+the exercise's ``solution`` (the instructor's implementation, kept in the package), called
+the same way as the student's code.  Each known mistake is a :class:`Mistake`: a wrong
+implementation whose outputs, when the student's match them, give the diagnosis.
+
+Exercises are defined in the modules of :mod:`bncourse.grading.exercises`, one module per
+topic; they are discovered on first use, so adding an exercise means adding a module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bncourse.errors import ExerciseError
+
+__all__ = [
+    "Case",
+    "ContractError",
+    "Exercise",
+    "Mistake",
+    "all_exercises",
+    "exercise_ids",
+    "exercises_for_notebook",
+    "get_exercise",
+    "register",
+]
+
+Outputs = dict[str, Any]
+CallFn = Callable[[Callable[..., Any], Mapping[str, Any], Mapping[str, Any]], Outputs]
+"""``call(fn, inputs, namespace) -> outputs``: run ``fn`` on a case's inputs.
+
+``inputs`` are private copies; ``namespace`` maps names to the implementations the call
+may need besides ``fn`` (e.g. the backward exercise looks up ``batchnorm_forward``).  The
+returned dict maps output names to arrays (or anything ``numpy.asarray`` accepts).
+Raise :class:`ContractError` when the student's return value breaks the contract in a way
+worth explaining (e.g. ``(cache, out)`` instead of ``(out, cache)``).
+"""
+
+
+class ContractError(Exception):
+    """Raised by an exercise's ``call`` when a return value breaks the exercise's contract.
+
+    Its message is shown to the student as the diagnosis.
+    """
+
+
+@dataclass(frozen=True)
+class Case:
+    """One seeded input to an exercise.
+
+    Attributes:
+        name: short human label shown on the result line, e.g. ``"float32 x(2, 1)"``.
+        inputs: argument name -> value (arrays are copied before every call).
+        tolerance: ``(rtol, atol)`` used for every output of this case.
+    """
+
+    name: str
+    inputs: Mapping[str, Any]
+    tolerance: tuple[float, float] = (1e-6, 1e-9)
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known wrong implementation and the diagnosis shown when a student's outputs match it.
+
+    ``impl`` has the same signature as the exercise's function.  ``outputs`` restricts the
+    match to some outputs (e.g. only ``"dx"``); ``None`` means all the outputs it returns.
+    """
+
+    name: str
+    diagnosis: str
+    impl: Callable[..., Any]
+    outputs: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An autograded exercise.
+
+    Attributes:
+        id: stable id used by ``check(id, fn)`` and the grader, e.g. ``"bn_forward"``.
+        notebook: notebook stem, e.g. ``"03_forward_backward"``.
+        name: the function or class name the student defines in the notebook.
+        solution: the instructor's implementation (same signature as the student's).
+        cases: builds the seeded cases (deterministic: called in both processes).
+        call: runs an implementation on a case, see :data:`CallFn`.
+        mistakes: known mistakes, tried in order for a diagnosis.
+        diagnose: optional extra hook ``(case, got, expected) -> str | None`` for
+            diagnoses that output matching cannot give (e.g. a missing sum over the batch).
+        namespace: names the call needs besides the function (``name -> implementation``);
+            the student's versions are used when they exist, else these.
+        forbidden: module prefixes the student's code must not use (the exercise asks
+            for the computation itself, not a call into a library that does it).
+        points: maximum points.
+    """
+
+    id: str
+    notebook: str
+    name: str
+    solution: Callable[..., Any]
+    cases: Callable[[], list[Case]]
+    call: CallFn
+    mistakes: tuple[Mistake, ...] = ()
+    diagnose: Callable[[Case, Outputs, Outputs], str | None] | None = None
+    namespace: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    forbidden: tuple[str, ...] = ("torch", "bncourse.reference", "bncourse.nn", "sklearn")
+    points: int = 10
+
+
+_REGISTRY: dict[str, Exercise] = {}
+_DISCOVERED = False
+
+
+def register(exercise: Exercise) -> Exercise:
+    """Add ``exercise`` to the registry; an id may be registered only once."""
+    if exercise.id in _REGISTRY:
+        raise ExerciseError(f"exercise id {exercise.id!r} is registered twice")
+    _REGISTRY[exercise.id] = exercise
+    return exercise
+
+
+def _discover() -> None:
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    _DISCOVERED = True
+    from bncourse.grading import exercises
+
+    for info in sorted(pkgutil.iter_modules(exercises.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{exercises.__name__}.{info.name}")
+
+
+def all_exercises() -> list[Exercise]:
+    """Every registered exercise, in notebook order then registration order."""
+    _discover()
+    return sorted(_REGISTRY.values(), key=lambda e: e.notebook)
+
+
+def exercise_ids() -> list[str]:
+    """The ids of every registered exercise."""
+    return [e.id for e in all_exercises()]
+
+
+def get_exercise(exercise_id: str) -> Exercise:
+    """The exercise with this id; an unknown id raises ExerciseError listing the valid ones."""
+    _discover()
+    try:
+        return _REGISTRY[exercise_id]
+    except KeyError:
+        valid = ", ".join(sorted(_REGISTRY))
+        raise ExerciseError(f"unknown exercise id {exercise_id!r}; valid ids: {valid}") from None
+
+
+def exercises_for_notebook(notebook: str) -> list[Exercise]:
+    """The exercises of one notebook (``notebook`` is a stem like ``"03_forward_backward"``)."""
+    return [e for e in all_exercises() if e.notebook == notebook]
