@@ -17,7 +17,7 @@ export JUPYTER_PLATFORM_DIRS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help setup lab test test-fast lint student grade slides bench clean
+.PHONY: help setup lab test test-fast lint student grade slides bench clean execute
 
 help:
 	@echo "make lab      set up .venv (once) and open JupyterLab on notebooks/"
@@ -70,3 +70,9 @@ bench: $(STAMP)
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
+
+# Execute notebooks in place (instructor source keeps its outputs): make execute [NB=notebooks/03_x.ipynb]
+NB ?= notebooks/*.ipynb
+execute: $(STAMP)
+	mkdir -p $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(IPYTHONDIR) $(MPLCONFIGDIR)
+	for nb in $(NB); do $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 $$nb || exit 1; done

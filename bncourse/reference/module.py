@@ -8,13 +8,13 @@ The math lives in :mod:`bncourse.reference.normalize` and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from bncourse.conventions import EPS, MOMENTUM
-from bncourse.errors import BNCourseError, ShapeError
+from bncourse.errors import BNCourseError, DTypeError, ShapeError
 from bncourse.reference import _checks
 from bncourse.reference.normalize import NormalizeCache, normalize, normalize_backward
 
@@ -93,7 +93,7 @@ class BatchNorm1d:
         self.track_running_stats = bool(track_running_stats)
         self.dtype = np.dtype(dtype)
         if not np.issubdtype(self.dtype, np.floating):
-            raise _checks.DTypeError(f"{fn}: dtype must be floating point, got {self.dtype}")
+            raise DTypeError(f"{fn}: dtype must be floating point, got {self.dtype}")
         self.training = True
 
         C = self.num_features
@@ -190,18 +190,16 @@ class BatchNorm1d:
         axes = (0,) if x.ndim == 2 else (0, 2)
         shape = (1, self.num_features) + (1,) * (x.ndim - 2)  # broadcasts per feature
 
-        use_batch_stats = self.training or self.running_mean is None
-        if use_batch_stats:
+        rm, rv = self.running_mean, self.running_var
+        if self.training or rm is None or rv is None:  # batch statistics
             _checks.check_batch_size(x.shape, axes, fn)
             x_hat, norm = normalize(x, axes=axes, eps=self.eps)
-            if self.training and self.running_mean is not None:
-                self._update_running_stats(norm, m=x.size // self.num_features)
-            inv_std = norm.inv_std
-            cache = _ForwardCache(x_hat, inv_std, norm)
-        else:
-            assert self.running_var is not None  # for mypy: set together with running_mean
-            mu = self.running_mean.reshape(shape).astype(x.dtype)
-            inv_std = (1.0 / np.sqrt(self.running_var + self.eps)).reshape(shape).astype(x.dtype)
+            if self.training and rm is not None and rv is not None:
+                self._update_running_stats(rm, rv, norm, m=x.size // self.num_features)
+            cache = _ForwardCache(x_hat, norm.inv_std, norm)
+        else:  # running statistics, constants
+            mu = rm.reshape(shape).astype(x.dtype)
+            inv_std = (1.0 / np.sqrt(rv + self.eps)).reshape(shape).astype(x.dtype)
             x_hat = (x - mu) * inv_std  # x̂ = (x − μ_run)/√(σ²_run + ε)
             cache = _ForwardCache(x_hat, inv_std, None)
 
@@ -214,21 +212,21 @@ class BatchNorm1d:
 
     __call__ = forward
 
-    def _update_running_stats(self, norm: NormalizeCache, m: int) -> None:
+    def _update_running_stats(
+        self, running_mean: FloatArray, running_var: FloatArray, norm: NormalizeCache, m: int
+    ) -> None:
         """running ← (1 − factor)·running + factor·batch, with the unbiased batch variance."""
-        assert self.running_mean is not None and self.running_var is not None
-        assert self.num_batches_tracked is not None  # all three exist together
-        self.num_batches_tracked += 1
+        self.num_batches_tracked = (self.num_batches_tracked or 0) + 1
         if self.momentum is None:  # cumulative average
             factor = 1.0 / self.num_batches_tracked
-        else:  # exponential moving average
+        else:  # exponential moving average: momentum weights the new batch
             factor = self.momentum
         mu = norm.mean.reshape(self.num_features)
-        var_unbiased = norm.var.reshape(self.num_features) * (m / (m - 1))
-        self.running_mean = (1.0 - factor) * self.running_mean + factor * mu
-        self.running_var = (1.0 - factor) * self.running_var + factor * var_unbiased
-        self.running_mean = self.running_mean.astype(self.dtype, copy=False)
-        self.running_var = self.running_var.astype(self.dtype, copy=False)
+        var_unbiased = norm.var.reshape(self.num_features) * (m / (m - 1))  # m/(m−1) σ²_B
+        new_mean = (1.0 - factor) * running_mean + factor * mu
+        new_var = (1.0 - factor) * running_var + factor * var_unbiased
+        self.running_mean = new_mean.astype(self.dtype, copy=False)
+        self.running_var = new_var.astype(self.dtype, copy=False)
 
     def backward(self, dout: ArrayLike) -> FloatArray:
         r"""Gradient through the last :meth:`forward`; sets ``dweight`` and ``dbias``.
@@ -278,17 +276,11 @@ class BatchNorm1d:
         )
 
 
-class _ForwardCache:
+class _ForwardCache(NamedTuple):
     """What :meth:`BatchNorm1d.backward` needs from the last forward pass."""
 
-    __slots__ = ("inv_std", "norm", "x_hat")
-
-    def __init__(
-        self, x_hat: FloatArray, inv_std: FloatArray, norm: NormalizeCache | None
-    ) -> None:
-        self.x_hat = x_hat
-        self.inv_std = inv_std
-        self.norm = norm
-
-    def __iter__(self) -> Any:
-        return iter((self.x_hat, self.inv_std, self.norm))
+    x_hat: FloatArray
+    inv_std: FloatArray
+    """Shaped to broadcast against x: ``(1, C)`` or ``(1, C, 1)``."""
+    norm: NormalizeCache | None
+    """The kernel's cache when batch statistics were used, else ``None``."""

@@ -1,0 +1,7 @@
+"""``python -m bncourse`` runs the command line (see :mod:`bncourse.cli`)."""
+
+import sys
+
+from bncourse.cli import main
+
+sys.exit(main())

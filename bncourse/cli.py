@@ -1,0 +1,134 @@
+"""The ``bncourse`` command line: thin wrappers around package functions.
+
+Each subcommand parses its arguments and calls one function (``release.build``,
+``release.lint_notebooks``, ``grading.grader.grade_class``, ``slides.build``); the logic
+and its tests live there.  The exit status is nonzero only when the command itself could
+not do its job (not when a student's submission is bad).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bncourse import __version__
+from bncourse.errors import BNCourseError
+
+__all__ = ["build_parser", "main"]
+
+
+def _release(args: argparse.Namespace) -> int:
+    from bncourse import release
+
+    out = release.build(out=Path(args.out), notebooks_dir=Path(args.notebooks), force=args.force)
+    print(f"student edition written to {out}")
+    return 0
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from bncourse import release
+
+    paths = [Path(p) for p in args.notebooks] or sorted(Path("notebooks").glob("*.ipynb"))
+    problems = release.lint_notebooks(paths)
+    for p in problems:
+        print(p)
+    print(f"{len(paths)} notebooks checked, {len(problems)} problems")
+    return 1 if problems else 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from bncourse.grading import grader
+
+    summary = grader.grade_class(
+        [Path(p) for p in args.submissions],
+        out=Path(args.out),
+        jobs=args.jobs,
+        timeout=args.timeout,
+        regrade=args.regrade,
+    )
+    print(summary)
+    return 0
+
+
+def _slides(args: argparse.Namespace) -> int:
+    from bncourse import slides
+
+    decks = slides.build(
+        out=Path(args.out), notebooks=[Path(p) for p in args.notebooks] or None, pdf=args.pdf
+    )
+    for d in decks:
+        print(d)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``bncourse`` (also used to document the commands)."""
+    parser = argparse.ArgumentParser(
+        prog="bncourse",
+        description="Batch Normalization course: student edition, class grading, slides.",
+    )
+    parser.add_argument("--version", action="version", version=f"bncourse {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("release", help="build the student edition from notebooks/",
+                       description="Build the student edition: solutions replaced by "
+                       "NotImplementedError with a hint, instructor cells dropped, outputs cleared.")
+    p.add_argument("--out", default="build/student", help="output folder (default: build/student)")
+    p.add_argument("--notebooks", default="notebooks", help="instructor notebooks folder")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an existing edition even if files in it were modified")
+    p.set_defaults(func=_release)
+
+    p = sub.add_parser("lint-notebooks", help="check the instructor notebooks' structure",
+                       description="Check exercise markers, check cells, tags, outputs and "
+                       "slideshow metadata of the instructor notebooks.")
+    p.add_argument("notebooks", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
+    p.set_defaults(func=_lint)
+
+    p = sub.add_parser(
+        "grade",
+        help="grade filled-in student notebooks",
+        description="Grade submissions: each SUBMISSION is a filled-in student notebook or a "
+        "directory of them (one per student; the student id is the directory or file name). "
+        "Only the cells tagged `imports` and `exercise` run, each submission in its own "
+        "sandboxed subprocess (wall-clock timeout, CPU and memory limits, private temp dir, "
+        "scrubbed environment); outputs are compared against the reference in the grading "
+        "process. Writes OUT/grades.csv, OUT/report.json and OUT/feedback/<student>.md. "
+        "Submissions are never modified; already graded ones are skipped unless --regrade.",
+    )
+    p.add_argument("submissions", nargs="+", metavar="SUBMISSION")
+    p.add_argument("--out", default="build/grades", help="output folder (default: build/grades)")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="wall-clock seconds per submission (default 60)")
+    p.add_argument("--regrade", action="store_true", help="grade again submissions already graded")
+    p.set_defaults(func=_grade)
+
+    p = sub.add_parser("slides", help="build offline reveal.js slides from the notebooks",
+                       description="One reveal.js deck per notebook plus an index page; reveal.js "
+                       "and MathJax are copied from installed packages, nothing loads from the network.")
+    p.add_argument("notebooks", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
+    p.add_argument("--out", default="build/slides", help="output folder (default: build/slides)")
+    p.add_argument("--pdf", action="store_true", help="also print each deck to PDF with headless Chromium")
+    p.set_defaults(func=_slides)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bncourse`` console script and ``python -m bncourse``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args))
+    except BNCourseError as exc:
+        print(f"bncourse {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
