@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from bncourse.conventions import EPS
 from bncourse.reference import _checks
-from bncourse.reference.normalize import normalize
+from bncourse.reference.normalization import normalize
 
 __all__ = [
     "BatchNormCache",

@@ -1,6 +1,6 @@
 """``BatchNorm1d`` in NumPy: the bookkeeping around the pure functions.
 
-The math lives in :mod:`bncourse.reference.normalize` and
+The math lives in :mod:`bncourse.reference.normalization` and
 :mod:`bncourse.reference.batchnorm`; this class only owns the state -- the parameters
 ``weight`` (γ) and ``bias`` (β), the buffers ``running_mean``, ``running_var`` and
 ``num_batches_tracked`` -- and applies PyTorch's rules for updating and using it.
@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from bncourse.conventions import EPS, MOMENTUM
 from bncourse.errors import BNCourseError, DTypeError, ShapeError
 from bncourse.reference import _checks
-from bncourse.reference.normalize import NormalizeCache, normalize, normalize_backward
+from bncourse.reference.normalization import NormalizeCache, normalize, normalize_backward
 
 __all__ = ["BatchNorm1d"]
 
@@ -217,10 +217,8 @@ class BatchNorm1d:
     ) -> None:
         """running ← (1 − factor)·running + factor·batch, with the unbiased batch variance."""
         self.num_batches_tracked = (self.num_batches_tracked or 0) + 1
-        if self.momentum is None:  # cumulative average
-            factor = 1.0 / self.num_batches_tracked
-        else:  # exponential moving average: momentum weights the new batch
-            factor = self.momentum
+        # momentum weights the new batch; momentum=None: cumulative average 1/n
+        factor = 1.0 / self.num_batches_tracked if self.momentum is None else self.momentum
         mu = norm.mean.reshape(self.num_features)
         var_unbiased = norm.var.reshape(self.num_features) * (m / (m - 1))  # m/(m−1) σ²_B
         new_mean = (1.0 - factor) * running_mean + factor * mu
