@@ -29,11 +29,19 @@ SETTINGS = settings(max_examples=25, deadline=None)
 
 
 def make_data(shape, seed, dtype=np.float64):
-    """x with per-channel offsets/scales, plus gamma, beta, dout; channels on axis 1."""
+    """x, gamma, beta, dout for channels on axis 1, well conditioned.
+
+    Each channel of x is standardized over its reduced axes, then given a batch std in
+    [0.5, 3] and a mean in [-2, 2], so eps/var <= 4e-5 and float32 rounding is not
+    amplified by a tiny variance; |gamma| lies in [0.5, 2] with random signs.
+    """
     rng = np.random.default_rng(seed)
     C = shape[1]
+    axes = (0, *range(2, len(shape)))
     bshape = (1, C) + (1,) * (len(shape) - 2)
-    x = rng.standard_normal(shape) * rng.uniform(0.5, 3.0, bshape) + rng.uniform(-2, 2, bshape)
+    z = rng.standard_normal(shape)
+    z = (z - z.mean(axis=axes, keepdims=True)) / z.std(axis=axes, keepdims=True)
+    x = z * rng.uniform(0.5, 3.0, bshape) + rng.uniform(-2, 2, bshape)
     gamma = rng.uniform(0.5, 2.0, C) * rng.choice([-1.0, 1.0], C)
     beta = rng.standard_normal(C)
     dout = rng.standard_normal(shape)
@@ -200,17 +208,18 @@ def test_dx_is_orthogonal_to_ones_and_x_hat(N, D, seed):
 
 
 @SETTINGS
-@given(
-    seed=st.integers(0, 2**32 - 1),
-    a=st.floats(0.1, 10.0),
-    b=st.floats(-10.0, 10.0),
-)
+@given(seed=st.integers(0, 2**32 - 1), a=st.floats(0.1, 10.0), b=st.floats(-10.0, 10.0))
 def test_output_invariant_to_affine_input_change(seed, a, b):
     x, gamma, beta, _ = make_data((16, 4), seed)
-    x = x * 10  # var ≫ eps, so eps does not break the invariance
     out, _ = batchnorm_forward(x, gamma, beta)
-    out_ab, _ = batchnorm_forward(a * x + b, gamma, beta)
-    np.testing.assert_allclose(out_ab, out, rtol=0, atol=1e-5, err_msg="BN(a·x + b) = BN(x)")
+    # exact identity: scaling x by a scales var by a², so eps must scale with it
+    out_ab, _ = batchnorm_forward(a * x + b, gamma, beta, eps=a * a * 1e-5)
+    np.testing.assert_allclose(out_ab, out, rtol=0, atol=1e-10,
+                               err_msg="BN_{a²·eps}(a·x + b) = BN_eps(x)")
+    # with the same eps the invariance holds up to eps/var (var >= 0.25 a² here)
+    out_same_eps, _ = batchnorm_forward(a * x + b, gamma, beta)
+    np.testing.assert_allclose(out_same_eps, out, rtol=0, atol=2e-3,
+                               err_msg="BN(a·x + b) ≈ BN(x)")
 
 
 # --------------------------------------------------------------- dtype, copy, cache

@@ -8,7 +8,9 @@ happen somewhere the student's code cannot reach (:mod:`bncourse.grading.evaluat
 
 from __future__ import annotations
 
+import builtins
 import copy
+import dis
 import sys
 import time
 import traceback
@@ -21,7 +23,16 @@ import numpy as np
 
 from bncourse.grading.registry import Case, ContractError, Exercise
 
-__all__ = ["RawCase", "forbidden_uses", "run_cases", "run_one", "trimmed_traceback"]
+__all__ = [
+    "ForbiddenUseError",
+    "RawCase",
+    "forbidden_uses",
+    "restricted",
+    "run_cases",
+    "run_one",
+    "student_dependencies",
+    "trimmed_traceback",
+]
 
 _PACKAGE_DIR = __file__.rsplit("/grading/", 1)[0]
 
@@ -35,7 +46,8 @@ class RawCase:
         outputs: output name -> array (only values ``numpy.asarray`` could convert).
         bad_outputs: output name -> description of a value that is not an array.
         error: ``"ExcType: message"`` when the call raised, else ``None``.
-        error_kind: ``"not_implemented"``, ``"contract"``, ``"exception"`` or ``None``.
+        error_kind: ``"not_implemented"``, ``"contract"``, ``"exception"``,
+            ``"forbidden"`` or ``None``.
         traceback: the traceback trimmed to the student's own frames.
         mutated: names of inputs the call modified in place.
         seconds: wall-clock time of the call.
@@ -115,14 +127,19 @@ def run_one(
     inputs = _copy_inputs(case.inputs)
     pristine = _copy_inputs(case.inputs)
     start = time.perf_counter()
+    _ATTEMPTS.clear()
     try:
         result = exercise.call(fn, inputs, namespace)
+    except ForbiddenUseError as exc:
+        raw.error, raw.error_kind = f"ForbiddenUseError: {exc}", "forbidden"
     except NotImplementedError as exc:
         raw.error, raw.error_kind = f"NotImplementedError: {exc}", "not_implemented"
     except ContractError as exc:
         raw.error, raw.error_kind = str(exc), "contract"
-    except Exception as exc:  # the student's code may raise anything
+    except (Exception, SystemExit) as exc:  # the student's code may raise anything
         raw.error, raw.error_kind = f"{type(exc).__name__}: {exc}", "exception"
+        if isinstance(exc, SystemExit):
+            raw.error = f"SystemExit({exc.code!r}): the code called sys.exit()"
         raw.traceback = trimmed_traceback(exc)
     else:
         if not isinstance(result, Mapping):
@@ -135,6 +152,10 @@ def run_one(
                 else:
                     raw.outputs[name] = conv
     raw.seconds = time.perf_counter() - start
+    if _ATTEMPTS and raw.error_kind != "forbidden":  # a forbidden use the code caught itself
+        raw.outputs.clear()
+        raw.bad_outputs.clear()
+        raw.error, raw.error_kind = f"ForbiddenUseError: {_ATTEMPTS[0]}", "forbidden"
     raw.mutated = _mutated(pristine, inputs)
     return raw
 
@@ -144,42 +165,223 @@ def run_cases(
     fn: Callable[..., Any],
     namespace: Mapping[str, Any] | None = None,
     cases: list[Case] | None = None,
+    *,
+    restrict: bool = True,
 ) -> list[RawCase]:
     """Run ``fn`` on every case of ``exercise``.
 
     ``namespace`` supplies the other names the call needs (the student's versions where
-    they exist); the exercise's own ``namespace`` fills the gaps.
+    they exist); the exercise's own ``namespace`` fills the gaps.  With ``restrict`` the
+    student's code runs through :func:`restricted`, so that a use of one of the
+    exercise's ``forbidden`` modules fails the case as ``"forbidden"``.
     """
     ns: dict[str, Any] = dict(exercise.namespace)
-    if namespace:
-        ns.update({k: v for k, v in namespace.items() if k in exercise.namespace and callable(v)})
+    for name in student_dependencies(exercise, namespace):
+        assert namespace is not None
+        ns[name] = namespace[name]
+        if restrict and exercise.forbidden:
+            ns[name] = restricted(ns[name], exercise.forbidden)
+    if restrict and exercise.forbidden:
+        fn = restricted(fn, exercise.forbidden)
     return [run_one(exercise, fn, case, ns) for case in (cases if cases is not None else exercise.cases())]
 
 
-def _referenced_objects(fn: Callable[..., Any]) -> list[tuple[str, Any]]:
-    """Global names a function's code (and its nested code) refers to, resolved."""
-    code = getattr(fn, "__code__", None)
-    if code is None:  # a class: look at its methods
-        found: list[tuple[str, Any]] = []
-        for attr in vars(fn).values() if isinstance(fn, type) else []:
-            if isinstance(attr, types.FunctionType):
-                found += _referenced_objects(attr)
-        return found
-    glb = getattr(fn, "__globals__", {})
-    names: set[str] = set()
-    stack = [code]
+def student_dependencies(exercise: Exercise, namespace: Mapping[str, Any] | None) -> list[str]:
+    """Names in ``exercise.namespace`` that ``namespace`` (the student's) defines itself.
+
+    E.g. the backward exercise uses the student's ``batchnorm_forward`` (and so the
+    student's own cache layout) when the notebook defines one.
+    """
+    if not namespace:
+        return []
+    return [
+        k for k in exercise.namespace
+        if k in namespace and callable(namespace[k]) and namespace[k] is not exercise.namespace[k]
+    ]
+
+
+# --- forbidden modules -------------------------------------------------------------------
+
+_ATTEMPTS: list[str] = []
+"""Forbidden uses seen during the current call (kept even if the student's code catches them)."""
+
+
+class ForbiddenUseError(Exception):
+    """The student's code used a module the exercise forbids (torch, bncourse.reference, ...)."""
+
+
+class _Unavailable:
+    """Stands in for a forbidden module or object: any use records it and raises."""
+
+    def __init__(self, what: str) -> None:
+        object.__setattr__(self, "_what", what)
+
+    def _refuse(self) -> ForbiddenUseError:
+        msg = f"{object.__getattribute__(self, '_what')} is not available in this exercise"
+        _ATTEMPTS.append(msg)
+        return ForbiddenUseError(msg)
+
+    def __getattr__(self, name: str) -> Any:
+        raise self._refuse()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._refuse()
+
+    def __getitem__(self, key: Any) -> Any:
+        raise self._refuse()
+
+    def __repr__(self) -> str:
+        return f"<unavailable: {object.__getattribute__(self, '_what')}>"
+
+
+def _is_forbidden_module(module: str | None, forbidden: tuple[str, ...]) -> bool:
+    return isinstance(module, str) and any(module == p or module.startswith(p + ".") for p in forbidden)
+
+
+def _module_of(obj: Any) -> str | None:
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__
+    try:
+        module = getattr(obj, "__module__", None)
+    except Exception:
+        return None
+    return module if isinstance(module, str) else None
+
+
+def _guarded_builtins(forbidden: tuple[str, ...]) -> dict[str, Any]:
+    real_import = builtins.__import__
+
+    def guarded_import(name: str, globals: Any = None, locals: Any = None,
+                       fromlist: Any = (), level: int = 0) -> Any:
+        full = name
+        if level == 0 and fromlist and name == "bncourse":
+            full = f"bncourse.{fromlist[0]}" if len(fromlist) == 1 else name
+        if level == 0 and (_is_forbidden_module(full, forbidden) or _is_forbidden_module(name, forbidden)):
+            raise _Unavailable(f"module {full}")._refuse()
+        return real_import(name, globals, locals, fromlist, level)
+
+    table = dict(vars(builtins))
+    table["__import__"] = guarded_import
+    return table
+
+
+def _is_student_function(obj: Any, module: str | None) -> bool:
+    return isinstance(obj, types.FunctionType) and obj.__module__ == module and not _is_course_frame(
+        obj.__code__.co_filename
+    )
+
+
+def restricted(obj: Any, forbidden: tuple[str, ...], _memo: dict[int, Any] | None = None) -> Any:
+    """A copy of the student's function (or class) that cannot use ``forbidden`` modules.
+
+    The copy runs the same code with a copy of its globals in which every forbidden module
+    or object (``torch``, ``F.batch_norm``, ``bncourse.reference``'s functions, ...) is
+    replaced by a stand-in that raises :class:`ForbiddenUseError`; its builtins refuse
+    ``import`` of those modules; helper functions it calls from the same notebook are
+    restricted the same way.  Library code keeps its own globals.  Anything that is not a
+    plain function or class is returned unchanged.
+    """
+    if not forbidden:
+        return obj
+    memo = {} if _memo is None else _memo
+    if id(obj) in memo:
+        return memo[id(obj)]
+    if isinstance(obj, types.FunctionType):
+        if _is_course_frame(obj.__code__.co_filename):
+            return obj
+        glb: dict[str, Any] = dict(obj.__globals__)
+        copy_fn = types.FunctionType(obj.__code__, glb, obj.__name__, obj.__defaults__, obj.__closure__)
+        copy_fn.__kwdefaults__ = obj.__kwdefaults__
+        copy_fn.__qualname__ = obj.__qualname__
+        copy_fn.__dict__.update(obj.__dict__)
+        memo[id(obj)] = copy_fn
+        for k, v in list(glb.items()):
+            if k.startswith("__"):
+                continue
+            if _is_forbidden_module(_module_of(v), forbidden) and not isinstance(v, _Unavailable):
+                glb[k] = _Unavailable(f"{k} (from {_module_of(v)})")
+            elif _is_student_function(v, obj.__module__) or (
+                isinstance(v, type) and v.__module__ == obj.__module__
+            ):
+                glb[k] = restricted(v, forbidden, memo)
+        glb["__builtins__"] = _guarded_builtins(forbidden)
+        return copy_fn
+    if isinstance(obj, type) and not _is_forbidden_module(obj.__module__, forbidden):
+        methods: dict[str, Any] = {}
+        for k, v in vars(obj).items():
+            if isinstance(v, types.FunctionType):
+                methods[k] = restricted(v, forbidden, memo)
+            elif isinstance(v, (staticmethod, classmethod)) and isinstance(v.__func__, types.FunctionType):
+                methods[k] = type(v)(restricted(v.__func__, forbidden, memo))
+        if not methods:
+            return obj
+        try:
+            sub = type(obj.__name__, (obj,), methods)
+        except TypeError:
+            return obj
+        sub.__qualname__ = obj.__qualname__
+        sub.__module__ = obj.__module__
+        memo[id(obj)] = sub
+        return sub
+    return obj
+
+
+def _code_objects(code: types.CodeType) -> list[types.CodeType]:
+    out, stack = [], [code]
     while stack:
         c = stack.pop()
-        names.update(c.co_names)
+        out.append(c)
         stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
-    return [(n, glb[n]) for n in sorted(names) if n in glb]
+    return out
+
+
+def _functions_of(fn: Any) -> list[types.FunctionType]:
+    if isinstance(fn, types.FunctionType):
+        return [fn]
+    if isinstance(fn, type):
+        found = []
+        for attr in vars(fn).values():
+            if isinstance(attr, (staticmethod, classmethod)):
+                attr = attr.__func__
+            if isinstance(attr, types.FunctionType):
+                found.append(attr)
+        return found
+    call = getattr(type(fn), "__call__", None)
+    return [call] if isinstance(call, types.FunctionType) else []
 
 
 def forbidden_uses(fn: Callable[..., Any], forbidden: tuple[str, ...]) -> list[str]:
-    """Names ``fn`` uses that come from a forbidden module, e.g. ``["torch"]``."""
-    bad = []
-    for name, obj in _referenced_objects(fn):
-        module = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None)
-        if isinstance(module, str) and any(module == p or module.startswith(p + ".") for p in forbidden):
-            bad.append(f"{name} (from {module})")
-    return bad
+    """Names ``fn`` uses that come from a forbidden module, e.g. ``["torch (from torch)"]``.
+
+    Looks at the global names its code (and nested code, and the student's helper
+    functions and classes it calls, transitively) refers to, and at ``import`` statements
+    inside the code.  This is the static half of the check; :func:`restricted` is the
+    dynamic half.
+    """
+    if not forbidden:
+        return []
+    bad: list[str] = []
+    seen: set[int] = set()
+    todo = _functions_of(fn)
+    while todo:
+        f = todo.pop()
+        if id(f) in seen or _is_course_frame(f.__code__.co_filename):
+            continue
+        seen.add(id(f))
+        glb = f.__globals__
+        for code in _code_objects(f.__code__):
+            for ins in dis.get_instructions(code):
+                if ins.opname == "IMPORT_NAME" and _is_forbidden_module(str(ins.argval), forbidden):
+                    bad.append(f"import {ins.argval}")
+            for name in code.co_names:
+                if name not in glb:
+                    continue
+                obj = glb[name]
+                module = _module_of(obj)
+                if _is_forbidden_module(module, forbidden):
+                    bad.append(f"{name} (from {module})")
+                elif _is_student_function(obj, f.__module__) or (
+                    isinstance(obj, type) and obj.__module__ == f.__module__
+                ):
+                    todo.extend(_functions_of(obj))
+    return sorted(set(bad))
