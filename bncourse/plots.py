@@ -14,8 +14,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use(matplotlib.get_backend())  # keep the caller's backend (inline in notebooks)
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 __all__ = ["COLORS", "STYLE", "new_figure", "plot_curves", "use_style"]
 
@@ -51,7 +51,8 @@ STYLE: dict[str, Any] = {
 
 def use_style() -> None:
     """Apply :data:`STYLE` to matplotlib's global rcParams."""
-    plt.rcParams.update(STYLE)
+    for key, value in STYLE.items():
+        plt.rcParams[key] = value
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None,

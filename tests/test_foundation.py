@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 import bncourse
 from bncourse import conventions
@@ -108,7 +108,7 @@ def test_digits_split_is_seeded_and_disjoint(dtype: type) -> None:
     rows = {r.tobytes() for r in a.x_test.astype(np.float64)}
     overlap = sum(r.tobytes() in rows for r in a.x_train.astype(np.float64))
     assert overlap <= 5, "train and test should be (almost) disjoint; digits has a few duplicates"
-    assert 0.0 <= a.x_train.min() and a.x_train.max() <= 1.0
+    assert a.x_train.min() >= 0.0 and a.x_train.max() <= 1.0
     a.x_train[:] = -1  # callers get copies
     assert load_digits_split(seed=3, dtype=dtype).x_train.min() >= 0
 
