@@ -9,14 +9,21 @@ shown with a traceback trimmed to the student's own cells.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from bncourse.grading.evaluate import ExerciseResult, evaluate
-from bncourse.grading.registry import get_exercise
-from bncourse.grading.runner import forbidden_uses, run_cases
+from bncourse.grading.evaluate import ExerciseResult, blame_dependencies, evaluate
+from bncourse.grading.registry import Exercise, all_exercises, get_exercise
+from bncourse.grading.runner import forbidden_uses, run_cases, student_dependencies
 
-__all__ = ["best_available", "check", "format_result", "passed_checks"]
+__all__ = [
+    "best_available",
+    "check",
+    "exercise_named",
+    "format_result",
+    "passed_checks",
+    "run_and_evaluate",
+]
 
 _PASSED: dict[str, bool] = {}
 
@@ -30,9 +37,9 @@ def format_result(result: ExerciseResult, tracebacks: dict[str, str] | None = No
         f"{result.exercise_id}: {n_pass}/{len(result.cases)} cases passed — "
         f"{result.points:g}/{result.max_points} points"
     )
-    if result.status == "forbidden":
-        head = f"{result.exercise_id}: not accepted — 0/{result.max_points} points"
-        return head + "\n  ✗ " + "\n  ✗ ".join(result.messages)
+    if result.status in ("forbidden", "missing", "error", "timeout") and not result.cases:
+        head = f"{result.exercise_id}: not accepted — {result.points:g}/{result.max_points} points"
+        return head + "".join(f"\n  ✗ {m}" for m in result.messages)
     lines = [head]
     width = max((len(c.case) for c in result.cases), default=0)
     for c in result.cases:
@@ -40,8 +47,8 @@ def format_result(result: ExerciseResult, tracebacks: dict[str, str] | None = No
         err = f"max rel err {c.max_rel_error:.1e}" if c.max_rel_error is not None else ""
         detail = err if c.passed else (c.message or err)
         lines.append(f"  {mark} {c.case:<{width}}  {detail}".rstrip())
-    if result.diagnosis:
-        lines.append(f"  → {result.diagnosis}")
+    for message in result.messages or ([result.diagnosis] if result.diagnosis else []):
+        lines.append(f"  → {message}")
     shown = next(iter((tracebacks or {}).values()), "")
     if shown and not result.passed:
         lines.append("  Your code raised (first failing case):")
@@ -51,35 +58,109 @@ def format_result(result: ExerciseResult, tracebacks: dict[str, str] | None = No
     return "\n".join(lines)
 
 
-def check(exercise_id: str, fn: Callable[..., Any], *, verbose: bool = True) -> ExerciseResult:
+def _internal_error(exercise: Exercise, exc: BaseException) -> ExerciseResult:
+    result = ExerciseResult(exercise.id, passed=False, points=0.0, max_points=exercise.points, status="error")
+    result.messages.append(
+        f"internal error while checking (not your fault; tell your teacher): {type(exc).__name__}: {exc}"
+    )
+    return result
+
+
+def _forbidden_result(exercise: Exercise, uses: list[str]) -> ExerciseResult:
+    result = ExerciseResult(exercise.id, passed=False, points=0.0, max_points=exercise.points, status="forbidden")
+    result.messages.append(
+        f"forbidden: {exercise.name} uses {', '.join(uses)}; "
+        "this exercise asks you to compute it yourself with NumPy."
+    )
+    return result
+
+
+def exercise_named(name: str, notebook: str | None = None) -> Exercise | None:
+    """The exercise whose student function is called ``name`` (same notebook preferred)."""
+    matches = [e for e in all_exercises() if e.name == name]
+    same = [e for e in matches if e.notebook == notebook]
+    return same[0] if same else matches[0] if matches else None
+
+
+def run_and_evaluate(
+    exercise: Exercise, fn: Callable[..., Any], namespace: Mapping[str, Any]
+) -> tuple[ExerciseResult, dict[str, str]]:
+    """Statically and dynamically checked run of ``fn`` on the exercise's cases, judged.
+
+    The student's functions this exercise builds on (``namespace``) are checked too, and a
+    failure caused by a wrong one is put on it (see :func:`blame_dependencies`).
+    Returns the result and the trimmed tracebacks by case name.
+    """
+    if not callable(fn):
+        result = ExerciseResult(exercise.id, passed=False, points=0.0, max_points=exercise.points, status="missing")
+        result.messages.append(
+            f"check expects your function {exercise.name} itself, got {type(fn).__name__}: "
+            f"call check({exercise.id!r}, {exercise.name})."
+        )
+        return result, {}
+    uses = forbidden_uses(fn, exercise.forbidden)
+    if uses:
+        return _forbidden_result(exercise, uses), {}
+    raws = run_cases(exercise, fn, namespace)
+    result = evaluate(exercise, raws)
+    deps: dict[str, ExerciseResult] = {}
+    if not result.passed and result.status == "checked":
+        for name in student_dependencies(exercise, namespace):
+            dep_ex = exercise_named(name, exercise.notebook)
+            if dep_ex is not None and dep_ex.id != exercise.id:
+                dep_fn = namespace[name]
+                dep_uses = forbidden_uses(dep_fn, dep_ex.forbidden)
+                deps[name] = (
+                    _forbidden_result(dep_ex, dep_uses)
+                    if dep_uses
+                    else evaluate(dep_ex, run_cases(dep_ex, dep_fn, namespace))
+                )
+        blame_dependencies(result, deps)
+    return result, {r.case: r.traceback for r in raws if r.traceback}
+
+
+def check(
+    exercise_id: str,
+    fn: Callable[..., Any],
+    *,
+    verbose: bool = True,
+    namespace: Mapping[str, Any] | None = None,
+) -> ExerciseResult:
     """Check ``fn`` against exercise ``exercise_id`` and print the verdict.
+
+    The cases include float64 and float32, N = 2, D = 1, odd shapes and large-mean /
+    large-scale inputs (as the exercise defines them).  A use of a module the exercise
+    forbids (``torch``, ``bncourse.reference``, ...) is reported and scores 0, whether it
+    is seen in the code or only when the code runs.
 
     Args:
         exercise_id: e.g. ``"bn_forward"``; an unknown id raises ``ExerciseError``
             listing the valid ones (that is a typo in the notebook, not a student error).
         fn: the student's function or class.
         verbose: print the result (default True).
+        namespace: where to look up the other functions the exercise builds on (e.g. the
+            backward check feeds your backward the cache of *your* ``batchnorm_forward``);
+            default: the caller's globals (the notebook).
 
     Returns:
         An :class:`ExerciseResult` with ``passed``, ``points``, ``max_points``,
-        ``messages``, ``max_rel_error`` and ``worst_output``.
+        ``messages``, ``max_rel_error``, ``worst_output`` and ``diagnosis``.  Errors in the
+        student's code never propagate: they are caught and shown with a traceback trimmed
+        to the student's own code.
     """
     exercise = get_exercise(exercise_id)
-    bad = forbidden_uses(fn, exercise.forbidden)
-    if bad:
-        result = ExerciseResult(exercise_id, passed=False, points=0.0, max_points=exercise.points, status="forbidden")
-        result.messages.append(
-            f"{exercise.name} uses {', '.join(bad)}; this exercise asks you to compute it yourself with NumPy."
-        )
-    else:
+    if namespace is None:
         frame = inspect.currentframe()
-        caller = frame.f_back.f_globals if frame is not None and frame.f_back is not None else {}
-        raws = run_cases(exercise, fn, caller)
-        result = evaluate(exercise, raws)
-        tracebacks = {r.case: r.traceback for r in raws if r.traceback}
+        namespace = frame.f_back.f_globals if frame is not None and frame.f_back is not None else {}
+        del frame
+    tracebacks: dict[str, str] = {}
+    try:
+        result, tracebacks = run_and_evaluate(exercise, fn, namespace)
+    except Exception as exc:  # a bug on our side: report it, never crash the notebook
+        result = _internal_error(exercise, exc)
     _PASSED[exercise_id] = result.passed
     if verbose:
-        print(format_result(result, tracebacks if not bad else None))
+        print(format_result(result, tracebacks))
     return result
 
 

@@ -10,6 +10,7 @@ mistakes by matching the student's outputs against each mistake's outputs.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,14 @@ import numpy as np
 from bncourse.grading.registry import Case, Exercise, Mistake
 from bncourse.grading.runner import RawCase, run_one
 
-__all__ = ["CaseResult", "ExerciseResult", "evaluate", "expected_outputs", "rel_error"]
+__all__ = [
+    "CaseResult",
+    "ExerciseResult",
+    "blame_dependencies",
+    "evaluate",
+    "expected_outputs",
+    "rel_error",
+]
 
 
 def rel_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -53,6 +61,7 @@ class ExerciseResult:
     cases: list[CaseResult] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     status: str = "checked"  # "checked", "not_implemented", "missing", "forbidden", "error"
+    seconds: float = 0.0
 
     def __repr__(self) -> str:
         verdict = "passed" if self.passed else self.status if self.status != "checked" else "failed"
@@ -88,16 +97,50 @@ class ExerciseResult:
             "status": self.status,
             "diagnosis": self.diagnosis,
             "max_rel_error": self.max_rel_error,
+            "worst_output": self.worst_output,
             "messages": list(self.messages),
-            "cases": [vars(c) for c in self.cases],
+            "seconds": self.seconds,
+            "cases": [dict(vars(c)) for c in self.cases],
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ExerciseResult:
+        """Rebuild a result stored by :meth:`to_dict` (the grader's report)."""
+        out = cls(
+            exercise_id=str(d["exercise"]),
+            passed=bool(d["passed"]),
+            points=float(d["points"]),
+            max_points=int(d["max_points"]),
+            status=str(d.get("status", "checked")),
+            messages=[str(m) for m in d.get("messages", [])],
+            seconds=float(d.get("seconds", 0.0)),
+        )
+        fields = set(CaseResult.__dataclass_fields__)
+        out.cases = [CaseResult(**{k: v for k, v in c.items() if k in fields}) for c in d.get("cases", [])]
+        return out
+
+
+_EXPECTED: dict[tuple[int, int, str], tuple[Exercise, Any, dict[str, np.ndarray]]] = {}
+_EXPECTED_LOCK = threading.Lock()
 
 
 def expected_outputs(exercise: Exercise, case: Case, impl: Any = None) -> dict[str, np.ndarray]:
-    """Outputs of ``impl`` (default: the exercise's solution) on ``case``, as arrays."""
-    raw = run_one(exercise, impl or exercise.solution, case, dict(exercise.namespace))
+    """Outputs of ``impl`` (default: the exercise's solution) on ``case``, as arrays.
+
+    Results are cached per (exercise, implementation, case name): the cases are
+    deterministic, and the grader evaluates the same cases for every student.
+    """
+    impl = impl or exercise.solution
+    key = (id(exercise), id(impl), case.name)
+    with _EXPECTED_LOCK:
+        hit = _EXPECTED.get(key)
+    if hit is not None and hit[0] is exercise and hit[1] is impl:
+        return {k: v.copy() for k, v in hit[2].items()}
+    raw = run_one(exercise, impl, case, dict(exercise.namespace))
     if raw.error or raw.bad_outputs:
         raise RuntimeError(f"reference for {exercise.id!r} failed on {case.name}: {raw.error or raw.bad_outputs}")
+    with _EXPECTED_LOCK:
+        _EXPECTED[key] = (exercise, impl, {k: v.copy() for k, v in raw.outputs.items()})
     return raw.outputs
 
 
@@ -138,6 +181,17 @@ def _evaluate_case(exercise: Exercise, case: Case, raw: RawCase) -> CaseResult:
     res = CaseResult(case=case.name, passed=False)
     if raw.error_kind == "not_implemented":
         res.message = "not implemented yet"
+        return res
+    if raw.error_kind == "forbidden":
+        res.message = raw.error or "used a forbidden module"
+        res.diagnosis = (
+            f"forbidden: {raw.error.removeprefix('ForbiddenUseError: ') if raw.error else 'a forbidden module'}"
+            " — this exercise asks you to compute it yourself with NumPy."
+        )
+        return res
+    if raw.error_kind == "timeout":
+        res.message = raw.error or "timed out"
+        res.diagnosis = raw.error
         return res
     if raw.error:
         res.message = raw.error
@@ -219,6 +273,8 @@ def evaluate(exercise: Exercise, raws: list[RawCase], cases: list[Case] | None =
     if results and all(r.message == "not implemented yet" for r in results):
         status = "not_implemented"
     points = round(exercise.points * n_pass / len(results), 2) if results else 0.0
+    if any(by_name.get(c.name) is not None and by_name[c.name].error_kind == "forbidden" for c in cases):
+        status, points, n_pass = "forbidden", 0.0, 0
     out = ExerciseResult(
         exercise_id=exercise.id,
         passed=bool(results) and n_pass == len(results),
@@ -226,8 +282,37 @@ def evaluate(exercise: Exercise, raws: list[RawCase], cases: list[Case] | None =
         max_points=exercise.points,
         cases=results,
         status=status,
+        seconds=sum(r.seconds for r in raws),
     )
     diag = out.diagnosis
     if diag:
         out.messages.append(diag)
     return out
+
+
+def blame_dependencies(result: ExerciseResult, dependencies: Mapping[str, ExerciseResult]) -> None:
+    """Say so in ``result`` when it failed while a function it builds on is wrong.
+
+    ``dependencies`` maps the student's function names the exercise's call used (e.g.
+    ``"batchnorm_forward"`` for the backward exercise, which feeds the student's backward
+    the cache from the student's forward) to their own results.  When one of them did
+    not pass, the failure is put on it rather than on this exercise's function.
+    """
+    if result.passed:
+        return
+    wrong = {name: r for name, r in dependencies.items() if not r.passed}
+    if not wrong:
+        return
+    name, dep = next(iter(wrong.items()))
+    why = f" ({dep.diagnosis})" if dep.diagnosis else ""
+    note = (
+        f"Your {name} does not pass {dep.exercise_id} yet{why}; this exercise is checked with the "
+        f"output and cache of your {name}, so fix {dep.exercise_id} first."
+    )
+    for c in result.cases:
+        if not c.passed:
+            c.diagnosis = None
+    if result.cases:
+        first = next(c for c in result.cases if not c.passed)
+        first.diagnosis = note
+    result.messages[:] = [note]

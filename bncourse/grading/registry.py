@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import traceback
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +32,7 @@ __all__ = [
     "exercises_for_notebook",
     "get_exercise",
     "register",
+    "unregister",
 ]
 
 Outputs = dict[str, Any]
@@ -116,6 +119,8 @@ class Exercise:
 
 _REGISTRY: dict[str, Exercise] = {}
 _DISCOVERED = False
+_BROKEN: dict[str, str] = {}
+"""Exercise modules that failed to import: module name -> the error (shown, never hidden)."""
 
 
 def register(exercise: Exercise) -> Exercise:
@@ -126,6 +131,11 @@ def register(exercise: Exercise) -> Exercise:
     return exercise
 
 
+def unregister(exercise_id: str) -> None:
+    """Remove an exercise (for tests that register exercises of their own)."""
+    _REGISTRY.pop(exercise_id, None)
+
+
 def _discover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
@@ -134,8 +144,14 @@ def _discover() -> None:
     from bncourse.grading import exercises
 
     for info in sorted(pkgutil.iter_modules(exercises.__path__), key=lambda m: m.name):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{exercises.__name__}.{info.name}")
+        if info.name.startswith("_"):
+            continue
+        name = f"{exercises.__name__}.{info.name}"
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # one broken topic module must not take down every check
+            _BROKEN[name] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            warnings.warn(f"exercise module {name} failed to import: {_BROKEN[name]}", stacklevel=2)
 
 
 def all_exercises() -> list[Exercise]:
@@ -155,8 +171,9 @@ def get_exercise(exercise_id: str) -> Exercise:
     try:
         return _REGISTRY[exercise_id]
     except KeyError:
-        valid = ", ".join(sorted(_REGISTRY))
-        raise ExerciseError(f"unknown exercise id {exercise_id!r}; valid ids: {valid}") from None
+        valid = ", ".join(sorted(_REGISTRY)) or "(none registered)"
+        broken = "".join(f"; {m} failed to import: {e}" for m, e in _BROKEN.items())
+        raise ExerciseError(f"unknown exercise id {exercise_id!r}; valid ids: {valid}{broken}") from None
 
 
 def exercises_for_notebook(notebook: str) -> list[Exercise]:

@@ -74,7 +74,8 @@ def trimmed_traceback(exc: BaseException) -> str:
 
     What is left is the student's own code (notebook cells), which is what they can fix.
     """
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _is_course_frame(f.filename)]
+    walked = traceback.StackSummary.extract(traceback.walk_tb(exc.__traceback__), lookup_lines=False)
+    frames = [f for f in walked if not _is_course_frame(f.filename)]  # lines read only for these
     lines = traceback.format_list(frames) if frames else []
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines).rstrip()
@@ -88,9 +89,10 @@ def _mutated(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     names = []
     for k, v in before.items():
         w = after[k]
-        if isinstance(v, np.ndarray) and isinstance(w, np.ndarray):
-            if v.shape != w.shape or not np.array_equal(v, w, equal_nan=True):
-                names.append(k)
+        if (isinstance(v, np.ndarray) and isinstance(w, np.ndarray)) and (
+            v.shape != w.shape or not np.array_equal(v, w, equal_nan=True)
+        ):
+            names.append(k)
     return names
 
 
@@ -177,10 +179,8 @@ def run_cases(
     """
     ns: dict[str, Any] = dict(exercise.namespace)
     for name in student_dependencies(exercise, namespace):
-        assert namespace is not None
-        ns[name] = namespace[name]
-        if restrict and exercise.forbidden:
-            ns[name] = restricted(ns[name], exercise.forbidden)
+        dep = (namespace or {})[name]
+        ns[name] = restricted(dep, exercise.forbidden) if restrict else dep
     if restrict and exercise.forbidden:
         fn = restricted(fn, exercise.forbidden)
     return [run_one(exercise, fn, case, ns) for case in (cases if cases is not None else exercise.cases())]
@@ -253,11 +253,10 @@ def _guarded_builtins(forbidden: tuple[str, ...]) -> dict[str, Any]:
 
     def guarded_import(name: str, globals: Any = None, locals: Any = None,
                        fromlist: Any = (), level: int = 0) -> Any:
-        full = name
-        if level == 0 and fromlist and name == "bncourse":
-            full = f"bncourse.{fromlist[0]}" if len(fromlist) == 1 else name
-        if level == 0 and (_is_forbidden_module(full, forbidden) or _is_forbidden_module(name, forbidden)):
-            raise _Unavailable(f"module {full}")._refuse()
+        wanted = [name] + [f"{name}.{f}" for f in (fromlist or ()) if isinstance(f, str)]
+        for full in wanted if level == 0 else []:
+            if _is_forbidden_module(full, forbidden):
+                raise _Unavailable(f"module {full}")._refuse()
         return real_import(name, globals, locals, fromlist, level)
 
     table = dict(vars(builtins))
@@ -290,6 +289,7 @@ def restricted(obj: Any, forbidden: tuple[str, ...], _memo: dict[int, Any] | Non
         if _is_course_frame(obj.__code__.co_filename):
             return obj
         glb: dict[str, Any] = dict(obj.__globals__)
+        glb["__builtins__"] = _guarded_builtins(forbidden)  # read when the function is made
         copy_fn = types.FunctionType(obj.__code__, glb, obj.__name__, obj.__defaults__, obj.__closure__)
         copy_fn.__kwdefaults__ = obj.__kwdefaults__
         copy_fn.__qualname__ = obj.__qualname__
@@ -304,7 +304,6 @@ def restricted(obj: Any, forbidden: tuple[str, ...], _memo: dict[int, Any] | Non
                 isinstance(v, type) and v.__module__ == obj.__module__
             ):
                 glb[k] = restricted(v, forbidden, memo)
-        glb["__builtins__"] = _guarded_builtins(forbidden)
         return copy_fn
     if isinstance(obj, type) and not _is_forbidden_module(obj.__module__, forbidden):
         methods: dict[str, Any] = {}
@@ -346,7 +345,7 @@ def _functions_of(fn: Any) -> list[types.FunctionType]:
             if isinstance(attr, types.FunctionType):
                 found.append(attr)
         return found
-    call = getattr(type(fn), "__call__", None)
+    call = vars(type(fn)).get("__call__")
     return [call] if isinstance(call, types.FunctionType) else []
 
 

@@ -1,0 +1,583 @@
+"""The class grader behind ``bncourse grade``: many notebooks in, a gradebook out.
+
+Rules:
+
+* **Submissions.** Each SUBMISSION is a notebook or a directory searched recursively
+  for notebooks (``.ipynb_checkpoints`` and hidden folders skipped).  A notebook whose file
+  name is a course notebook (``NN_topic.ipynb``, e.g. ``03_forward_backward.ipynb``)
+  belongs to the student named by its folder (``alice/03_forward_backward.ipynb`` is
+  alice's); any other notebook belongs to the student named by its file stem
+  (``bob.ipynb`` is bob's).  Which course notebook a file is comes from its metadata
+  (``metadata.bncourse.notebook``), its file name, or its ``check("id", ...)`` cells.
+* **What runs.** Only the cell tagged ``imports`` and the cells tagged ``exercise``, in a
+  sandboxed subprocess per notebook (:mod:`bncourse.grading.sandbox`); the experiments
+  never run.  Outputs come back as arrays and are compared with the reference here.
+* **Static checks** (here, on the cell sources): an exercise cell that imports a module its
+  exercise forbids, calls ``*.batch_norm``-style library kernels, or reaches for
+  ``open``/``exec``/``__import__``/``importlib``/``sys.modules``/``subprocess``/... scores 0
+  for its exercise ("forbidden: ..."); a cell that assigns into an imported module
+  (monkeypatching numpy, torch or ``bncourse.grading``) or imports grading internals
+  scores 0 for every exercise of the notebook ("tampering: ...").
+* **Outputs** (each written atomically): ``grades.csv`` (student, one column per exercise,
+  total, max), ``report.json`` (every case, diagnosis, timing, errors) and
+  ``feedback/<student>.md``.  A submission whose content hash was graded before (same
+  grader version and exercises) is reused unless ``regrade``.  Submissions are only read.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bncourse.errors import BNCourseError
+from bncourse.grading.check import format_result
+from bncourse.grading.evaluate import ExerciseResult, blame_dependencies, evaluate
+from bncourse.grading.registry import Exercise, all_exercises, get_exercise
+from bncourse.grading.sandbox import CellSource, SandboxOutcome, run_submission
+
+__all__ = ["Submission", "Summary", "discover_submissions", "grade_class", "grade_notebook", "static_findings"]
+
+GRADER_VERSION = "1"
+MAX_NOTEBOOK_BYTES = 20 * 2**20
+_COURSE_STEM = re.compile(r"^\d\d_[A-Za-z0-9_]+$")
+_KERNELS = {"batch_norm", "layer_norm", "group_norm", "instance_norm", "BatchNorm1d", "BatchNorm2d",
+            "LayerNorm", "GroupNorm", "InstanceNorm2d", "functional"}
+_SUSPICIOUS_NAMES = {"__import__", "importlib", "exec", "eval", "compile", "open", "gc", "ctypes",
+                     "subprocess", "builtins", "__builtins__", "globals", "vars", "runpy", "inspect",
+                     "pickle", "marshal", "linecache"}
+_SUSPICIOUS_ATTRS = {("sys", "modules"), ("os", "system"), ("os", "popen"), ("os", "fork")}
+_GRADING_INTERNALS = ("bncourse.grading.registry", "bncourse.grading.runner", "bncourse.grading.evaluate",
+                      "bncourse.grading.sandbox", "bncourse.grading.grader", "bncourse.grading.exercises",
+                      )
+_PUBLIC_GRADING = {"check", "best_available", "passed_checks"}
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One notebook of one student."""
+
+    student: str
+    path: Path
+
+
+@dataclass
+class Summary:
+    """What ``grade_class`` did; ``str()`` is the summary the CLI prints."""
+
+    out: Path
+    students: int = 0
+    notebooks: int = 0
+    graded: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    jobs: int = 1
+    problems: list[str] = field(default_factory=list)
+    per_notebook_seconds: list[float] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [
+            f"graded {self.graded} notebook(s), reused {self.reused} unchanged, "
+            f"{self.students} student(s), in {self.seconds:.1f} s with --jobs {self.jobs}",
+        ]
+        if self.per_notebook_seconds:
+            times = sorted(self.per_notebook_seconds)
+            lines.append(f"per notebook: median {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s")
+        if self.problems:
+            lines.append(f"{len(self.problems)} submission problem(s) (details in report.json / feedback):")
+            lines += [f"  - {p}" for p in self.problems[:30]]
+            if len(self.problems) > 30:
+                lines.append(f"  ... and {len(self.problems) - 30} more")
+        lines.append(f"wrote {self.out / 'grades.csv'}, {self.out / 'report.json'}, {self.out / 'feedback'}/")
+        return "\n".join(lines)
+
+
+# --- finding submissions ---------------------------------------------------------------------
+
+
+def _registered_notebooks() -> set[str]:
+    return {e.notebook for e in all_exercises()}
+
+
+def _student_of(path: Path) -> str:
+    stem = path.stem
+    if _COURSE_STEM.match(stem) or stem in _registered_notebooks():
+        return path.resolve().parent.name
+    return stem
+
+
+def discover_submissions(paths: Iterable[Path]) -> list[Submission]:
+    """Every notebook under ``paths`` with its student id (rules in the module docstring)."""
+    found: list[Submission] = []
+    for p in paths:
+        if p.is_dir():
+            files = sorted(
+                f for f in p.rglob("*.ipynb")
+                if not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
+        elif p.is_file():
+            files = [p]
+        else:
+            raise BNCourseError(f"submission {str(p)!r} does not exist")
+        found += [Submission(_student_of(f), f) for f in files]
+    return found
+
+
+# --- reading a notebook ----------------------------------------------------------------------
+
+
+def _cell_source(cell: Any) -> str:
+    src = cell.get("source", "")
+    src = "".join(src) if isinstance(src, list) else str(src)
+    lines = []
+    for line in src.splitlines():
+        stripped = line.lstrip()
+        lines.append(line[: len(line) - len(stripped)] + "pass  # " + stripped
+                     if stripped.startswith(("%", "!")) else line)
+    return "\n".join(lines) + "\n"
+
+
+def _tags(cell: Any) -> list[str]:
+    tags = cell.get("metadata", {}).get("tags", [])
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+
+
+def _checked_ids(cells: Sequence[Any]) -> list[str]:
+    ids = []
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        for m in re.finditer(r"""\bcheck\(\s*["']([A-Za-z0-9_]+)["']""", _cell_source(cell)):
+            ids.append(m.group(1))
+    return ids
+
+
+def _identify_notebook(path: Path, nb: Any, cells: Sequence[Any]) -> str | None:
+    known = _registered_notebooks()
+    meta = nb.get("metadata", {}).get("bncourse", {})
+    if isinstance(meta, dict) and meta.get("notebook") in known:
+        return str(meta["notebook"])
+    if path.stem in known:
+        return path.stem
+    for ex_id in _checked_ids(cells):
+        try:
+            return get_exercise(ex_id).notebook
+        except BNCourseError:
+            continue
+    defined = set()
+    for cell in cells:
+        if "exercise" in _tags(cell):
+            defined |= set(re.findall(r"^(?:def|class)\s+([A-Za-z_]\w*)", _cell_source(cell), re.M))
+    for ex in all_exercises():
+        if ex.name in defined:
+            return ex.notebook
+    return None
+
+
+# --- static findings -------------------------------------------------------------------------
+
+
+def _dotted(node: ast.AST) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _matches(module: str, prefixes: Iterable[str]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def static_findings(
+    source: str, forbidden: Sequence[str], module_names: set[str], exercise_cell: bool
+) -> tuple[list[str], list[str]]:
+    """``(forbidden uses, tampering)`` found in one cell's source.
+
+    ``module_names``: names bound to imported modules in the notebook's cells (the targets
+    whose attributes a monkeypatch would assign).
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return [], []
+    bad: list[str] = []
+    tamper: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            mods = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                    else [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names])
+            if exercise_cell:
+                bad += [f"import {m}" for m in mods[:1] + mods[1:] if m and _matches(m, forbidden)][:1]
+            for m in mods[:1] if isinstance(node, ast.ImportFrom) else mods:
+                if _matches(m, _GRADING_INTERNALS):
+                    tamper.append(f"imports {m}")
+            if isinstance(node, ast.ImportFrom) and node.module == "bncourse.grading":
+                tamper += [f"imports bncourse.grading.{a.name}" for a in node.names
+                           if a.name not in _PUBLIC_GRADING]
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = (node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target])
+            for t in targets:
+                for sub in ast.walk(t):
+                    if isinstance(sub, ast.Attribute) and _dotted(sub).split(".")[0] in module_names:
+                        tamper.append(f"assigns {_dotted(sub)} (monkeypatching a module)")
+        elif (isinstance(node, ast.Call) and _dotted(node.func) in ("setattr", "delattr") and node.args
+              and _dotted(node.args[0]).split(".")[0] in module_names):
+                tamper.append(f"calls {_dotted(node.func)} on {_dotted(node.args[0])} (monkeypatching a module)")
+        if not exercise_cell or not forbidden:
+            continue
+        if isinstance(node, ast.Attribute):
+            dotted = _dotted(node)
+            if node.attr in _KERNELS and "torch" in forbidden:
+                bad.append(f"{dotted or node.attr} (a library kernel)")
+            if tuple(dotted.split(".")[:2]) in _SUSPICIOUS_ATTRS:
+                bad.append(dotted)
+            if _matches(dotted, forbidden):
+                bad.append(dotted)
+        elif isinstance(node, ast.Name) and node.id in _SUSPICIOUS_NAMES:
+            bad.append(f"{node.id} (not needed for a NumPy exercise)")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+            "bncourse/" in node.value or "reference" in node.value
+        ):
+            bad.append(f"the string {node.value[:40]!r}")
+    return sorted(set(bad)), sorted(set(tamper))
+
+
+def _module_names(sources: Iterable[str]) -> set[str]:
+    names = {"np", "numpy", "torch", "bncourse", "sys", "os", "builtins"}
+    for src in sources:
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                names |= {a.asname or a.name for a in node.names
+                          if (node.module or "").startswith(("bncourse", "numpy", "torch"))
+                          and not (node.module == "bncourse.grading" and a.name in _PUBLIC_GRADING)}
+    return names
+
+
+# --- grading one notebook --------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fingerprint(exercises: Sequence[Exercise]) -> str:
+    key = GRADER_VERSION + "|" + "|".join(f"{e.id}:{e.points}" for e in exercises)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _zero(ex: Exercise, status: str, message: str) -> ExerciseResult:
+    result = ExerciseResult(ex.id, passed=False, points=0.0, max_points=ex.points, status=status)
+    result.messages.append(message)
+    return result
+
+
+def _defining_cell(name: str, cells: Sequence[CellSource]) -> CellSource | None:
+    pattern = re.compile(rf"^\s*(?:def|class)\s+{re.escape(name)}\b", re.M)
+    return next((c for c in cells if pattern.search(c.source)), None)
+
+
+def _judge(
+    ex: Exercise, outcome: SandboxOutcome, cells: Sequence[CellSource], timeout: float
+) -> ExerciseResult:
+    status = outcome.status.get(ex.id, "no_result")
+    if status == "ok":
+        return evaluate(ex, outcome.raws.get(ex.id, []))
+    if status == "missing":
+        cell = _defining_cell(ex.name, cells)
+        err = next((e for e in outcome.cell_errors if cell is not None and e["index"] == cell.index), None)
+        why = f": its cell raised {err['error']}" if err else " (no exercise cell defines it)"
+        return _zero(ex, "missing", f"{ex.name} is not defined{why}.")
+    if status == "timeout":
+        return _zero(ex, "timeout", f"timed out: {ex.name} {outcome.messages.get(ex.id, 'ran too long')}.")
+    if status == "error":
+        return _zero(ex, "error", f"could not be run: {outcome.messages.get(ex.id, 'unknown error')}.")
+    if outcome.timed_out:
+        return _zero(ex, "timeout", f"timed out: the submission used up its {timeout:g} s before this "
+                     "exercise finished (an infinite loop?).")
+    hint = ""
+    if "MemoryError" in outcome.stderr_tail or outcome.exit_code in (-9, 137):
+        hint = " It may have run out of memory."
+    reason = outcome.messages.get(ex.id)
+    if reason:
+        return _zero(ex, "error", f"no result: {reason}.")
+    return _zero(ex, "error", f"no result: the submission's process ended (exit code {outcome.exit_code}) "
+                 f"before this exercise finished — a call to sys.exit()/os._exit() or a crash.{hint}")
+
+
+def grade_notebook(
+    sub: Submission,
+    *,
+    timeout: float = 60.0,
+    deny_read: Sequence[Path] = (),
+    extra_exercise_files: Sequence[Path] = (),
+) -> dict[str, Any]:
+    """Grade one notebook; returns its JSON-ready record (never raises on a bad submission)."""
+    start = time.perf_counter()
+    record: dict[str, Any] = {"student": sub.student, "path": str(sub.path), "sha256": _sha256(sub.path),
+                              "notebook": None, "results": [], "errors": [], "cell_errors": [],
+                              "blocked": [], "static": {}}
+    try:
+        if sub.path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            raise ValueError(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
+        with open(sub.path, encoding="utf-8") as f:
+            nb = json.load(f)  # plain JSON: nbformat's validation is slow and not needed here
+        if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+            raise ValueError("not a notebook (no cell list)")
+        if nb.get("nbformat") != 4:
+            raise ValueError(f"nbformat {nb.get('nbformat')!r}, expected 4")
+        cells_all = [c for c in nb["cells"] if isinstance(c, dict)]
+    except Exception as exc:
+        record["errors"].append(f"unreadable notebook: {type(exc).__name__}: {exc}")
+        record["seconds"] = time.perf_counter() - start
+        return record
+    notebook = _identify_notebook(sub.path, nb, cells_all)
+    record["notebook"] = notebook
+    if notebook is None:
+        record["errors"].append("could not tell which course notebook this is (no metadata, file name "
+                                "or check(...) cell names a registered exercise)")
+        record["seconds"] = time.perf_counter() - start
+        return record
+    exercises = [e for e in all_exercises() if e.notebook == notebook]
+    record["fingerprint"] = _fingerprint(exercises)
+    by_name = {e.name: e for e in exercises}
+    union_forbidden = tuple(sorted({m for e in exercises for m in e.forbidden}))
+    cells: list[CellSource] = []
+    seen_imports = False
+    for i, cell in enumerate(cells_all):
+        if cell.get("cell_type") != "code":
+            continue
+        tags = _tags(cell)
+        if "imports" in tags and not seen_imports:
+            seen_imports = True
+            cells.append(CellSource(i, "imports", _cell_source(cell)))
+        elif "exercise" in tags:
+            src = _cell_source(cell)
+            names = re.findall(r"^(?:def|class)\s+([A-Za-z_]\w*)", src, re.M)
+            defined = [by_name[n] for n in names if n in by_name]
+            forbidden = (tuple(sorted({m for e in defined for m in e.forbidden})) if defined
+                         else union_forbidden)
+            cells.append(CellSource(i, "exercise", src, forbidden))
+    if not any(c.kind == "exercise" for c in cells):
+        record["errors"].append("no cell is tagged `exercise` (were the tags removed?)")
+    modules = _module_names(c.source for c in cells)
+    forbidden_by_ex: dict[str, list[str]] = {}
+    tampering: list[str] = []
+    for c in cells:
+        bad, tamper = static_findings(c.source, c.forbidden, modules, c.kind == "exercise")
+        tampering += [f"cell {c.index} {t}" for t in tamper]
+        if bad:
+            names = re.findall(r"^(?:def|class)\s+([A-Za-z_]\w*)", c.source, re.M)
+            hit = [by_name[n] for n in names if n in by_name] or [e for e in exercises if e.forbidden]
+            for e in hit:
+                forbidden_by_ex.setdefault(e.id, []).extend(bad)
+    record["static"] = {"forbidden": forbidden_by_ex, "tampering": tampering}
+    outcome = run_submission(cells, [e.id for e in exercises], timeout=timeout, deny_read=deny_read,
+                             extra_exercise_files=extra_exercise_files)
+    record.update(cell_errors=outcome.cell_errors, blocked=outcome.blocked, exit_code=outcome.exit_code,
+                  timed_out=outcome.timed_out, sandbox_seconds=round(outcome.seconds, 3))
+    results: dict[str, ExerciseResult] = {}
+    for ex in exercises:
+        try:
+            res = _judge(ex, outcome, cells, timeout)
+        except Exception as exc:  # a bug in an exercise definition: report it, keep grading
+            res = _zero(ex, "error", f"internal grading error (not the student's fault): "
+                        f"{type(exc).__name__}: {exc}")
+        if ex.id in forbidden_by_ex:
+            res = _zero(ex, "forbidden", f"forbidden: uses {', '.join(sorted(set(forbidden_by_ex[ex.id])))}"
+                        " — this exercise asks for the computation in NumPy.")
+        if tampering:
+            res = _zero(ex, "tampering", f"tampering: {'; '.join(tampering[:3])} — "
+                        "submissions may not modify numpy, torch or the grading code.")
+        results[ex.id] = res
+    for ex in exercises:
+        deps = {}
+        for name in outcome.dependencies.get(ex.id, []):
+            dep = next((e for e in exercises if e.name == name and e.id != ex.id), None)
+            if dep is not None:
+                deps[name] = results[dep.id]
+        if results[ex.id].status == "checked":
+            blame_dependencies(results[ex.id], deps)
+    record["results"] = [results[e.id].to_dict() for e in exercises]
+    record["seconds"] = round(time.perf_counter() - start, 3)
+    return record
+
+
+# --- writing the reports ---------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _safe_name(student: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._") or "student"
+
+
+def _feedback(student: str, records: Sequence[dict[str, Any]]) -> str:
+    lines = [f"# Feedback for {student}", ""]
+    for rec in records:
+        lines += [f"## {rec.get('notebook') or Path(rec['path']).name}", ""]
+        lines += [f"- **problem:** {e}" for e in rec.get("errors", [])]
+        for e in rec.get("cell_errors", []):
+            lines.append(f"- cell {e['index']} ({e['kind']}) raised `{e['error'][:300]}`")
+        lines += [f"- blocked: {b}" for b in rec.get("blocked", [])]
+        total = sum(r["points"] for r in rec["results"])
+        maximum = sum(r["max_points"] for r in rec["results"])
+        if rec["results"]:
+            lines += [f"**{total:g} / {maximum} points**", ""]
+        for r in rec["results"]:
+            lines += ["```text", format_result(ExerciseResult.from_dict(r)), "```", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _write_outputs(out: Path, records: Sequence[dict[str, Any]], summary: Summary) -> None:
+    by_student: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        by_student.setdefault(rec["student"], []).append(rec)
+    order = {e.id: i for i, e in enumerate(all_exercises())}
+    columns = sorted({r["exercise"] for rec in records for r in rec["results"]},
+                     key=lambda i: (order.get(i, 10**6), i))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["student", *columns, "total", "max"])
+    for student in sorted(by_student):
+        pts: dict[str, float] = {}
+        maximum = 0
+        for rec in by_student[student]:
+            for r in rec["results"]:
+                pts[r["exercise"]] = r["points"]
+                maximum += r["max_points"]
+        writer.writerow([student, *[f"{pts[c]:g}" if c in pts else "" for c in columns],
+                         f"{sum(pts.values()):g}", maximum])
+    _atomic_write(out / "grades.csv", buf.getvalue())
+    report = {"grader_version": GRADER_VERSION, "seconds": round(summary.seconds, 3), "jobs": summary.jobs,
+              "submissions": list(records)}
+    _atomic_write(out / "report.json", json.dumps(report, indent=1, default=str))
+    for student, recs in by_student.items():
+        _atomic_write(out / "feedback" / f"{_safe_name(student)}.md", _feedback(student, recs))
+
+
+def _previous(out: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    try:
+        data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        return {(r["student"], r["sha256"]): r for r in data.get("submissions", [])
+                if isinstance(r, dict) and "sha256" in r and r.get("fingerprint")}
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}
+
+
+def _problems(rec: dict[str, Any]) -> list[str]:
+    who = f"{rec['student']} ({Path(rec['path']).name})"
+    out = [f"{who}: {e}" for e in rec.get("errors", [])]
+    if rec.get("timed_out"):
+        out.append(f"{who}: hit the wall-clock timeout")
+    bad = [r for r in rec.get("results", []) if r["status"] in ("timeout", "error", "forbidden", "tampering")]
+    out += [f"{who}: {r['exercise']} {r['status']}: {(r['messages'] or [''])[0][:120]}" for r in bad]
+    return out
+
+
+def grade_class(
+    submissions: list[Path],
+    out: Path,
+    jobs: int = 1,
+    timeout: float = 60.0,
+    regrade: bool = False,
+    *,
+    extra_exercise_files: Sequence[Path] = (),
+) -> Summary:
+    """Grade every submission into ``out`` (see the module docstring); returns a summary.
+
+    Raises :class:`BNCourseError` only when grading itself cannot work (a missing
+    submission path, an unwritable output folder); a broken submission is a result.
+    """
+    start = time.perf_counter()
+    jobs = max(1, int(jobs))
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise BNCourseError(f"output folder {str(out)!r} is not writable: {exc}") from exc
+    subs = discover_submissions(submissions)
+    summary = Summary(out=out, jobs=jobs, notebooks=len(subs))
+    previous = {} if regrade else _previous(out)
+    deny = [p.resolve() for p in submissions] + [out.resolve()]
+    records: list[dict[str, Any] | None] = [None] * len(subs)
+    todo: list[int] = []
+    seen: dict[tuple[str, str | None], int] = {}
+    for i, sub in enumerate(subs):
+        sha = _sha256(sub.path)
+        old = previous.get((sub.student, sha))
+        if old is not None and old.get("fingerprint") == _current_fingerprint(old.get("notebook")):
+            records[i] = old
+            summary.reused += 1
+        else:
+            todo.append(i)
+
+    def work(i: int) -> dict[str, Any]:
+        return grade_notebook(subs[i], timeout=timeout, deny_read=deny,
+                              extra_exercise_files=extra_exercise_files)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for i, rec in zip(todo, pool.map(work, todo), strict=True):
+            records[i] = rec
+            summary.graded += 1
+            summary.per_notebook_seconds.append(float(rec.get("seconds", 0.0)))
+    final: list[dict[str, Any]] = []
+    for maybe in records:
+        if maybe is None:
+            continue
+        rec = maybe
+        key = (rec["student"], rec.get("notebook"))
+        if key in seen and rec.get("notebook") is not None:
+            rec = dict(rec, results=[], errors=[f"duplicate: {rec['student']} already has a submission for "
+                                             f"{rec['notebook']} ({final[seen[key]]['path']}); this one is ignored"])
+        else:
+            seen[key] = len(final)
+        final.append(rec)
+    for rec in final:
+        summary.problems += _problems(rec)
+    summary.students = len({r["student"] for r in final})
+    summary.seconds = time.perf_counter() - start
+    _write_outputs(out, final, summary)
+    return summary
+
+
+def _current_fingerprint(notebook: Any) -> str | None:
+    if not isinstance(notebook, str):
+        return None
+    return _fingerprint([e for e in all_exercises() if e.notebook == notebook])

@@ -1,0 +1,555 @@
+"""Run one submission's code in a locked-down subprocess and bring back only data.
+
+Two halves live here:
+
+* :func:`run_submission` (grading process): starts ``python -I -B`` in a fresh temporary
+  directory with a scrubbed environment, its own session (process group), no stdin and no
+  inherited file descriptors, waits with a wall-clock timeout, kills the whole process
+  group afterwards (so a grandchild that outlives the worker dies too), and reads back the
+  result files as **untrusted data**: ``.npz`` loaded with ``allow_pickle=False``, sizes
+  capped, every field type-checked.  Nothing the student prints is parsed.
+* :func:`worker_main` (sandboxed process): sets CPU, address-space and file-size limits,
+  installs an audit hook (no reading the course's sources, instructor notebooks or other
+  submissions; no writing outside its temp dir; no new processes, signals to other
+  processes, ctypes or limit changes), runs the ``imports`` cell and the ``exercise``
+  cells in a fresh namespace (the experiments never run), then runs each exercise's
+  cases through :func:`bncourse.grading.runner.run_cases` and writes one result file per
+  exercise as soon as it is done, so a later crash or timeout keeps the earlier results.
+
+The worker's verdicts are never trusted: it sends outputs, and the grading process
+regenerates the cases and compares them with its own reference
+(:func:`bncourse.grading.evaluate.evaluate`).  Patching numpy or ``bncourse.grading``
+inside the worker can only break the worker's own outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bncourse.grading.runner import RawCase
+
+__all__ = ["CellSource", "SandboxOutcome", "kill_process_group", "run_submission", "worker_main"]
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+"""The ``bncourse`` package directory (the worker may not read its sources)."""
+
+MAX_RESULT_BYTES = 64 * 2**20
+"""Largest result file the grader reads; also the worker's RLIMIT_FSIZE."""
+MAX_ARRAY_ELEMENTS = 10**7
+MAX_TEXT = 4000
+MAX_CASES = 200
+KINDS = {None, "not_implemented", "contract", "exception", "forbidden", "timeout"}
+STATUSES = {"ok", "missing", "timeout", "error"}
+
+_BOOTSTRAP = (
+    "import sys; sys.path.insert(0, sys.argv[2]); "
+    "from bncourse.grading.sandbox import worker_main; worker_main(sys.argv[1])"
+)
+
+
+@dataclass(frozen=True)
+class CellSource:
+    """One notebook cell to run: ``kind`` is ``"imports"`` or ``"exercise"``.
+
+    ``forbidden``: modules the cell may not import (the exercise's ``forbidden``).
+    """
+
+    index: int
+    kind: str
+    source: str
+    forbidden: tuple[str, ...] = ()
+
+
+@dataclass
+class SandboxOutcome:
+    """What came back from one sandboxed run (all of it validated data)."""
+
+    raws: dict[str, list[RawCase]] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)
+    dependencies: dict[str, list[str]] = field(default_factory=dict)
+    cell_errors: list[dict[str, Any]] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+    timed_out: bool = False
+    seconds: float = 0.0
+    stderr_tail: str = ""
+
+
+# --------------------------------------------------------------------------------------
+# grading-process half
+# --------------------------------------------------------------------------------------
+
+
+def _mpl_config_dir(home: Path) -> str:
+    """The grader's matplotlib config dir (its font cache is reused read-only), else a fresh one."""
+    configured = os.environ.get("MPLCONFIGDIR")
+    if configured and Path(configured).is_dir():
+        return configured
+    default = Path.home() / ".config" / "matplotlib"
+    return str(default) if default.is_dir() else str(home / "mpl")
+
+
+def _scrubbed_env(home: Path) -> dict[str, str]:
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "TMPDIR": str(home / "tmp"),
+        "LANG": "C.UTF-8",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": _mpl_config_dir(home),
+        "PYTHONHASHSEED": "0",
+    }
+    return env
+
+
+def kill_process_group(pgid: int) -> None:
+    """SIGKILL every process in the group ``pgid`` (ignores a group that is gone)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _tail(path: Path, limit: int = 2000) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _text(value: Any, limit: int = MAX_TEXT) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value if len(value) <= limit else value[:limit] + " …"
+
+
+def _load_npz(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Meta (JSON) and arrays of a worker's result file, validated; raises ValueError."""
+    if path.is_symlink() or not path.is_file():
+        raise ValueError("no result file")
+    if path.stat().st_size > MAX_RESULT_BYTES:
+        raise ValueError("result file too large")
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            names = list(data.files)
+            if "__meta__" not in names or len(names) > 10_000:
+                raise ValueError("malformed result file")
+            meta_bytes = data["__meta__"]
+            if meta_bytes.dtype != np.uint8 or meta_bytes.ndim != 1 or meta_bytes.size > 4 * 2**20:
+                raise ValueError("malformed result metadata")
+            meta = json.loads(meta_bytes.tobytes().decode("utf-8"))
+            for name in names:
+                if name == "__meta__":
+                    continue
+                arr = data[name]
+                if arr.dtype.kind not in "biuf" or arr.size > MAX_ARRAY_ELEMENTS:
+                    raise ValueError(f"unacceptable array {name!r} ({arr.dtype}, {arr.size} elements)")
+                arrays[name] = arr
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError, EOFError) as exc:
+        raise ValueError(f"unreadable result file ({type(exc).__name__})") from exc
+    if not isinstance(meta, dict):
+        raise ValueError("malformed result metadata")
+    return meta, arrays
+
+
+def _raw_from(entry: Any, arrays: Mapping[str, np.ndarray]) -> RawCase:
+    if not isinstance(entry, dict):
+        raise ValueError("malformed case")
+    raw = RawCase(case=_text(entry["case"], 200))
+    outputs = entry.get("outputs", {})
+    bad = entry.get("bad_outputs", {})
+    if not isinstance(outputs, dict) or not isinstance(bad, dict) or len(outputs) + len(bad) > 50:
+        raise ValueError("malformed outputs")
+    for name, key in outputs.items():
+        if not isinstance(key, str) or key not in arrays:
+            raise ValueError("output refers to a missing array")
+        raw.outputs[_text(name, 100)] = arrays[key]
+    raw.bad_outputs = {_text(k, 100): _text(v, 200) for k, v in bad.items()}
+    err = entry.get("error")
+    raw.error = None if err is None else _text(err)
+    kind = entry.get("error_kind")
+    if kind not in KINDS:
+        raise ValueError("unknown error kind")
+    raw.error_kind = kind
+    raw.traceback = _text(entry.get("traceback", ""))
+    mutated = entry.get("mutated", [])
+    if not isinstance(mutated, list) or len(mutated) > 50:
+        raise ValueError("malformed mutated list")
+    raw.mutated = [_text(m, 100) for m in mutated]
+    seconds = entry.get("seconds", 0.0)
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        raise ValueError("malformed timing")
+    raw.seconds = float(seconds)
+    return raw
+
+
+def _read_exercise_result(path: Path, exercise_id: str, outcome: SandboxOutcome) -> None:
+    try:
+        meta, arrays = _load_npz(path)
+        if meta.get("id") != exercise_id:
+            raise ValueError("result belongs to another exercise")
+        status = meta.get("status")
+        if status not in STATUSES:
+            raise ValueError("unknown status")
+        cases = meta.get("cases", [])
+        if not isinstance(cases, list) or len(cases) > MAX_CASES:
+            raise ValueError("malformed case list")
+        deps = meta.get("dependencies", [])
+        if not isinstance(deps, list):
+            raise ValueError("malformed dependencies")
+        outcome.raws[exercise_id] = [_raw_from(c, arrays) for c in cases]
+        outcome.status[exercise_id] = status
+        outcome.dependencies[exercise_id] = [_text(d, 100) for d in deps][:10]
+        if meta.get("message") is not None:
+            outcome.messages[exercise_id] = _text(meta["message"])
+    except (ValueError, KeyError, TypeError) as exc:
+        outcome.status[exercise_id] = "no_result"
+        outcome.messages[exercise_id] = f"its result could not be read ({exc})"
+        outcome.raws.pop(exercise_id, None)
+
+
+def _read_cells(path: Path, outcome: SandboxOutcome) -> None:
+    try:
+        meta, _ = _load_npz(path)
+        errors = meta.get("cell_errors", [])
+        blocked = meta.get("blocked", [])
+        if not isinstance(errors, list) or not isinstance(blocked, list):
+            raise ValueError("malformed")
+        for e in errors[:100]:
+            if not isinstance(e, dict) or not isinstance(e.get("index"), int):
+                raise ValueError("malformed cell error")
+            outcome.cell_errors.append({
+                "index": e["index"],
+                "kind": _text(e.get("kind", ""), 20),
+                "error": _text(e.get("error", "")),
+                "traceback": _text(e.get("traceback", "")),
+            })
+        outcome.blocked = [_text(b, 300) for b in blocked[:20]]
+    except (ValueError, KeyError, TypeError):
+        pass
+
+
+def _remove_tree(path: Path) -> None:
+    def onerror(func: Any, p: str, exc: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(p), 0o700)
+            os.chmod(p, 0o700)
+            func(p)
+
+    shutil.rmtree(path, onerror=onerror)
+
+
+def run_submission(
+    cells: Sequence[CellSource],
+    exercise_ids: Sequence[str],
+    *,
+    timeout: float = 60.0,
+    memory_bytes: int = 4 * 2**30,
+    deny_read: Sequence[Path] = (),
+    extra_exercise_files: Sequence[Path] = (),
+) -> SandboxOutcome:
+    """Run ``cells`` then every exercise's cases in a sandboxed subprocess; read back data.
+
+    Args:
+        cells: the imports cell and the exercise cells, in notebook order.
+        exercise_ids: exercises to run (their functions are looked up by name).
+        timeout: wall-clock seconds for the whole run; the worker also gets a soft budget
+            per cell and per exercise so that one infinite loop costs only its exercise.
+        memory_bytes: RLIMIT_AS of the worker.
+        deny_read: extra paths the worker may not read (other submissions, the output).
+        extra_exercise_files: Python files that register exercises (tests use this).
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="bncourse-grade-"))
+    try:
+        work, home, results = tmp / "work", tmp / "home", tmp / "results"
+        for d in (work, home, home / "tmp", home / "mpl", results):
+            d.mkdir()
+        n_items = max(1, len(exercise_ids) + sum(c.kind == "exercise" for c in cells))
+        request = {
+            "cells": [vars(c) | {"forbidden": list(c.forbidden)} for c in cells],
+            "exercises": list(exercise_ids),
+            "soft_timeout": max(0.5, 0.4 * timeout / n_items),
+            "imports_timeout": 0.6 * timeout,
+            "cpu_seconds": math.ceil(timeout) + 2,
+            "memory_bytes": int(memory_bytes),
+            "file_bytes": MAX_RESULT_BYTES,
+            "result_dir": str(results),
+            "allow_write": [str(work), str(home), str(results)],
+            "deny_read": [str(PACKAGE_DIR), str(PACKAGE_DIR.parent / "notebooks"),
+                          str(PACKAGE_DIR.parent / "tests")] + [str(p) for p in deny_read],
+            "extra_exercise_files": [str(Path(p).resolve()) for p in extra_exercise_files],
+        }
+        req_path = tmp / "request.json"
+        req_path.write_text(json.dumps(request))
+        outcome = SandboxOutcome()
+        start = time.perf_counter()
+        with open(tmp / "stdout.txt", "wb") as out, open(tmp / "stderr.txt", "wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, str(req_path), str(PACKAGE_DIR.parent)],
+                cwd=work,
+                env=_scrubbed_env(home),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                close_fds=True,
+                start_new_session=True,
+            )
+            try:
+                outcome.exit_code = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                outcome.timed_out = True
+                kill_process_group(proc.pid)
+                outcome.exit_code = proc.wait()
+            finally:
+                kill_process_group(proc.pid)  # grandchildren that outlived the worker
+        outcome.seconds = time.perf_counter() - start
+        outcome.stderr_tail = _tail(tmp / "stderr.txt")
+        _read_cells(results / "cells.npz", outcome)
+        for k, ex_id in enumerate(exercise_ids):
+            path = results / f"{k}.npz"
+            if path.exists():
+                _read_exercise_result(path, ex_id, outcome)
+            else:
+                outcome.status[ex_id] = "no_result"
+        return outcome
+    finally:
+        _remove_tree(tmp)
+
+
+# --------------------------------------------------------------------------------------
+# sandboxed half
+# --------------------------------------------------------------------------------------
+
+
+class _SoftTimeout(BaseException):
+    """Raised in the worker when one cell or one exercise exceeds its time budget."""
+
+
+_SPAWN_EVENTS = {
+    "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
+    "subprocess.Popen", "pty.spawn", "os.startfile",
+}
+_PATH_EVENTS = {
+    "os.remove": (0,), "os.rmdir": (0,), "os.rename": (0, 1), "os.link": (0, 1),
+    "os.symlink": (1,), "os.truncate": (0,), "os.chmod": (0,), "os.chown": (0,),
+    "os.mkdir": (0,), "os.utime": (0,), "shutil.rmtree": (0,), "shutil.copyfile": (1,),
+    "shutil.copytree": (1,), "shutil.move": (1,), "os.setxattr": (0,), "os.removexattr": (0,),
+}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+
+
+def _install_audit_hook(allow_write: Sequence[str], deny_read: Sequence[str], blocked: list[str]) -> None:
+    allow = [os.path.realpath(p) for p in allow_write]
+    deny = [os.path.realpath(p) for p in deny_read]
+    me = os.getpid()
+    busy = [False]
+
+    def under(path: str, root: str) -> bool:
+        return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+    def refuse(what: str) -> None:
+        if len(blocked) < 20 and what not in blocked:
+            blocked.append(what)
+        raise PermissionError(f"not allowed while grading: {what}")
+
+    def resolve(p: Any) -> str | None:
+        if isinstance(p, int) or p is None:
+            return None
+        try:
+            return os.path.realpath(os.fsdecode(p))
+        except (TypeError, ValueError):
+            return None
+
+    def from_import_machinery() -> bool:
+        f = sys._getframe(2)
+        while f is not None:
+            if f.f_code.co_filename.startswith("<frozen importlib"):
+                return True
+            f = f.f_back  # type: ignore[assignment]
+        return False
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if busy[0]:
+            return
+        busy[0] = True
+        try:
+            if event == "open":
+                path = resolve(args[0])
+                if path is None:
+                    return
+                mode = args[1] if len(args) > 1 and isinstance(args[1], str) else ""
+                flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+                writing = any(c in mode for c in "wax+") or bool(flags & _WRITE_FLAGS)
+                if writing and not any(under(path, a) for a in allow) and path != os.devnull:
+                    refuse(f"writing {path}")
+                if not writing and any(under(path, d) for d in deny) and not from_import_machinery():
+                    refuse(f"reading {path}")
+            elif event in _SPAWN_EVENTS:
+                refuse(f"starting a process ({event})")
+            elif event.startswith("ctypes."):
+                if not from_import_machinery():  # torch loads its libraries with ctypes on import
+                    refuse(event)
+            elif event.startswith(("socket.", "resource.setrlimit", "resource.prlimit")):
+                refuse(event)
+            elif event in ("os.kill", "os.killpg", "signal.pthread_kill"):
+                if not args or args[0] not in (me, 0):
+                    refuse(f"sending a signal ({event})")
+            elif event in _PATH_EVENTS:
+                for i in _PATH_EVENTS[event]:
+                    path = resolve(args[i]) if len(args) > i else None
+                    if path is not None and not any(under(path, a) for a in allow):
+                        refuse(f"{event} on {path}")
+        finally:
+            busy[0] = False
+
+    sys.addaudithook(hook)
+
+
+def _set_limits(req: Mapping[str, Any]) -> None:
+    import resource
+
+    for limit, value in (
+        (resource.RLIMIT_CPU, int(req["cpu_seconds"])),
+        (resource.RLIMIT_AS, int(req["memory_bytes"])),
+        (resource.RLIMIT_FSIZE, int(req["file_bytes"])),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(limit, (value, value))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-big write fails instead of killing
+
+
+def _write_result(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+    tmp = path.with_suffix(".tmp")
+    payload = {"__meta__": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
+    with open(tmp, "wb") as f:
+        np.savez(f, **payload, **arrays)  # type: ignore[arg-type]
+    os.replace(tmp, path)
+
+
+def worker_main(request_path: str) -> None:  # pragma: no cover - runs in the subprocess
+    """Entry point of the sandboxed worker (see the module docstring)."""
+    import builtins
+    import importlib.util
+    import linecache
+
+    with open(request_path) as f:
+        req = json.load(f)
+    _set_limits(req)
+    from bncourse.grading import registry, runner
+
+    for i, file in enumerate(req["extra_exercise_files"]):
+        spec = importlib.util.spec_from_file_location(f"_bncourse_extra_exercises_{i}", file)
+        if spec is not None and spec.loader is not None:
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+    exercises = [registry.get_exercise(ex_id) for ex_id in req["exercises"]]
+    for ex in exercises:
+        ex.cases()  # warm up anything lazy before the student's code runs
+    results = Path(req["result_dir"])
+    soft = float(req["soft_timeout"])
+    blocked: list[str] = []
+    write_result, perf = _write_result, time.perf_counter  # taken before student code runs
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise _SoftTimeout()
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    _install_audit_hook(req["allow_write"], req["deny_read"], blocked)
+
+    ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    cell_errors: list[dict[str, Any]] = []
+    for cell in req["cells"]:
+        filename = f"<cell {cell['index']}>"
+        source = cell["source"]
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        forbidden = tuple(cell["forbidden"])
+        try:
+            code = compile(source, filename, "exec")
+        except SyntaxError as exc:
+            cell_errors.append({"index": cell["index"], "kind": cell["kind"],
+                                "error": f"SyntaxError: {exc.msg} (line {exc.lineno})", "traceback": ""})
+            continue
+        ns["__builtins__"] = runner._guarded_builtins(forbidden) if forbidden else builtins
+        budget = soft
+        try:
+            budget = float(req["imports_timeout"]) if cell["kind"] == "imports" else soft
+            signal.setitimer(signal.ITIMER_REAL, budget)
+            exec(code, ns)
+        except _SoftTimeout:
+            cell_errors.append({"index": cell["index"], "kind": cell["kind"],
+                                "error": f"the cell ran longer than its {budget:.1f} s budget "
+                                         "(infinite loop?)",
+                                "traceback": ""})
+        except BaseException as exc:
+            cell_errors.append({"index": cell["index"], "kind": cell["kind"],
+                                "error": f"{type(exc).__name__}: {exc}"[:MAX_TEXT],
+                                "traceback": runner.trimmed_traceback(exc)[:MAX_TEXT]})
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            ns["__builtins__"] = builtins
+    write_result(results / "cells.npz", {"cell_errors": cell_errors, "blocked": blocked}, {})
+
+    for k, ex in enumerate(exercises):
+        meta: dict[str, Any] = {"id": ex.id, "status": "ok", "cases": [], "dependencies": []}
+        arrays: dict[str, np.ndarray] = {}
+        fn = ns.get(ex.name)
+        if fn is None:
+            meta["status"] = "missing"
+        else:
+            start = perf()
+            try:
+                meta["dependencies"] = runner.student_dependencies(ex, ns)
+                signal.setitimer(signal.ITIMER_REAL, soft)
+                raws = runner.run_cases(ex, fn, ns)
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                for j, raw in enumerate(raws):
+                    entry = {k2: v for k2, v in vars(raw).items() if k2 != "outputs"}
+                    entry["outputs"] = {}
+                    for name, arr in raw.outputs.items():
+                        key = f"c{j}_{len(arrays)}"
+                        arrays[key] = arr
+                        entry["outputs"][name] = key
+                    meta["cases"].append(entry)
+            except _SoftTimeout:
+                meta["status"] = "timeout"
+                meta["message"] = f"ran longer than {soft:.1f} s (infinite loop?) after {perf() - start:.1f} s"
+            except BaseException as exc:
+                meta["status"] = "error"
+                meta["message"] = f"{type(exc).__name__}: {exc}"[:MAX_TEXT]
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        try:
+            write_result(results / f"{k}.npz", meta, arrays)
+        except BaseException as exc:
+            meta = {"id": ex.id, "status": "error", "cases": [], "dependencies": [],
+                    "message": f"its outputs could not be saved ({type(exc).__name__}: {exc})"[:MAX_TEXT]}
+            with contextlib.suppress(BaseException):
+                write_result(results / f"{k}.npz", meta, {})
+    write_result(results / "cells.npz", {"cell_errors": cell_errors, "blocked": blocked}, {})
+    sys.stdout.flush()
+    os._exit(0)
