@@ -17,6 +17,7 @@ from bncourse.errors import DTypeError, ParameterError
 __all__ = [
     "DigitsSplit",
     "load_digits_split",
+    "make_circles_split",
     "make_two_scale_regression",
     "minibatches",
     "shift_digits",
@@ -153,3 +154,26 @@ def minibatches(n: int, batch_size: int, seed: int, drop_last: bool = True) -> l
     idx = np.random.default_rng(seed).permutation(n)
     stop = n - n % batch_size if drop_last and n >= batch_size else n
     return [idx[i : i + batch_size] for i in range(0, stop, batch_size)]
+
+
+def make_circles_split(
+    n_train: int = 1000,
+    n_test: int = 400,
+    noise: float = 0.05,
+    factor: float = 0.5,
+    seed: int = 0,
+    dtype: type | np.dtype = np.float32,
+) -> DigitsSplit:
+    """Two concentric circles (label 1 = inner circle): a task a linear model cannot solve.
+
+    Returns a :class:`DigitsSplit`-shaped tuple (x (N, 2), y (N,)) with an empty
+    validation part, so it plugs into the same training code as the digits.
+    """
+    from sklearn.datasets import make_circles
+
+    dt = _check_dtype(dtype)
+    x, y = make_circles(n_samples=n_train + n_test, noise=noise, factor=factor, random_state=seed)
+    x = x.astype(dt)
+    y = y.astype(np.int64)
+    empty_x, empty_y = np.zeros((0, 2), dtype=dt), np.zeros(0, dtype=np.int64)
+    return DigitsSplit(x[:n_train], y[:n_train], empty_x, empty_y, x[n_train:], y[n_train:])

@@ -1,0 +1,92 @@
+"""Mutants of notebook 02's exercises, written as a student might."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def perc_loop(z, qs=(15, 50, 85)):
+    n, d = z.shape
+    out = np.empty((len(qs), d), dtype=z.dtype)
+    for j in range(d):
+        col = np.sort(z[:, j])
+        for k, q in enumerate(qs):
+            pos = q / 100 * (n - 1)
+            lo = int(np.floor(pos))
+            hi = min(lo + 1, n - 1)
+            out[k, j] = col[lo] + (pos - lo) * (col[hi] - col[lo])
+    return out
+
+
+def perc_quantile(z, qs=(15, 50, 85)):
+    return np.quantile(z, np.array(qs) / 100, axis=0).astype(z.dtype)
+
+
+def perc_fractions(z, qs=(15, 50, 85)):
+    return np.percentile(z, [q / 100 for q in qs], axis=0).astype(z.dtype)
+
+
+def perc_nearest_rank(z, qs=(15, 50, 85)):
+    s = np.sort(z, axis=0)
+    return np.array([s[min(int(q / 100 * len(z)), len(z) - 1)] for q in qs], dtype=z.dtype)
+
+
+def perc_lower(z, qs=(15, 50, 85)):
+    s = np.sort(z, axis=0)
+    return np.array([s[int(np.floor(q / 100 * (len(z) - 1)))] for q in qs], dtype=z.dtype)
+
+
+def perc_all_units(z, qs=(15, 50, 85)):
+    return np.percentile(z, qs).astype(z.dtype)
+
+
+def perc_wrong_axis(z, qs=(15, 50, 85)):
+    return np.percentile(z, qs, axis=1).astype(z.dtype)
+
+
+def gp_loop(grad_fn, w, etas):
+    g = grad_fn(w)
+    out = np.zeros(len(etas), dtype=w.dtype)
+    for k, eta in enumerate(etas):
+        diff = grad_fn(w - eta * g) - g
+        out[k] = np.sqrt(np.dot(diff, diff))
+    return out
+
+
+def gp_plus(grad_fn, w, etas):
+    g = grad_fn(w)
+    return np.array([np.linalg.norm(grad_fn(w + e * g) - g) for e in etas], dtype=w.dtype)
+
+
+def gp_squared(grad_fn, w, etas):
+    g = grad_fn(w)
+    return np.array([((grad_fn(w - e * g) - g) ** 2).sum() for e in etas], dtype=w.dtype)
+
+
+def gp_norm_only(grad_fn, w, etas):
+    g = grad_fn(w)
+    return np.array([np.linalg.norm(grad_fn(w - e * g)) for e in etas], dtype=w.dtype)
+
+
+def gp_relative(grad_fn, w, etas):
+    g = grad_fn(w)
+    return np.array([np.linalg.norm(grad_fn(w - e * g) - g) / np.linalg.norm(g) for e in etas], dtype=w.dtype)
+
+
+MUTANTS = [
+    ("activation_percentiles", "don't divide qs by 100", perc_fractions),
+    ("activation_percentiles", "not the percentile", perc_nearest_rank),
+    ("activation_percentiles", "not the lower neighbour", perc_lower),
+    ("activation_percentiles", "per unit", perc_all_units),
+    ("activation_percentiles", "over the batch (axis=0)", perc_wrong_axis),
+    ("gradient_predictiveness", "not w + η·g", gp_plus),
+    ("gradient_predictiveness", "not its square", gp_squared),
+    ("gradient_predictiveness", "subtract g", gp_norm_only),
+    ("gradient_predictiveness", "without dividing", gp_relative),
+]
+
+CORRECT = [
+    ("activation_percentiles", perc_loop),
+    ("activation_percentiles", perc_quantile),
+    ("gradient_predictiveness", gp_loop),
+]
