@@ -133,6 +133,8 @@ class _BatchNorm(nn.Module):
         track_running_stats: keep ``running_mean`` (zeros), ``running_var`` (ones) and
             ``num_batches_tracked``; if False they are ``None``. Default True.
         device, dtype: where and in which dtype to create parameters and buffers.
+        bias: (keyword only, as in torch >= 2.10) with ``affine=True``, ``bias=False``
+            keeps γ but drops β. Default True.
     """
 
     _version = 2  # as torch.nn's _NormBase, so state_dict metadata agrees
@@ -146,6 +148,8 @@ class _BatchNorm(nn.Module):
         track_running_stats: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         fn = type(self).__name__
@@ -161,9 +165,11 @@ class _BatchNorm(nn.Module):
         self.bias: nn.Parameter | None
         if self.affine:
             self.weight = nn.Parameter(torch.ones(C, **factory))
-            self.bias = nn.Parameter(torch.zeros(C, **factory))
         else:
             self.register_parameter("weight", None)
+        if self.affine and bias:
+            self.bias = nn.Parameter(torch.zeros(C, **factory))
+        else:
             self.register_parameter("bias", None)
 
         self.running_mean: Tensor | None
@@ -191,9 +197,10 @@ class _BatchNorm(nn.Module):
     def reset_parameters(self) -> None:
         """Reset the running statistics and set ``weight = 1``, ``bias = 0``."""
         self.reset_running_stats()
-        if self.weight is not None and self.bias is not None:
-            with torch.no_grad():
+        with torch.no_grad():
+            if self.weight is not None:
                 self.weight.fill_(1.0)
+            if self.bias is not None:
                 self.bias.zero_()
 
     def _check_input_dim(self, x: Tensor) -> None:
@@ -253,10 +260,25 @@ class _BatchNorm(nn.Module):
         )
         return out
 
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        *args: Any,
+    ) -> None:
+        # as torch.nn: state dicts saved before version 2 lack num_batches_tracked; count 0
+        version = local_metadata.get("version")
+        key = prefix + "num_batches_tracked"
+        if (version is None or version < 2) and self.track_running_stats and key not in state_dict:
+            state_dict[key] = torch.tensor(0, dtype=torch.long)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args)
+
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
         )
 
 

@@ -21,8 +21,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bncourse.conventions import EPS
+from bncourse.errors import BNCourseError
 from bncourse.reference import _checks
-from bncourse.reference.normalization import normalize
+from bncourse.reference.normalization import accumulator, normalize
 
 __all__ = [
     "BatchNormCache",
@@ -111,8 +112,10 @@ def batchnorm_forward(
 def _check_dout(dout: ArrayLike, cache: BatchNormCache, fn: str) -> FloatArray:
     """``dout`` as an array of the cache's dtype, with the shape of ``x``."""
     if not isinstance(cache, BatchNormCache):
-        raise TypeError(f"{fn}: cache must be the BatchNormCache from batchnorm_forward, "
-                        f"got {type(cache).__name__}")
+        raise BNCourseError(
+            f"{fn}: cache must be the BatchNormCache from batchnorm_forward, "
+            f"got {type(cache).__name__}"
+        )
     dout = _checks.as_float_array(dout, "dout", fn)
     _checks.check_shape(dout.shape, cache.x_hat.shape, "dout", fn)
     return dout.astype(cache.x_hat.dtype, copy=False)
@@ -190,6 +193,8 @@ def batchnorm_backward_alt(
 
     The two sums in dx are dβ and dγ, so the whole backward is two reductions and one
     elementwise pass.  Uses only ``x_hat``, ``inv_std`` and ``gamma`` from the cache.
+    Sums of float32 arrays accumulate in float64 (as torch does); the graph version
+    keeps plain sums, so in float32 the two agree to rounding, not bit for bit.
 
     Shapes:
         dout: ``(N, D)``.
@@ -201,9 +206,10 @@ def batchnorm_backward_alt(
     dout = _check_dout(dout, cache, fn)
     x_hat, inv_std, gamma = cache.x_hat, cache.inv_std, cache.gamma
     m = dout.shape[0]
+    acc = accumulator(dout.dtype)  # float32 sums accumulate in float64
 
-    dbeta = dout.sum(axis=0)  # Σ dy
-    dgamma = np.sum(dout * x_hat, axis=0)  # Σ dy x̂
+    dbeta = dout.sum(axis=0, dtype=acc).astype(dout.dtype)  # Σ dy
+    dgamma = np.sum(dout * x_hat, axis=0, dtype=acc).astype(dout.dtype)  # Σ dy x̂
     dx = (gamma * inv_std / m) * (m * dout - dbeta - x_hat * dgamma)
     return np.ascontiguousarray(dx), dgamma, dbeta
 

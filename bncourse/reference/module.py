@@ -16,7 +16,12 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from bncourse.conventions import EPS, MOMENTUM
 from bncourse.errors import BNCourseError, DTypeError, ShapeError
 from bncourse.reference import _checks
-from bncourse.reference.normalization import NormalizeCache, normalize, normalize_backward
+from bncourse.reference.normalization import (
+    NormalizeCache,
+    accumulator,
+    normalize,
+    normalize_backward,
+)
 
 __all__ = ["BatchNorm1d"]
 
@@ -257,8 +262,9 @@ class BatchNorm1d:
         shape = (1, self.num_features) + (1,) * (dout.ndim - 2)
 
         if self.weight is not None:
-            self.dbias = dout.sum(axis=axes).astype(self.dtype)  # Σ dy
-            self.dweight = np.sum(dout * x_hat, axis=axes).astype(self.dtype)  # Σ dy x̂
+            acc = accumulator(dout.dtype)
+            self.dbias = dout.sum(axis=axes, dtype=acc).astype(self.dtype)  # Σ dy
+            self.dweight = np.sum(dout * x_hat, axis=axes, dtype=acc).astype(self.dtype)  # Σ dy x̂
             dx_hat = dout * self.weight.reshape(shape).astype(dout.dtype, copy=False)
         else:
             dx_hat = dout

@@ -44,6 +44,16 @@ __all__ = [
 FloatArray = NDArray[np.floating[Any]]
 
 
+def accumulator(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """The dtype to sum in: float64 for float16/float32 inputs (as torch's CPU kernels do).
+
+    NumPy adds rows one after another when it reduces over a non-contiguous axis, so a
+    float32 sum over m rows has an error growing with m; summing in float64 and
+    rounding once keeps float32 results as accurate as torch's.
+    """
+    return np.dtype(np.float64) if dtype.itemsize < 8 else dtype
+
+
 class NormalizeCache(NamedTuple):
     """What :func:`normalize_backward` needs.  Statistics keep the reduced axes (size 1)."""
 
@@ -92,10 +102,12 @@ def normalize(x: ArrayLike, axes: tuple[int, ...] | int, eps: float = EPS) -> tu
     axes = _checks.check_axes(axes, x.ndim, fn)
     eps = _checks.check_eps(eps, fn)
 
-    mu = x.mean(axis=axes, keepdims=True)  # μ = (1/m) Σ x
+    acc = accumulator(x.dtype)
+    mu = x.mean(axis=axes, keepdims=True, dtype=acc).astype(x.dtype)  # μ = (1/m) Σ x
     x_centered = x - mu  # x − μ
-    var = np.mean(x_centered * x_centered, axis=axes, keepdims=True)  # σ² = (1/m) Σ (x − μ)²
-    inv_std = 1.0 / np.sqrt(var + eps)  # 1/√(σ² + ε)
+    var = np.mean(x_centered * x_centered, axis=axes, keepdims=True, dtype=acc)  # σ² (biased)
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)  # 1/√(σ² + ε)
+    var = var.astype(x.dtype)
     x_hat = np.ascontiguousarray(x_centered * inv_std)  # x̂ = (x − μ)/√(σ² + ε)
     return x_hat, NormalizeCache(x_hat, x_centered, inv_std, mu, var, axes, eps)
 
@@ -125,8 +137,9 @@ def normalize_backward(dx_hat: ArrayLike, cache: NormalizeCache) -> FloatArray:
     g = _checks.as_float_array(dx_hat, "dx_hat", fn).astype(x_hat.dtype, copy=False)
     _checks.check_shape(g.shape, x_hat.shape, "dx_hat", fn)
 
-    g_mean = g.mean(axis=axes, keepdims=True)  # mean(g)
-    gx_mean = np.mean(g * x_hat, axis=axes, keepdims=True)  # mean(g x̂)
+    acc = accumulator(g.dtype)
+    g_mean = g.mean(axis=axes, keepdims=True, dtype=acc).astype(g.dtype)  # mean(g)
+    gx_mean = np.mean(g * x_hat, axis=axes, keepdims=True, dtype=acc).astype(g.dtype)  # mean(g x̂)
     return np.ascontiguousarray(inv_std * (g - g_mean - x_hat * gx_mean))
 
 
@@ -194,8 +207,9 @@ def layernorm_backward(
     dout = _checks.as_float_array(dout, "dout", fn).astype(x_hat.dtype, copy=False)
     _checks.check_shape(dout.shape, x_hat.shape, "dout", fn)
 
-    dbeta = dout.sum(axis=0)  # ∂L/∂β = Σ_n dy
-    dgamma = np.sum(dout * x_hat, axis=0)  # ∂L/∂γ = Σ_n dy x̂
+    acc = accumulator(dout.dtype)
+    dbeta = dout.sum(axis=0, dtype=acc).astype(dout.dtype)  # ∂L/∂β = Σ_n dy
+    dgamma = np.sum(dout * x_hat, axis=0, dtype=acc).astype(dout.dtype)  # ∂L/∂γ = Σ_n dy x̂
     dx = normalize_backward(dout * cache.gamma, cache.norm)  # ∂L/∂x̂ = γ dy
     return dx, dgamma, dbeta
 
@@ -284,8 +298,9 @@ def groupnorm_backward(
     _checks.check_shape(dout.shape, x_hat.shape, "dout", fn)
 
     reduce = (0, *range(2, dout.ndim))  # every axis except the channel axis
-    dbeta = dout.sum(axis=reduce)
-    dgamma = np.sum(dout * x_hat, axis=reduce)
+    acc = accumulator(dout.dtype)
+    dbeta = dout.sum(axis=reduce, dtype=acc).astype(dout.dtype)  # Σ dy
+    dgamma = np.sum(dout * x_hat, axis=reduce, dtype=acc).astype(dout.dtype)  # Σ dy x̂
     dx_hat = dout * gamma.reshape(_channel_shape(dout.ndim, gamma.shape[0]))
     dx = normalize_backward(dx_hat.reshape(cache.norm.x_hat.shape), cache.norm)
     return dx.reshape(dout.shape), dgamma, dbeta
@@ -325,7 +340,13 @@ def instancenorm_forward(
 def instancenorm_backward(
     dout: ArrayLike, cache: GroupNormCache
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Backward pass of :func:`instancenorm_forward` (that of groupnorm with G = C).
+    r"""Backward pass of :func:`instancenorm_forward` (that of groupnorm with G = C).
+
+    .. math::
+        \frac{\partial L}{\partial x_{nc}} = \text{normalize\_backward}(\gamma_c \, dy_{nc})
+        \ \text{over the spatial axes}, \quad
+        \frac{\partial L}{\partial \gamma_c} = \sum_{n,s} dy \, \hat x, \quad
+        \frac{\partial L}{\partial \beta_c} = \sum_{n,s} dy
 
     Shapes:
         dout: like x ``(N, C, *S)``.

@@ -16,7 +16,12 @@ from numpy.typing import ArrayLike, NDArray
 from bncourse.conventions import EPS, MOMENTUM
 from bncourse.errors import ParameterError
 from bncourse.reference import _checks
-from bncourse.reference.normalization import NormalizeCache, normalize, normalize_backward
+from bncourse.reference.normalization import (
+    NormalizeCache,
+    accumulator,
+    normalize,
+    normalize_backward,
+)
 
 __all__ = ["BatchRenormCache", "BatchRenormResult", "batch_renorm_backward", "batch_renorm_forward"]
 
@@ -152,7 +157,8 @@ def batch_renorm_backward(
     dout = _checks.as_float_array(dout, "dout", fn).astype(x_hat.dtype, copy=False)
     _checks.check_shape(dout.shape, x_hat.shape, "dout", fn)
 
-    dbeta = dout.sum(axis=0)
-    dgamma = np.sum(dout * x_hat, axis=0)
+    acc = accumulator(dout.dtype)
+    dbeta = dout.sum(axis=0, dtype=acc).astype(dout.dtype)  # Σ dy
+    dgamma = np.sum(dout * x_hat, axis=0, dtype=acc).astype(dout.dtype)  # Σ dy x̂
     dx = normalize_backward(dout * (cache.r * cache.gamma), cache.norm)
     return dx, dgamma, dbeta

@@ -73,7 +73,13 @@ def spatial_batchnorm_forward(
 def spatial_batchnorm_backward(
     dout: ArrayLike, cache: BatchNormCache
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Backward pass of :func:`spatial_batchnorm_forward` (the closed form on ``(N·H·W, C)``).
+    r"""Backward pass of :func:`spatial_batchnorm_forward` (the closed form on ``(N·H·W, C)``).
+
+    .. math::
+        \frac{\partial L}{\partial x} = \frac{\gamma_c}{m \sqrt{\sigma^2_c + \epsilon}}
+            \Big( m \, dy - \sum dy - \hat x \sum dy \, \hat x \Big), \quad m = NHW
+
+    with the sums per channel over ``(N, H, W)``; dγ and dβ are those two sums.
 
     Shapes:
         dout: ``(N, C, H, W)``.
