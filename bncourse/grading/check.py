@@ -161,6 +161,7 @@ def check(
     _PASSED[exercise_id] = result.passed
     if verbose:
         print(format_result(result, tracebacks))
+        result.printed = True
     return result
 
 

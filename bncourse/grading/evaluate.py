@@ -62,10 +62,19 @@ class ExerciseResult:
     messages: list[str] = field(default_factory=list)
     status: str = "checked"  # "checked", "not_implemented", "missing", "forbidden", "error"
     seconds: float = 0.0
+    printed: bool = field(default=False, repr=False, compare=False)
+    """True once ``check`` has printed the full report (then notebooks show nothing more)."""
 
     def __repr__(self) -> str:
         verdict = "passed" if self.passed else self.status if self.status != "checked" else "failed"
         return f"<{self.exercise_id}: {verdict}, {self.points:g}/{self.max_points} points>"
+
+    def _ipython_display_(self) -> None:
+        # ``check(...)`` as the last line of a cell has already printed its report; showing
+        # the returned object again would only repeat it.  A result that was not printed
+        # (``check(..., verbose=False)``) shows its one-line summary.
+        if not self.printed:
+            print(repr(self))
 
     @property
     def max_rel_error(self) -> float | None:
