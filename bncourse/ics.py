@@ -40,6 +40,7 @@ __all__ = [
     "plot_landscape",
     "run_figure1",
     "saturation_per_layer",
+    "sigmoid_input_stats",
 ]
 
 FloatArray = NDArray[np.floating[Any]]
@@ -341,3 +342,13 @@ def plot_landscape(runs: Sequence[Figure1Run]) -> Figure:
     ax1.legend()
     ax2.legend()
     return fig
+
+
+def sigmoid_input_stats(model: Any, x: Any) -> tuple[FloatArray, FloatArray]:
+    """Per-unit mean and std of every sigmoid's input over the batch ``x`` (current mode).
+
+    Returns (means, stds), each (L, D) for L hidden layers of D units.
+    """
+    torch, _ = _torch_modules()
+    ins = [z.numpy() for z in _sigmoid_inputs(model, torch.as_tensor(x))]
+    return np.stack([z.mean(0) for z in ins]), np.stack([z.std(0) for z in ins])
