@@ -41,8 +41,15 @@ def format_result(result: ExerciseResult, tracebacks: dict[str, str] | None = No
         head = f"{result.exercise_id}: not accepted — {result.points:g}/{result.max_points} points"
         return head + "".join(f"\n  ✗ {m}" for m in result.messages)
     lines = [head]
+    failed = [c for c in result.cases if not c.passed]
+    if len(failed) > 1 and not any(c.passed for c in result.cases) and len({c.message for c in failed}) == 1:
+        # Every case failed for the same reason: say it once instead of once per case.
+        lines.append(f"  ✗ all {len(failed)} cases: {failed[0].message}")
+        failed_once = True
+    else:
+        failed_once = False
     width = max((len(c.case) for c in result.cases), default=0)
-    for c in result.cases:
+    for c in result.cases if not failed_once else []:
         mark = "✓" if c.passed else "✗"
         err = f"max rel err {c.max_rel_error:.1e}" if c.max_rel_error is not None else ""
         detail = err if c.passed else (c.message or err)
