@@ -188,6 +188,31 @@ def bwd_forgot_gamma(dout, cache):
     return dx, (dout * xh).sum(0), dout.sum(0)
 
 
+def fwd_no_affine(x, gamma, beta, eps=1e-5):
+    mu = x.mean(axis=0)
+    xhat = (x - mu) / np.sqrt(x.var(axis=0) + eps)
+    return xhat.astype(x.dtype), (xhat, gamma, 1 / np.sqrt(x.var(axis=0) + eps))
+
+
+def bwd_no_mean_path(dout, cache):
+    # the sigma^2 path is there, the mu path (-sum(dy)/m) is forgotten
+    m = dout.shape[0]
+    g, xh, s = cache.gamma, cache.x_hat, cache.inv_std
+    dx = g * s * (dout - xh * (dout * xh).sum(0) / m)
+    return dx, (dout * xh).sum(0), dout.sum(0)
+
+
+def bwd_graph_unbiased_var(dout, cache):
+    # staged graph, but d(var)/dx written with the unbiased 1/(m-1)
+    m = dout.shape[0]
+    xc, s, g = cache.x_centered, cache.inv_std, cache.gamma
+    dxhat = dout * g
+    dvar = np.sum(dxhat * xc, axis=0) * -0.5 * s**3
+    dxc = dxhat * s + dvar * 2 * xc / (m - 1)
+    dmu = -np.sum(dxc, axis=0)
+    return dxc + dmu / m, np.sum(dout * cache.x_hat, axis=0), np.sum(dout, axis=0)
+
+
 # ------------------------------------------------------------------ bn_backward, correct
 
 
@@ -316,6 +341,12 @@ MUTANTS: list[tuple[str, str, Impl]] = [
     ("bn_backward_alt", "path through σ²", bwd_mean_only),
     ("bn_backward_alt", "swapped", bwd_swapped),
     ("bn_backward_alt", "averaged over the batch", bwd_mean),
+    ("bn_backward_alt", "factor γ", bwd_forgot_gamma),
+    ("bn_forward", "y = gamma * x_hat + beta", fwd_no_affine),
+    ("bn_backward", "path through μ", bwd_no_mean_path),
+    ("bn_backward_alt", "path through μ", bwd_no_mean_path),
+    ("bn_backward", "1/(m−1)", bwd_graph_unbiased_var),
+    ("bn_backward_alt", "1/(m−1)", bwd_graph_unbiased_var),
     ("grad_check", "centered difference", num_forward_difference),
     ("grad_check", "dout is ignored", num_no_dout),
     ("grad_check", "divide by 2*h", num_divide_by_h),

@@ -82,6 +82,18 @@ def scale_wrt_W(x, W, gamma, beta, dout, scales, eps=1e-5):
     return diffs, norms * scales  # chain rule to W instead of a·W
 
 
+def scale_constant_stats(x, W, gamma, beta, dout, scales, eps=1e-5):
+    base, _ = batchnorm_forward(x @ W.T, gamma, beta, eps)
+    diffs, norms = [], []
+    for a in scales:
+        z = x @ (a * W).T
+        out, _ = batchnorm_forward(z, gamma, beta, eps)
+        dz = dout * gamma / np.sqrt(z.var(axis=0) + eps)  # mu, sigma treated as constants
+        diffs.append(np.abs(out - base).max())
+        norms.append(np.linalg.norm(dz.T @ x))
+    return np.array(diffs, dtype=x.dtype), np.array(norms, dtype=x.dtype)
+
+
 MUTANTS = [
     ("recover_identity", "+ε", identity_no_eps),
     ("recover_identity", "biased variance", identity_unbiased),
@@ -91,6 +103,7 @@ MUTANTS = [
     ("bias_redundancy", "treats μ and σ as constants", bias_grad_constant_stats),
     ("bias_redundancy", "summed over the batch", bias_grad_not_summed),
     ("scale_invariance_check", "not the scaled weights", scale_wrt_W),
+    ("scale_invariance_check", "treats μ and σ as constants", scale_constant_stats),
 ]
 
 CORRECT = [
