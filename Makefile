@@ -21,6 +21,7 @@ export OMP_NUM_THREADS ?= 2
 
 help:
 	@echo "make lab      set up .venv (once) and open JupyterLab on notebooks/"
+	@echo "make lab STUDENT=1   the same on the student edition (build/student/notebooks)"
 	@echo "make test     set up .venv (once) and run the whole test suite"
 	@echo "make lint     ruff + mypy"
 	@echo "make student  build the student edition in build/student"
@@ -39,9 +40,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# `make lab STUDENT=1` opens the student edition (built by `make student` if it is not there yet;
+# `make student` refreshes it, and refuses to overwrite notebooks a student changed).
+LAB_DIR := $(if $(STUDENT),$(BUILD)/student/notebooks,notebooks)
+
 lab: $(STAMP)
 	mkdir -p $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(IPYTHONDIR) $(MPLCONFIGDIR)
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+	$(if $(STUDENT),test -d $(LAB_DIR) || $(MAKE) student)
+	$(BIN)/jupyter lab --notebook-dir=$(LAB_DIR) $(LAB_ARGS)
 
 test: $(STAMP)
 	mkdir -p $(JUPYTER_DATA_DIR) $(JUPYTER_RUNTIME_DIR) $(IPYTHONDIR) $(MPLCONFIGDIR)

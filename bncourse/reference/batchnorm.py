@@ -7,6 +7,14 @@ The four functions sit side by side, in the order the course teaches them:
 3. :func:`batchnorm_backward_alt` -- the same gradient in closed form, in fewer passes;
 4. :func:`batchnorm_inference` -- test time, with running statistics.
 
+The forward pass and the closed form are also the fast path: from
+:data:`~bncourse.reference._blocked.MIN_ELEMENTS` values up they hand the arithmetic to
+the cache-blocked kernels of :mod:`bncourse.reference._blocked` (the same formulas, a
+block of rows at a time, without full-size temporaries), which keeps them within a
+small factor of PyTorch's native kernel.  Smaller inputs run the formulas as written
+(the Python loop over blocks would cost more than it saves).  The graph version stays
+node by node.
+
 Both backwards take the same :class:`BatchNormCache`: two derivations, one contract.
 The functions are pure: the running statistics live in
 :class:`bncourse.reference.BatchNorm1d`, which updates them from ``cache.mean`` and
@@ -22,7 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from bncourse.conventions import EPS
 from bncourse.errors import BNCourseError
-from bncourse.reference import _checks
+from bncourse.reference import _blocked, _checks
 from bncourse.reference.normalization import accumulator, normalize
 
 __all__ = [
@@ -71,7 +79,9 @@ def batchnorm_forward(
 
     per feature (column).  The variance is the biased one (divide by N) and ε sits
     inside the square root, as in ``torch.nn.BatchNorm1d``.  The statistics come from
-    :func:`~bncourse.reference.normalize` with ``axes=(0,)``.
+    :func:`~bncourse.reference.normalize` with ``axes=(0,)`` (float32 sums accumulate
+    in float64); large inputs take the same steps block by block
+    (:func:`bncourse.reference._blocked.forward`).
 
     Shapes:
         x: ``(N, D)`` with N > 1; gamma, beta: ``(D,)``.
@@ -95,15 +105,20 @@ def batchnorm_forward(
     eps = _checks.check_eps(eps, fn)
     _checks.check_batch_size(x.shape, (0,), fn)
 
-    x_hat, norm = normalize(x, axes=(0,), eps=eps)  # μ, σ² (biased), x̂ = (x − μ)/√(σ² + ε)
-    out = gamma * x_hat + beta  # y = γ x̂ + β
+    if x.size < _blocked.MIN_ELEMENTS:
+        x_hat, norm = normalize(x, axes=(0,), eps=eps)  # μ, σ² (biased), x̂ = (x − μ)/√(σ² + ε)
+        out = gamma * x_hat + beta  # y = γ x̂ + β
+        x_centered = norm.x_centered
+        mean, var, inv_std = (s.reshape(D) for s in (norm.mean, norm.var, norm.inv_std))
+    else:  # the same, a cache-sized block of rows at a time
+        out, x_hat, x_centered, mean, var, inv_std = _blocked.forward(x, gamma, beta, eps)
     cache = BatchNormCache(
         x_hat=x_hat,
-        x_centered=norm.x_centered,
-        inv_std=norm.inv_std.reshape(D),
+        x_centered=x_centered,
+        inv_std=inv_std,
         gamma=gamma,
-        mean=norm.mean.reshape(D),
-        var=norm.var.reshape(D),
+        mean=mean,
+        var=var,
         eps=eps,
     )
     return out, cache
@@ -196,6 +211,12 @@ def batchnorm_backward_alt(
     Sums of float32 arrays accumulate in float64 (as torch does); the graph version
     keeps plain sums, so in float32 the two agree to rounding, not bit for bit.
 
+    For large inputs (:data:`~bncourse.reference._blocked.MIN_ELEMENTS` values and up)
+    the same is computed with the per-feature factors taken out once
+    (``dx = k * dout - (k * dgamma / m) * x_hat - k * dbeta / m``, ``k = gamma * inv_std``),
+    one cache-sized block of rows at a time (:func:`bncourse.reference._blocked.backward`):
+    one pass for the two sums and one for dx, with no full-size temporaries.
+
     Shapes:
         dout: ``(N, D)``.
 
@@ -205,6 +226,8 @@ def batchnorm_backward_alt(
     fn = "batchnorm_backward_alt"
     dout = _check_dout(dout, cache, fn)
     x_hat, inv_std, gamma = cache.x_hat, cache.inv_std, cache.gamma
+    if dout.size >= _blocked.MIN_ELEMENTS:
+        return _blocked.backward(dout, x_hat, gamma, inv_std)
     m = dout.shape[0]
     acc = accumulator(dout.dtype)  # float32 sums accumulate in float64
 
