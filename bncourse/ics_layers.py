@@ -57,6 +57,8 @@ class L1BatchNorm(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(num_features))
         self.bias = nn.Parameter(torch.zeros(num_features))
+        self.running_mean: torch.Tensor
+        self.running_scale: torch.Tensor
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_scale", torch.ones(num_features))
         self.eps, self.momentum = eps, momentum

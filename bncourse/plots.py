@@ -52,7 +52,7 @@ STYLE: dict[str, Any] = {
 def use_style() -> None:
     """Apply :data:`STYLE` to matplotlib's global rcParams."""
     for key, value in STYLE.items():
-        plt.rcParams[key] = value
+        plt.rcParams[key] = value  # type: ignore[index]
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None,

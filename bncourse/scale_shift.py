@@ -216,7 +216,7 @@ def train_circles(seeds: Sequence[int] = (0, 1, 2), steps: int = 600, width: int
                 opt.step()
             acc[kind].append(accuracy(model, data.x_test, data.y_test))
             if kind == "BN with γ, β":
-                gammas.append(model[1].weight.detach().abs().mean().item())
+                gammas.append(model[1].weight.detach().abs().mean().item())  # type: ignore[index]
     return CirclesResult(acc, gammas)
 
 
@@ -235,7 +235,7 @@ def train_recording_gamma_beta(steps: int = 1500, lr: float = 0.5, eval_every: i
 
     data = load_digits_split(seed=0)
     model = make_mlp(norm="bn", seed=seed)
-    bns = [m for m in model if isinstance(m, nn.BatchNorm1d)]
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
 
     def record(step: int, _model: nn.Module) -> dict[str, Any]:
         rec: dict[str, Any] = {}
@@ -281,7 +281,7 @@ def unit_ablation(model: nn.Module, x: FloatArray, y: NDArray[np.int64], layer: 
     import torch
     from torch import nn
 
-    bns = [m for m in model if isinstance(m, nn.BatchNorm1d)]
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
     bn = bns[layer]
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
     model.eval()
@@ -405,7 +405,7 @@ def gradient_weight_cosine(model: nn.Module, x: FloatArray, y: NDArray[np.int64]
     import torch
     from torch import nn
 
-    layers = list(model)
+    layers = list(model.children())
     linears = [m for m, nxt in itertools.pairwise(layers)
                if isinstance(m, nn.Linear) and isinstance(nxt, nn.BatchNorm1d)]
     model.train()
@@ -413,7 +413,7 @@ def gradient_weight_cosine(model: nn.Module, x: FloatArray, y: NDArray[np.int64]
     nn.functional.cross_entropy(model(torch.as_tensor(x)), torch.as_tensor(y)).backward()
     worst = 0.0
     for lin in linears:
-        w, g = lin.weight.detach().double(), lin.weight.grad.detach().double()
+        w, g = lin.weight.detach().double(), lin.weight.grad.detach().double()  # type: ignore[union-attr]
         cos = (w * g).sum(1) / (w.norm(dim=1) * g.norm(dim=1) + 1e-30)
         worst = max(worst, cos.abs().max().item())
     model.zero_grad()

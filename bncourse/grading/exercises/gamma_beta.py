@@ -79,7 +79,7 @@ def _bias_cases() -> list[Case]:
 
     def case(name: str, n: int, d_in: int, d: int, dtype: type = np.float64, scale: float = 1.0,
              tol: tuple[float, float] = (1e-6, 1e-9)) -> Case:
-        inputs = {
+        inputs: dict[str, Any] = {
             "x": (scale * rng.normal(size=(n, d_in))).astype(dtype),
             "W": rng.normal(size=(d, d_in)).astype(dtype),
             "b": rng.normal(size=d).astype(dtype),
