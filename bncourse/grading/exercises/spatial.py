@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from bncourse import reference
 from bncourse.conventions import EPS
+from bncourse.grading.exercises._common import _close, _unpack_forward, unpack_grads
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
 
 __all__ = ["fold_cases", "spatial_cases"]
@@ -87,27 +88,6 @@ def spatial_cases() -> list[Case]:
 # --------------------------------------------------------------------------- calls
 
 
-def _unpack_forward(result: Any, x: Array, who: str) -> tuple[Any, Any]:
-    """``(out, cache)`` from a forward's return value, or a ContractError explaining why not."""
-    def is_out(v: Any) -> bool:
-        return isinstance(v, np.ndarray) and v.shape == x.shape
-
-    if isinstance(result, np.ndarray):
-        raise ContractError(
-            f"{who} returned a single array; it must return a pair `return out, cache` "
-            "(cache: whatever your backward needs)."
-        )
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        what = f"a {type(result).__name__}" + (
-            f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""
-        )
-        raise ContractError(f"{who} must return a pair `return out, cache`, got {what}.")
-    first, second = result
-    if not is_out(first) and is_out(second):
-        raise ContractError(f"{who} returned (cache, out): return them in the order `return out, cache`.")
-    return first, second
-
-
 def _call_forward(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
     result = fn(inputs["x"], inputs["gamma"], inputs["beta"], inputs["eps"])
     out, _ = _unpack_forward(result, inputs["x"], "spatial_batchnorm_forward")
@@ -130,20 +110,7 @@ def _call_backward(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mappin
             "spatial_bn_forward first; the backward is checked with your own forward."
         ) from exc
     out, cache = _unpack_forward(result, inputs["x"], "your spatial_batchnorm_forward")
-    grads = fn(inputs["dout"], cache)
-    if not isinstance(grads, (tuple, list)) or len(grads) != 3:
-        what = f"a {type(grads).__name__}" + (
-            f" of length {len(grads)}" if isinstance(grads, (tuple, list)) else ""
-        )
-        raise ContractError(f"the backward must return three arrays `return dx, dgamma, dbeta`, got {what}.")
-    dx, dgamma, dbeta = grads
-    return {"dx": dx, "dgamma": dgamma, "dbeta": dbeta, "forward_out": out}
-
-
-def _close(a: Array, b: Array, tol: tuple[float, float]) -> bool:
-    return a.shape == b.shape and bool(
-        np.allclose(a.astype(np.float64), b.astype(np.float64), rtol=tol[0], atol=tol[1])
-    )
+    return {**unpack_grads(fn(inputs["dout"], cache)), "forward_out": out}
 
 
 def _diagnose_backward(case: Case, got: Mapping[str, Array], exp: Mapping[str, Array]) -> str | None:
