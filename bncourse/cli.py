@@ -47,6 +47,7 @@ def _grade(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         timeout=args.timeout,
         regrade=args.regrade,
+        warm=not args.cold,
     )
     print(summary)
     return 0
@@ -94,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
         "directory of them (one per student; the student id is the directory or file name). "
         "Only the cells tagged `imports` and `exercise` run, each submission in its own "
         "sandboxed subprocess (wall-clock timeout, CPU and memory limits, private temp dir, "
-        "scrubbed environment); outputs are compared against the reference in the grading "
-        "process. Writes OUT/grades.csv, OUT/report.json and OUT/feedback/<student>.md. "
+        "scrubbed environment), forked from a warm server per job that has already imported "
+        "numpy, torch, matplotlib and the course modules (so a notebook takes a fraction of a "
+        "second after a one-off start-up); outputs are compared against the reference in the "
+        "grading process. Writes OUT/grades.csv, OUT/report.json and OUT/feedback/<student>.md. "
         "Submissions are never modified; already graded ones are skipped unless --regrade.",
     )
     p.add_argument("submissions", nargs="+", metavar="SUBMISSION")
@@ -104,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0,
                    help="wall-clock seconds per submission (default 60)")
     p.add_argument("--regrade", action="store_true", help="grade again submissions already graded")
+    p.add_argument("--cold", action="store_true",
+                   help="start a fresh Python for every submission instead of forking from a warm "
+                   "server (slower; the same sandbox)")
     p.set_defaults(func=_grade)
 
     p = sub.add_parser("slides", help="build offline reveal.js slides from the notebooks",

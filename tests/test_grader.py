@@ -82,22 +82,25 @@ def _sleepers() -> list[int]:
     return pids
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("class")
+@pytest.fixture(scope="module", params=["warm", "cold"])
+def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The hostile class graded once with workers forked from warm servers, once cold."""
+    root = tmp_path_factory.mktemp(f"class-{request.param}")
     subs = root / "submissions"
     for student, spec in HOSTILE.items():
         gh.build_notebook(subs / f"{student}.ipynb", spec["cells"], imports=spec.get("imports", gh.IMPORTS))
     before = {p.name: _sha(p) for p in subs.iterdir()}
     out = root / "out"
     start = time.perf_counter()
-    summary = grade_class([subs], out, jobs=2, timeout=4.0, extra_exercise_files=[gh.THIS_FILE])
+    summary = grade_class([subs], out, jobs=2, timeout=4.0, extra_exercise_files=[gh.THIS_FILE],
+                          warm=request.param == "warm")
     seconds = time.perf_counter() - start
     with open(out / "grades.csv", newline="") as f:
         rows = {r["student"]: r for r in csv.DictReader(f)}
     report = json.loads((out / "report.json").read_text())
     results = {(s["student"], r["exercise"]): r for s in report["submissions"] for r in s["results"]}
     records = {s["student"]: s for s in report["submissions"]}
+    assert {r["forked"] for r in records.values()} == {request.param == "warm"}
     return {"root": root, "subs": subs, "out": out, "before": before, "summary": summary,
             "rows": rows, "results": results, "records": records, "seconds": seconds}
 

@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import os
+import queue
 import re
 import tempfile
 import time
@@ -45,7 +46,13 @@ from bncourse.errors import BNCourseError
 from bncourse.grading.check import format_result
 from bncourse.grading.evaluate import ExerciseResult, blame_dependencies, evaluate
 from bncourse.grading.registry import Exercise, all_exercises, get_exercise
-from bncourse.grading.sandbox import CellSource, SandboxOutcome, run_submission
+from bncourse.grading.sandbox import (
+    CellSource,
+    ForkServer,
+    SandboxOutcome,
+    preload_modules,
+    run_submission,
+)
 
 __all__ = ["Submission", "Summary", "discover_submissions", "grade_class", "grade_notebook", "static_findings"]
 
@@ -85,6 +92,7 @@ class Summary:
     jobs: int = 1
     problems: list[str] = field(default_factory=list)
     per_notebook_seconds: list[float] = field(default_factory=list)
+    startup_seconds: float = 0.0
 
     def __str__(self) -> str:
         lines = [
@@ -93,7 +101,9 @@ class Summary:
         ]
         if self.per_notebook_seconds:
             times = sorted(self.per_notebook_seconds)
-            lines.append(f"per notebook: median {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s")
+            startup = (f" (plus a one-off start-up of {self.startup_seconds:.1f} s: interpreter and imports)"
+                       if self.startup_seconds else "")
+            lines.append(f"per notebook: median {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s{startup}")
         if self.problems:
             lines.append(f"{len(self.problems)} submission problem(s) (details in report.json / feedback):")
             lines += [f"  - {p}" for p in self.problems[:30]]
@@ -334,8 +344,13 @@ def grade_notebook(
     timeout: float = 60.0,
     deny_read: Sequence[Path] = (),
     extra_exercise_files: Sequence[Path] = (),
+    server: ForkServer | None = None,
 ) -> dict[str, Any]:
-    """Grade one notebook; returns its JSON-ready record (never raises on a bad submission)."""
+    """Grade one notebook; returns its JSON-ready record (never raises on a bad submission).
+
+    ``server``: a warm :class:`~bncourse.grading.sandbox.ForkServer` to fork the sandboxed
+    worker from (much faster than a fresh interpreter per notebook); ``None`` = cold start.
+    """
     start = time.perf_counter()
     record: dict[str, Any] = {"student": sub.student, "path": str(sub.path), "sha256": _sha256(sub.path),
                               "notebook": None, "results": [], "errors": [], "cell_errors": [],
@@ -396,9 +411,10 @@ def grade_notebook(
                 forbidden_by_ex.setdefault(e.id, []).extend(bad)
     record["static"] = {"forbidden": forbidden_by_ex, "tampering": tampering}
     outcome = run_submission(cells, [e.id for e in exercises], timeout=timeout, deny_read=deny_read,
-                             extra_exercise_files=extra_exercise_files)
+                             extra_exercise_files=extra_exercise_files, server=server)
     record.update(cell_errors=outcome.cell_errors, blocked=outcome.blocked, exit_code=outcome.exit_code,
-                  timed_out=outcome.timed_out, sandbox_seconds=round(outcome.seconds, 3))
+                  timed_out=outcome.timed_out, sandbox_seconds=round(outcome.seconds, 3),
+                  forked=outcome.forked)
     results: dict[str, ExerciseResult] = {}
     for ex in exercises:
         try:
@@ -483,7 +499,7 @@ def _write_outputs(out: Path, records: Sequence[dict[str, Any]], summary: Summar
                          f"{sum(pts.values()):g}", maximum])
     _atomic_write(out / "grades.csv", buf.getvalue())
     report = {"grader_version": GRADER_VERSION, "seconds": round(summary.seconds, 3), "jobs": summary.jobs,
-              "submissions": list(records)}
+              "startup_seconds": round(summary.startup_seconds, 3), "submissions": list(records)}
     _atomic_write(out / "report.json", json.dumps(report, indent=1, default=str))
     for student, recs in by_student.items():
         _atomic_write(out / "feedback" / f"{_safe_name(student)}.md", _feedback(student, recs))
@@ -516,8 +532,12 @@ def grade_class(
     regrade: bool = False,
     *,
     extra_exercise_files: Sequence[Path] = (),
+    warm: bool = True,
 ) -> Summary:
     """Grade every submission into ``out`` (see the module docstring); returns a summary.
+
+    ``warm``: fork each sandboxed worker from one warm :class:`ForkServer` per job (the
+    default; a fresh interpreter per notebook when ``False`` or when a server fails).
 
     Raises :class:`BNCourseError` only when grading itself cannot work (a missing
     submission path, an unwritable output folder); a broken submission is a result.
@@ -548,15 +568,37 @@ def grade_class(
         else:
             todo.append(i)
 
-    def work(i: int) -> dict[str, Any]:
-        return grade_notebook(subs[i], timeout=timeout, deny_read=deny,
-                              extra_exercise_files=extra_exercise_files)
+    # One warm fork server per job: the interpreter start-up and the imports of numpy, torch,
+    # matplotlib and the course modules are paid once per job, not once per notebook.
+    preload = sorted({m for i in todo for m in _preload_of(subs[i].path)})
+    servers = [ForkServer(preload, extra_exercise_files) for _ in range(min(jobs, len(todo)) if warm else 0)]
+    free: queue.Queue[ForkServer | None] = queue.Queue()
+    for server in servers:
+        server.start()
+        free.put(server)
+    for _ in range(0 if servers else jobs):
+        free.put(None)  # cold: a fresh interpreter per notebook
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for i, rec in zip(todo, pool.map(work, todo), strict=True):
-            records[i] = rec
-            summary.graded += 1
-            summary.per_notebook_seconds.append(float(rec.get("seconds", 0.0)))
+    def work(i: int) -> dict[str, Any]:
+        server = free.get()
+        try:
+            if server is not None:
+                server.ready()  # start-up is counted once, not in the first notebook's time
+            return grade_notebook(subs[i], timeout=timeout, deny_read=deny,
+                                  extra_exercise_files=extra_exercise_files, server=server)
+        finally:
+            free.put(server)
+
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for i, rec in zip(todo, pool.map(work, todo), strict=True):
+                records[i] = rec
+                summary.graded += 1
+                summary.per_notebook_seconds.append(float(rec.get("seconds", 0.0)))
+    finally:
+        for server in servers:
+            server.close()
+    summary.startup_seconds = max((s.startup_seconds for s in servers), default=0.0)
     final: list[dict[str, Any]] = []
     for maybe in records:
         if maybe is None:
@@ -575,6 +617,20 @@ def grade_class(
     summary.seconds = time.perf_counter() - start
     _write_outputs(out, final, summary)
     return summary
+
+
+def _preload_of(path: Path) -> list[str]:
+    """Modules the notebook's imports cell names that a fork server may import in advance."""
+    try:
+        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            return []
+        with open(path, encoding="utf-8") as f:
+            nb = json.load(f)
+        cell = next(c for c in nb["cells"] if isinstance(c, dict) and c.get("cell_type") == "code"
+                    and "imports" in _tags(c))
+        return preload_modules(_cell_source(cell))
+    except Exception:  # an unreadable notebook is reported when it is graded
+        return []
 
 
 def _current_fingerprint(notebook: Any) -> str | None:

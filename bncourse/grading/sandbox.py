@@ -1,10 +1,11 @@
 """Run one submission's code in a locked-down subprocess and bring back only data.
 
-Two halves live here:
+Three parts live here:
 
-* :func:`run_submission` (grading process): starts ``python -I -B`` in a fresh temporary
+* :func:`run_submission` (grading process): starts the worker in a fresh temporary
   directory with a scrubbed environment, its own session (process group), no stdin and no
-  inherited file descriptors, waits with a wall-clock timeout, kills the whole process
+  inherited file descriptors — forked from a warm :class:`ForkServer` when one is given,
+  else as a fresh ``python -I -B`` — waits with a wall-clock timeout, kills the whole process
   group afterwards (so a grandchild that outlives the worker dies too), and reads back the
   result files as **untrusted data**: ``.npz`` loaded with ``allow_pickle=False``, sizes
   capped, every field type-checked.  Nothing the student prints is parsed.
@@ -16,6 +17,10 @@ Two halves live here:
   cases through :func:`bncourse.grading.runner.run_cases` and writes one result file per
   exercise as soon as it is done, so a later crash or timeout keeps the earlier results.
 
+* :class:`ForkServer` / :func:`server_main`: a process that has already imported numpy,
+  matplotlib, torch and the course modules an imports cell names, and forks one worker per
+  submission, so a class costs one interpreter start-up instead of one per notebook.
+
 The worker's verdicts are never trusted: it sends outputs, and the grading process
 regenerates the cases and compares them with its own reference
 (:func:`bncourse.grading.evaluate.evaluate`).  Patching numpy or ``bncourse.grading``
@@ -24,10 +29,14 @@ inside the worker can only break the worker's own outputs.
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import hashlib
 import json
 import math
 import os
+import re
+import select
 import shutil
 import signal
 import subprocess
@@ -44,7 +53,10 @@ import numpy as np
 
 from bncourse.grading.runner import RawCase
 
-__all__ = ["CellSource", "SandboxOutcome", "kill_process_group", "run_submission", "worker_main"]
+__all__ = [
+    "CellSource", "ForkServer", "SandboxOutcome", "kill_process_group", "preload_modules", "run_submission",
+    "server_main", "worker_main",
+]
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 """The ``bncourse`` package directory (the worker may not read its sources)."""
@@ -88,6 +100,7 @@ class SandboxOutcome:
     blocked: list[str] = field(default_factory=list)
     exit_code: int | None = None
     timed_out: bool = False
+    forked: bool = False
     seconds: float = 0.0
     stderr_tail: str = ""
 
@@ -262,6 +275,30 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, onerror=onerror)
 
 
+def _wait_cold(tmp: Path, work: Path, env: Mapping[str, str], req_path: Path, timeout: float,
+               outcome: SandboxOutcome) -> None:
+    """Run the worker as a fresh ``python -I -B`` process (the slow, always-available path)."""
+    with open(tmp / "stdout.txt", "wb") as out, open(tmp / "stderr.txt", "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, str(req_path), str(PACKAGE_DIR.parent)],
+            cwd=work,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            close_fds=True,
+            start_new_session=True,
+        )
+        try:
+            outcome.exit_code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            outcome.timed_out = True
+            kill_process_group(proc.pid)
+            outcome.exit_code = proc.wait()
+        finally:
+            kill_process_group(proc.pid)  # grandchildren that outlived the worker
+
+
 def run_submission(
     cells: Sequence[CellSource],
     exercise_ids: Sequence[str],
@@ -270,6 +307,7 @@ def run_submission(
     memory_bytes: int = 4 * 2**30,
     deny_read: Sequence[Path] = (),
     extra_exercise_files: Sequence[Path] = (),
+    server: ForkServer | None = None,
 ) -> SandboxOutcome:
     """Run ``cells`` then every exercise's cases in a sandboxed subprocess; read back data.
 
@@ -281,6 +319,9 @@ def run_submission(
         memory_bytes: RLIMIT_AS of the worker.
         deny_read: extra paths the worker may not read (other submissions, the output).
         extra_exercise_files: Python files that register exercises (tests use this).
+        server: a warm :class:`ForkServer` to fork the worker from (same sandbox, no
+            interpreter start-up and no re-import of numpy/torch/matplotlib); ``None``, or a
+            server that cannot deliver, means a fresh ``python -I -B`` process.
     """
     tmp = Path(tempfile.mkdtemp(prefix="bncourse-grade-"))
     try:
@@ -304,27 +345,12 @@ def run_submission(
         }
         req_path = tmp / "request.json"
         req_path.write_text(json.dumps(request))
+        env = _scrubbed_env(home)
         outcome = SandboxOutcome()
         start = time.perf_counter()
-        with open(tmp / "stdout.txt", "wb") as out, open(tmp / "stderr.txt", "wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", "-c", _BOOTSTRAP, str(req_path), str(PACKAGE_DIR.parent)],
-                cwd=work,
-                env=_scrubbed_env(home),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                close_fds=True,
-                start_new_session=True,
-            )
-            try:
-                outcome.exit_code = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                outcome.timed_out = True
-                kill_process_group(proc.pid)
-                outcome.exit_code = proc.wait()
-            finally:
-                kill_process_group(proc.pid)  # grandchildren that outlived the worker
+        outcome.forked = server is not None and server.run(req_path, work, tmp, env, timeout, outcome)
+        if not outcome.forked:
+            _wait_cold(tmp, work, env, req_path, timeout, outcome)
         outcome.seconds = time.perf_counter() - start
         outcome.stderr_tail = _tail(tmp / "stderr.txt")
         _read_cells(results / "cells.npz", outcome)
@@ -337,6 +363,259 @@ def run_submission(
         return outcome
     finally:
         _remove_tree(tmp)
+
+
+# --------------------------------------------------------------------------------------
+# the fork server: a warm parent for workers
+# --------------------------------------------------------------------------------------
+
+PRELOADABLE = ("numpy", "matplotlib", "torch", "sklearn", "scipy", "bncourse")
+"""Packages whose modules a fork server may import before any student code runs."""
+MAX_PRELOAD = 64
+MAX_RESTARTS = 2
+"""A fork server that died this often is not started again (workers start cold)."""
+
+_SERVER_BOOTSTRAP = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from bncourse.grading.sandbox import server_main; server_main(sys.argv[2])"
+)
+
+
+def preload_modules(source: str) -> list[str]:
+    """Modules an imports cell names that a :class:`ForkServer` may import in advance.
+
+    Only modules of :data:`PRELOADABLE` packages qualify (``from bncourse import ics`` gives
+    ``bncourse`` and ``bncourse.ics``); anything else the cell imports, the sandboxed
+    worker imports itself.  A cell that does not parse gives ``[]``.
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+            names += [f"{node.module}.{a.name}" for a in node.names if a.name != "*"]
+    ok = [n for n in names if n.split(".")[0] in PRELOADABLE and all(p.isidentifier() for p in n.split("."))]
+    return list(dict.fromkeys(ok))[:MAX_PRELOAD]
+
+
+def _read_line(fd: int, buffer: bytearray, deadline: float | None) -> bytes | None:
+    """One line from ``fd`` (without the newline); ``None`` at EOF or when ``deadline`` passes."""
+    while b"\n" not in buffer:
+        wait = None if deadline is None else deadline - time.monotonic()
+        if wait is not None and wait <= 0:
+            return None
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            return None
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return None
+        buffer += chunk
+    line, _, rest = bytes(buffer).partition(b"\n")
+    buffer[:] = rest
+    return line
+
+
+class ForkServer:
+    """A warm, single-threaded parent that forks one sandboxed worker per submission.
+
+    Starting ``python`` and importing torch and matplotlib costs seconds per submission; a
+    fork costs milliseconds.  The server is a ``python -I -B`` process with the scrubbed
+    environment, started in its own session, that imports ``preload`` (see
+    :func:`preload_modules`), the exercise registry and its cases, then waits for requests
+    on its stdin.  For each one it forks; the child starts a new session, points
+    stdin/stdout/stderr at ``/dev/null`` and the submission's own files, closes every other
+    descriptor, moves into the submission's working directory, takes its environment and
+    then runs :func:`worker_main` exactly as a cold worker would (limits and audit hook are
+    applied after the fork, in the child only).  The server reports the child's pid and,
+    when it ends, its exit code; the grading process enforces the wall-clock timeout by
+    killing the child's process group.  Nothing from a child reaches the server: a child
+    that damages its own copy of numpy or of the grading code leaves the next child intact.
+
+    If the server cannot start or dies, :meth:`run` returns ``False`` and the caller falls
+    back to a cold worker.  Use it as a context manager (or call :meth:`close`).
+    """
+
+    def __init__(self, preload: Sequence[str] = (), extra_exercise_files: Sequence[Path] = (),
+                 start_timeout: float = 180.0) -> None:
+        self.preload = [m for m in preload if m.split(".")[0] in PRELOADABLE][:MAX_PRELOAD]
+        self.extra_exercise_files = [str(Path(p).resolve()) for p in extra_exercise_files]
+        self.start_timeout = start_timeout
+        self.startup_seconds = 0.0
+        self.restarts = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._buffer = bytearray()
+        self._dir: Path | None = None
+        self._ready = False
+        self._broken = False
+        self._started_at = 0.0
+
+    def __enter__(self) -> ForkServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Launch the server process (returns at once; :meth:`run` waits until it is ready)."""
+        if self._proc is not None:
+            return
+        if self._dir is not None:  # a restart: the previous server died or was stopped
+            self.restarts += 1
+            _remove_tree(self._dir)
+        self._dir = Path(tempfile.mkdtemp(prefix="bncourse-forkserver-"))
+        home = self._dir / "home"
+        for d in (home, home / "tmp", home / "mpl"):
+            d.mkdir()
+        config = self._dir / "config.json"
+        config.write_text(json.dumps({"preload": self.preload, "extra_exercise_files": self.extra_exercise_files}))
+        self._started_at = time.perf_counter()
+        with open(self._dir / "stderr.txt", "wb") as err:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-B", "-c", _SERVER_BOOTSTRAP, str(PACKAGE_DIR.parent), str(config)],
+                cwd=self._dir, env=_scrubbed_env(home), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=err, close_fds=True, start_new_session=True,
+            )
+        self._buffer.clear()
+        self._ready = False
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None and not self._broken
+
+    def ready(self) -> bool:
+        """Wait until the server can fork (restarting it if it died); ``False`` = unusable."""
+        if self._broken:
+            return False
+        if self._proc is None or self._proc.poll() is not None:
+            self._stop()
+            if self.restarts >= MAX_RESTARTS:
+                self._broken = True
+                return False
+            self.start()
+        if self._ready:
+            return True
+        if self._proc is None or self._proc.stdout is None:  # pragma: no cover - start() sets both
+            return False
+        line = _read_line(self._proc.stdout.fileno(), self._buffer, time.monotonic() + self.start_timeout)
+        if line is None or not line.startswith(b"ready"):
+            self._broken = True
+            self._stop()
+            return False
+        self._ready = True
+        self.startup_seconds += time.perf_counter() - self._started_at
+        return True
+
+    def run(self, request: Path, work: Path, tmp: Path, env: Mapping[str, str], timeout: float,
+            outcome: SandboxOutcome) -> bool:
+        """Fork a worker for ``request``; fill ``outcome``'s exit code/time-out; ``False`` = not run."""
+        if not self.ready():
+            return False
+        if self._proc is None or self._proc.stdin is None or self._proc.stdout is None:  # pragma: no cover
+            return False
+        message = {"request": str(request), "cwd": str(work), "stdout": str(tmp / "stdout.txt"),
+                   "stderr": str(tmp / "stderr.txt"), "env": dict(env)}
+        fd = self._proc.stdout.fileno()
+        try:
+            self._proc.stdin.write(json.dumps(message).encode() + b"\n")
+            self._proc.stdin.flush()
+        except OSError:
+            self._stop()
+            return False
+        line = _read_line(fd, self._buffer, time.monotonic() + 30.0)
+        if line is None or not re.fullmatch(rb"pid [1-9]\d*", line):
+            self._stop()
+            return False
+        pid = int(line[4:])
+        line = _read_line(fd, self._buffer, time.monotonic() + timeout)
+        if line is None:
+            outcome.timed_out = True
+            kill_process_group(pid)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)  # in case it had not yet made its own session
+            line = _read_line(fd, self._buffer, time.monotonic() + 30.0)
+        kill_process_group(pid)  # grandchildren that outlived the worker
+        if line is None or not re.fullmatch(rb"exit -?\d+", line):
+            self._stop()  # the server is in an unknown state: the next run restarts it
+            outcome.exit_code = None
+            return True
+        outcome.exit_code = int(line[5:])
+        return True
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        self._ready = False
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                if proc.stdin is not None:
+                    proc.stdin.close()
+            kill_process_group(proc.pid)
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+    def close(self) -> None:
+        """Stop the server and remove its directory."""
+        self._stop()
+        if self._dir is not None:
+            _remove_tree(self._dir)
+            self._dir = None
+
+
+def server_main(config_path: str) -> None:  # pragma: no cover - runs in the server process
+    """Entry point of the fork server (see :class:`ForkServer`)."""
+    import importlib
+
+    with open(config_path) as f:
+        config = json.load(f)
+    for name in config["preload"]:
+        with contextlib.suppress(BaseException):
+            importlib.import_module(name)
+    from bncourse.grading import registry, runner  # noqa: F401
+
+    _load_extra_exercises(config["extra_exercise_files"])
+    for ex in registry.all_exercises():
+        with contextlib.suppress(Exception):
+            ex.cases()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.write(1, b"ready\n")
+    buffer = bytearray()
+    while True:
+        line = _read_line(0, buffer, None)
+        if line is None:
+            os._exit(0)
+        message = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _forked_worker(message)
+        os.write(1, f"pid {pid}\n".encode())
+        _, status = os.waitpid(pid, 0)
+        os.write(1, f"exit {os.waitstatus_to_exitcode(status)}\n".encode())
+
+
+def _forked_worker(message: Mapping[str, Any]) -> None:  # pragma: no cover - runs in a forked child
+    """The child half of a fork: become a fresh, isolated worker and run the request."""
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDONLY)
+        out = os.open(message["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        err = os.open(message["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        for fd, target in ((null, 0), (out, 1), (err, 2)):
+            os.dup2(fd, target)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        os.chdir(message["cwd"])
+        os.environ.clear()
+        os.environ.update(message["env"])
+        worker_main(message["request"])
+    finally:
+        os._exit(70)
 
 
 # --------------------------------------------------------------------------------------
@@ -450,10 +729,24 @@ def _write_result(path: Path, meta: dict[str, Any], arrays: Mapping[str, np.ndar
     os.replace(tmp, path)
 
 
+def _load_extra_exercises(files: Sequence[str]) -> None:
+    """Import each file that registers exercises (once per process)."""
+    import importlib.util
+
+    for file in files:
+        name = "_bncourse_extra_exercises_" + hashlib.sha256(file.encode()).hexdigest()[:16]
+        if name in sys.modules:
+            continue
+        spec = importlib.util.spec_from_file_location(name, file)
+        if spec is not None and spec.loader is not None:
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+
+
 def worker_main(request_path: str) -> None:  # pragma: no cover - runs in the subprocess
     """Entry point of the sandboxed worker (see the module docstring)."""
     import builtins
-    import importlib.util
     import linecache
 
     with open(request_path) as f:
@@ -461,12 +754,7 @@ def worker_main(request_path: str) -> None:  # pragma: no cover - runs in the su
     _set_limits(req)
     from bncourse.grading import registry, runner
 
-    for i, file in enumerate(req["extra_exercise_files"]):
-        spec = importlib.util.spec_from_file_location(f"_bncourse_extra_exercises_{i}", file)
-        if spec is not None and spec.loader is not None:
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
+    _load_extra_exercises(req["extra_exercise_files"])
     exercises = [registry.get_exercise(ex_id) for ex_id in req["exercises"]]
     for ex in exercises:
         ex.cases()  # warm up anything lazy before the student's code runs

@@ -14,6 +14,11 @@ from typing import Any
 import numpy as np
 
 from bncourse import reference as ref
+from bncourse.grading.exercises._common import (
+    _unpack_forward,
+    backward_on_own_forward,
+    wrong_forward,
+)
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
 
 NOTEBOOK = "07_alternatives_and_caveats"
@@ -24,18 +29,6 @@ _EPS = 1e-5
 
 def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
-
-
-def _unpack_out_cache(result: Any, name: str) -> tuple[Any, Any]:
-    if not isinstance(result, tuple) or len(result) != 2:
-        raise ContractError(
-            f"{name} must return a pair (out, cache), got {type(result).__name__}"
-            + (f" of length {len(result)}" if isinstance(result, tuple) else "")
-        )
-    out, cache = result
-    if isinstance(cache, np.ndarray) and not isinstance(out, np.ndarray):
-        raise ContractError(f"{name} returned (cache, out): return (out, cache)")
-    return out, cache
 
 
 # ---------------------------------------------------------------------------- layernorm
@@ -65,7 +58,7 @@ def _ln_cases() -> list[Case]:
 
 
 def _ln_forward_call(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
-    out, _ = _unpack_out_cache(fn(inputs["x"], inputs["gamma"], inputs["beta"], _EPS), "layernorm_forward")
+    out, _ = _unpack_forward(fn(inputs["x"], inputs["gamma"], inputs["beta"], _EPS), inputs["x"], "layernorm_forward")
     return {"out": out}
 
 
@@ -121,14 +114,9 @@ register(Exercise(
 
 
 def _ln_backward_call(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
-    forward = ns["layernorm_forward"]
-    _, cache = _unpack_out_cache(forward(inputs["x"], inputs["gamma"], inputs["beta"], _EPS),
-                                 "layernorm_forward")
-    res = fn(inputs["dout"], cache)
-    if not isinstance(res, tuple) or len(res) != 3:
-        raise ContractError("layernorm_backward must return a triple (dx, dgamma, dbeta)")
-    dx, dgamma, dbeta = res
-    return {"dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+    """Run the namespace's ``layernorm_forward`` (the student's own), then ``fn`` on its cache."""
+    return backward_on_own_forward(fn, inputs, ns["layernorm_forward"], forward_name="layernorm_forward",
+                                   forward_exercise="layernorm_forward", eps=_EPS)
 
 
 def _ln_bw_parts(dout: Any, cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -170,6 +158,9 @@ def _ln_bw_missing_mean_term(dout, cache):
 
 
 def _ln_backward_diagnose(case: Case, got: dict[str, np.ndarray], exp: dict[str, np.ndarray]) -> str | None:
+    blame = wrong_forward(got, exp, case.tolerance, "layernorm_forward", "layernorm_forward")
+    if blame is not None:
+        return blame
     for name in ("dgamma", "dbeta"):
         g, e = got.get(name), exp[name]
         if g is not None and g.shape == (case.inputs["x"].shape[0],) and g.shape != e.shape:
@@ -231,8 +222,8 @@ def _gn_cases() -> list[Case]:
 
 
 def _gn_call(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
-    out, _ = _unpack_out_cache(
-        fn(inputs["x"], inputs["gamma"], inputs["beta"], inputs["num_groups"], _EPS), "groupnorm_forward")
+    out, _ = _unpack_forward(
+        fn(inputs["x"], inputs["gamma"], inputs["beta"], inputs["num_groups"], _EPS), inputs["x"], "groupnorm_forward")
     return {"out": out}
 
 

@@ -32,7 +32,11 @@ from numpy.typing import NDArray
 
 from bncourse import gradcheck, reference
 from bncourse.conventions import EPS
-from bncourse.grading.exercises._common import _close, _unpack_forward, unpack_grads
+from bncourse.grading.exercises._common import (
+    _unpack_forward,
+    backward_on_own_forward,
+    wrong_forward,
+)
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
 
 __all__ = ["GRAD_CHECK_FUNCTIONS", "bn_cases", "grad_check_cases"]
@@ -97,37 +101,15 @@ def _call_forward(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping
 
 def _call_backward(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
     """Run the namespace's ``batchnorm_forward`` (the student's own), then ``fn`` on its cache."""
-    forward = ns["batchnorm_forward"]
-    try:
-        result = forward(inputs["x"], inputs["gamma"], inputs["beta"], inputs["eps"])
-    except NotImplementedError:
-        try:  # is the backward itself still a stub?  Then say "not implemented yet".
-            fn(inputs["dout"], None)
-        except NotImplementedError:
-            raise
-        except Exception:
-            pass
-        raise ContractError(
-            "your batchnorm_forward is not implemented yet: do bn_forward first "
-            "(the backward is checked on the cache of your own forward)."
-        ) from None
-    except Exception as exc:
-        raise ContractError(
-            f"your batchnorm_forward raised {type(exc).__name__}: {exc} — fix bn_forward first; "
-            "the backward is checked with your own forward."
-        ) from exc
-    out, cache = _unpack_forward(result, inputs["x"], "your batchnorm_forward")
-    return {**unpack_grads(fn(inputs["dout"], cache)), "forward_out": out}
+    return backward_on_own_forward(fn, inputs, ns["batchnorm_forward"], forward_name="batchnorm_forward",
+                                   forward_exercise="bn_forward", eps=inputs["eps"])
 
 
 def _diagnose_backward(case: Case, got: Mapping[str, Array], exp: Mapping[str, Array]) -> str | None:
     """Diagnoses that output matching cannot give: a wrong forward, unsummed dgamma/dbeta."""
-    fwd = got.get("forward_out")
-    if fwd is not None and not _close(fwd, exp["forward_out"], case.tolerance):
-        return (
-            "your batchnorm_forward is wrong (its output does not match) — fix bn_forward first; "
-            "the backward was checked with it."
-        )
+    blame = wrong_forward(got, exp, case.tolerance, "batchnorm_forward", "bn_forward")
+    if blame is not None:
+        return blame
     n, d = np.shape(case.inputs["x"])
     for name in ("dgamma", "dbeta"):
         g = got.get(name)

@@ -27,7 +27,11 @@ from numpy.typing import NDArray
 
 from bncourse import reference
 from bncourse.conventions import EPS
-from bncourse.grading.exercises._common import _close, _unpack_forward, unpack_grads
+from bncourse.grading.exercises._common import (
+    _unpack_forward,
+    backward_on_own_forward,
+    wrong_forward,
+)
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
 
 __all__ = ["fold_cases", "spatial_cases"]
@@ -96,31 +100,16 @@ def _call_forward(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping
 
 def _call_backward(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
     """Run the namespace's ``spatial_batchnorm_forward`` (the student's own), then ``fn``."""
-    forward = ns["spatial_batchnorm_forward"]
-    try:
-        result = forward(inputs["x"], inputs["gamma"], inputs["beta"], inputs["eps"])
-    except NotImplementedError:
-        raise ContractError(
-            "your spatial_batchnorm_forward is not implemented yet; the backward is checked with "
-            "your own forward (it makes the cache your backward reads): do spatial_bn_forward first."
-        ) from None
-    except Exception as exc:
-        raise ContractError(
-            f"your spatial_batchnorm_forward raised {type(exc).__name__}: {exc} — fix "
-            "spatial_bn_forward first; the backward is checked with your own forward."
-        ) from exc
-    out, cache = _unpack_forward(result, inputs["x"], "your spatial_batchnorm_forward")
-    return {**unpack_grads(fn(inputs["dout"], cache)), "forward_out": out}
+    return backward_on_own_forward(fn, inputs, ns["spatial_batchnorm_forward"],
+                                   forward_name="spatial_batchnorm_forward",
+                                   forward_exercise="spatial_bn_forward", eps=inputs["eps"])
 
 
 def _diagnose_backward(case: Case, got: Mapping[str, Array], exp: Mapping[str, Array]) -> str | None:
     """A wrong forward, and dgamma/dbeta that are not summed over (N, H, W)."""
-    fwd = got.get("forward_out")
-    if fwd is not None and not _close(fwd, exp["forward_out"], case.tolerance):
-        return (
-            "your spatial_batchnorm_forward is wrong (its output does not match) — fix "
-            "spatial_bn_forward first; the backward was checked with it."
-        )
+    blame = wrong_forward(got, exp, case.tolerance, "spatial_batchnorm_forward", "spatial_bn_forward")
+    if blame is not None:
+        return blame
     n, c, h, w = np.shape(case.inputs["x"])
     for name in ("dgamma", "dbeta"):
         g = got.get(name)
