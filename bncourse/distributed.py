@@ -163,6 +163,11 @@ def run_sync_batchnorm(
     Raises:
         ShapeError, DTypeError: bad shards (checked before any process starts);
         ParameterError: ``eps <= 0``; RuntimeError: a worker failed or timed out.
+
+    The workers are started with ``spawn``, which re-imports the caller's main module in
+    each of them: in a notebook that is harmless, but a plain script must call this under
+    ``if __name__ == "__main__":`` (as for any ``multiprocessing`` code), or every worker
+    would run the script again.
     """
     arrays = _check_shards(shards)
     if not eps > 0:

@@ -3,6 +3,7 @@ detects forbidden shortcuts statically and at run time, and blames a wrong forwa
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from bncourse.errors import BNCourseError
 from bncourse.grading import check
+from bncourse.grading.evaluate import rel_error
 from bncourse.grading.runner import forbidden_uses, restricted
 from tests import grading_helpers as gh  # registers test_bn_forward / test_bn_backward
 
@@ -122,3 +124,10 @@ def test_restricted_leaves_the_original_untouched() -> None:
     assert ns["ref"] is np.asarray and ns["bn_fwd"].__globals__ is ns
     with pytest.raises(Exception, match="not available"):
         np_copy(np.ones((2, 2)), 1, 0)
+
+
+def test_rel_error_of_nan_output_is_nan_without_warnings() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(rel_error(np.array([np.nan, 1.0]), np.array([0.0, 1.0])))
+        assert np.isnan(rel_error(np.array([np.inf]), np.array([np.inf])))

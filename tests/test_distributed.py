@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -47,3 +51,23 @@ def test_bad_shards_are_rejected_before_spawning() -> None:
 def test_free_port_is_usable() -> None:
     port = free_port()
     assert 1024 <= port < 65536
+
+
+def test_runs_from_a_plain_script_under_a_main_guard(tmp_path: Path) -> None:
+    """The usage the docstring prescribes for scripts works (spawn re-imports __main__)."""
+    script = tmp_path / "sync.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from bncourse.distributed import run_sync_batchnorm\n"
+        "if __name__ == '__main__':\n"
+        "    rng = np.random.default_rng(0)\n"
+        "    shards = [rng.standard_normal((3, 2)), rng.standard_normal((5, 2))]\n"
+        "    r = run_sync_batchnorm(shards)\n"
+        "    full = np.concatenate(shards)\n"
+        "    print(float(np.max(np.abs(r.mean - full.mean(axis=0)))))\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.strip().splitlines()[-1]) < 1e-12
+
