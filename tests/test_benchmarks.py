@@ -86,3 +86,17 @@ def test_target_lines_judge_the_ratio() -> None:
     assert len(fast) == 1 and "1.50× torch" in fast[0] and "within 2×" in fast[0] and "NOT" not in fast[0]
     assert "NOT within 2×" in slow[0] and "3.90×" in slow[0]
     assert "= 16.0 ms, no autograd): 2.50×" in slow[0], slow[0]
+
+
+def test_grading_times_split_start_up_from_per_notebook_time() -> None:
+    from benchmarks import course
+
+    nb = REPO / "notebooks" / "03_forward_backward.ipynb"
+    rows = course.grading_times([nb], class_size=2, jobs_list=(1,), progress=lambda _: None)
+    labels = [r.what for r in rows]
+    assert labels == ["grade 03_forward_backward.ipynb", "grade 03_forward_backward.ipynb --cold",
+                      "grade class of 2 students × 1 notebooks (2), --jobs 1"]
+    warm, cold, klass = rows
+    assert warm.detail.startswith("1/1 at full marks; start-up ") and "per notebook" in warm.detail
+    assert cold.detail.startswith("1/1 at full marks; ") and "start-up" not in cold.detail
+    assert klass.detail.startswith("2/2 at full marks; start-up ")
