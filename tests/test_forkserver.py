@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bncourse.grading.grader import Submission, grade_class, grade_notebook
-from bncourse.grading.sandbox import ForkServer, preload_modules
+from bncourse.grading.sandbox import ForkServer, preload_modules, preloadable
 from tests import grading_helpers as gh
 
 F, B = gh.FORWARD_ID, gh.BACKWARD_ID
@@ -62,6 +62,15 @@ def test_preload_modules_takes_only_course_and_library_modules() -> None:
     assert preload_modules(cell) == ["numpy", "matplotlib.pyplot", "bncourse", "bncourse.ics", "bncourse.data",
                                      "bncourse.grading", "bncourse.grading.check", "torch"]
     assert preload_modules("import numpy as np\ndef broken(:\n") == []
+
+
+@pytest.mark.parametrize("name", ["bncourse.__main__", "numpy.f2py.__main__", "numpy.f2py", "torch.utils.bottleneck",
+                                  "bncourse.grading._private", "os", "antigravity", "matplotlib.backends.foo",
+                                  "bncourse.a.b.c"])
+def test_nothing_that_runs_a_program_on_import_is_preloaded(name: str) -> None:
+    assert not preloadable(name)
+    assert preload_modules(f"import {name}") == []
+    assert ForkServer([name]).preload == []
 
 
 def test_forked_worker_is_isolated_like_a_cold_one(tmp_path: Path) -> None:

@@ -54,8 +54,8 @@ import numpy as np
 from bncourse.grading.runner import RawCase
 
 __all__ = [
-    "CellSource", "ForkServer", "SandboxOutcome", "kill_process_group", "preload_modules", "run_submission",
-    "server_main", "worker_main",
+    "CellSource", "ForkServer", "SandboxOutcome", "kill_process_group", "preload_modules", "preloadable",
+    "run_submission", "server_main", "worker_main",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -369,8 +369,22 @@ def run_submission(
 # the fork server: a warm parent for workers
 # --------------------------------------------------------------------------------------
 
-PRELOADABLE = ("numpy", "matplotlib", "torch", "sklearn", "scipy", "bncourse")
-"""Packages whose modules a fork server may import before any student code runs."""
+PRELOADABLE = frozenset({
+    "numpy", "matplotlib", "matplotlib.pyplot", "torch", "torch.nn", "torch.nn.functional", "torch.optim",
+    "sklearn", "sklearn.datasets", "scipy", "scipy.linalg", "scipy.stats",
+})
+"""Library modules a fork server may import before any student code runs (outside the
+sandbox, so only these, known to be inert on import; plus public ``bncourse`` modules)."""
+
+
+def preloadable(name: str) -> bool:
+    """May a fork server import ``name`` in advance?  Public course modules and
+    :data:`PRELOADABLE`; never a private or ``__main__`` module (importing
+    ``bncourse.__main__`` or ``numpy.f2py.__main__`` would *run* a program)."""
+    parts = name.split(".")
+    if not all(p.isidentifier() and not p.startswith("_") for p in parts):
+        return False
+    return name in PRELOADABLE or (parts[0] == "bncourse" and len(parts) <= 3)
 MAX_PRELOAD = 64
 MAX_RESTARTS = 2
 """A fork server that died this often is not started again (workers start cold)."""
@@ -384,7 +398,7 @@ _SERVER_BOOTSTRAP = (
 def preload_modules(source: str) -> list[str]:
     """Modules an imports cell names that a :class:`ForkServer` may import in advance.
 
-    Only modules of :data:`PRELOADABLE` packages qualify (``from bncourse import ics`` gives
+    Only names that pass :func:`preloadable` qualify (``from bncourse import ics`` gives
     ``bncourse`` and ``bncourse.ics``); anything else the cell imports, the sandboxed
     worker imports itself.  A cell that does not parse gives ``[]``.
     """
@@ -399,7 +413,7 @@ def preload_modules(source: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.append(node.module)
             names += [f"{node.module}.{a.name}" for a in node.names if a.name != "*"]
-    ok = [n for n in names if n.split(".")[0] in PRELOADABLE and all(p.isidentifier() for p in n.split("."))]
+    ok = [n for n in names if preloadable(n)]
     return list(dict.fromkeys(ok))[:MAX_PRELOAD]
 
 
@@ -443,7 +457,7 @@ class ForkServer:
 
     def __init__(self, preload: Sequence[str] = (), extra_exercise_files: Sequence[Path] = (),
                  start_timeout: float = 180.0) -> None:
-        self.preload = [m for m in preload if m.split(".")[0] in PRELOADABLE][:MAX_PRELOAD]
+        self.preload = [m for m in preload if preloadable(m)][:MAX_PRELOAD]
         self.extra_exercise_files = [str(Path(p).resolve()) for p in extra_exercise_files]
         self.start_timeout = start_timeout
         self.startup_seconds = 0.0
