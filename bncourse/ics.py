@@ -16,7 +16,7 @@ Torch is imported inside the functions and classes that need it.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,8 +36,11 @@ __all__ = [
     "gradient_norms_per_layer",
     "gradient_predictiveness",
     "layer_shift",
+    "plot_accuracy_and_shift",
     "plot_figure1",
+    "plot_gradients_and_saturation",
     "plot_landscape",
+    "plot_layer_stats",
     "run_figure1",
     "saturation_per_layer",
     "sigmoid_input_stats",
@@ -291,12 +294,58 @@ def saturation_per_layer(model: Any, x: Any, threshold: float = 0.05) -> FloatAr
     return np.array(out)
 
 
-def plot_figure1(runs: Sequence[Figure1Run]) -> Figure:
-    """The BN paper's Figure 1 on digits: (a) test accuracy; (b, c, ...) percentiles of one
-    last-layer sigmoid input over training, one panel per run."""
+def _variant_colors() -> dict[str, str]:
+    """The colour of each network variant, the same in every figure of notebook 02."""
+    from bncourse.plots import COLORS
+
+    return {"no BN": COLORS["no_bn"], "BN": COLORS["bn"], "noisy BN": COLORS["gn"],
+            "BN after σ": COLORS["ln"], "ℓ1 BN": COLORS["in"]}
+
+
+def _legend_below(fig: Figure, ax: Any, ncols: int | None = None) -> None:
+    """One figure legend with ``ax``'s entries, under the panels (outside every axes, so it
+    covers no data; the figure's constrained layout makes room for it)."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=ncols or len(labels), fontsize=10)
+
+
+def plot_layer_stats(means: FloatArray, stds: FloatArray) -> Figure:
+    """Per-unit (mean, std) of each hidden layer's pre-activation, one scatter panel per layer.
+
+    ``means`` and ``stds`` are (L, D) from :func:`sigmoid_input_stats`.  The std axes are
+    *not* shared: the std shrinks by a factor ~5 per layer, so on a common axis the deeper
+    layers' units would sit in a flat line at 0.  Each std axis starts at 0 and the mean
+    axes are shared (they span similar ranges).
+    """
+    from matplotlib.ticker import MaxNLocator
+
     from bncourse.plots import COLORS, new_figure
 
-    fig, axes = new_figure(ncols=1 + len(runs), width=4.3 * (1 + len(runs)), height=3.8)
+    m, s = np.asarray(means, dtype=np.float64), np.asarray(stds, dtype=np.float64)
+    if m.ndim != 2 or m.shape != s.shape:
+        raise ShapeError(f"means and stds must both be (L, D); got {m.shape} and {s.shape}")
+    n_layers = m.shape[0]
+    fig, axes = new_figure(ncols=n_layers, width=4.4 * n_layers, height=3.8, sharex=True, squeeze=False)
+    for l, ax in enumerate(axes[0]):
+        ax.scatter(m[l], s[l], s=10, color=COLORS["no_bn"])
+        ax.set_ylim(0.0, 1.1 * float(s[l].max()))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.set_title(f"layer {l + 1}: per-unit statistics of z{l + 1}")
+        ax.set_xlabel("mean over the training set")
+        ax.set_ylabel("std over the training set")
+    return fig
+
+
+def plot_figure1(runs: Sequence[Figure1Run]) -> Figure:
+    """The BN paper's Figure 1 on digits: (a) test accuracy; (b, c, ...) percentiles of one
+    last-layer sigmoid input over training, one panel per run.
+
+    The percentile line styles are explained once, in a legend under the panels.
+    """
+    from bncourse.plots import COLORS, new_figure
+
+    fig, axes = new_figure(ncols=1 + len(runs), width=4.3 * (1 + len(runs)), height=4.2)
     colors = [COLORS["no_bn"], COLORS["bn"], COLORS["gn"], COLORS["ln"], COLORS["in"]]
     for run, color in zip(runs, colors, strict=False):
         axes[0].plot(run.steps, run.test_acc, color=color, label=run.variant)
@@ -306,22 +355,89 @@ def plot_figure1(runs: Sequence[Figure1Run]) -> Figure:
     axes[0].legend(loc="lower right")
     for ax, run, letter in zip(axes[1:], runs, "bcdef", strict=False):
         for k, (q, style) in enumerate(zip(PERCENTILES, (":", "-", "--"), strict=True)):
-            ax.plot(run.steps, run.percentiles[:, k], style, color="k", label=f"{q:.0f}th percentile")
+            ax.plot(run.steps, run.percentiles[:, k], style, color="k",
+                    label=f"{q:.0f}th percentile (over test examples)")
         ax.set_title(f"({letter}) {run.variant}: sigmoid input")
         ax.set_xlabel("SGD step")
         ax.set_ylabel("input of one last-layer sigmoid")
-        ax.legend(loc="best", fontsize=9)
+    if runs:
+        _legend_below(fig, axes[1])
+    return fig
+
+
+def plot_gradients_and_saturation(init_grads: Mapping[str, FloatArray], saturation: Mapping[str, FloatArray]
+                                  ) -> Figure:
+    """Grouped bars: (left) ‖∂L/∂W‖ per layer at initialization (log y), from
+    :func:`gradient_norms_per_layer`; (right) % of saturated sigmoid inputs per hidden layer
+    after training, from :func:`saturation_per_layer` (fractions, shown ×100).
+
+    One bar per variant in ``init_grads`` (each also a key of ``saturation``); the legend
+    sits under the panels so it covers no bar.
+    """
+    from bncourse.plots import new_figure
+
+    missing = [name for name in init_grads if name not in saturation]
+    if missing:
+        raise ParameterError(f"saturation has no entry for {missing}; it has {sorted(saturation)}")
+    colors = _variant_colors()
+    fig, (ax1, ax2) = new_figure(ncols=2, width=12.0, height=4.6)
+    width = 0.8 / max(len(init_grads), 1)
+    for k, name in enumerate(init_grads):
+        g = np.asarray(init_grads[name], dtype=np.float64)
+        sat = 100 * np.asarray(saturation[name], dtype=np.float64)
+        offset = (k - (len(init_grads) - 1) / 2) * width
+        ax1.bar(np.arange(len(g)) + offset, g, width, color=colors.get(name, "k"), label=name)
+        ax2.bar(np.arange(len(sat)) + offset, sat, width, color=colors.get(name, "k"), label=name)
+    n_w = len(next(iter(init_grads.values()))) if init_grads else 0
+    n_h = len(next(iter(saturation.values()))) if saturation else 0
+    ax1.set_yscale("log")
+    weight_labels = [f"W{i + 1}" for i in range(n_w)]
+    if weight_labels:
+        weight_labels[-1] += " (output)"
+    ax1.set_xticks(range(n_w), weight_labels)
+    ax1.set_title("Gradient norm per layer at initialization")
+    ax1.set_ylabel("‖∂L/∂W‖ (log)")
+    ax2.set_xticks(range(n_h), [f"layer {i + 1}" for i in range(n_h)])
+    ax2.set_title("Saturated sigmoid units after training (test set)")
+    ax2.set_ylabel("% of unit inputs with σ' < 0.05")
+    _legend_below(fig, ax1)
+    return fig
+
+
+def plot_accuracy_and_shift(runs: Mapping[str, Figure1Run], shift: Mapping[str, FloatArray],
+                            names: Sequence[str], max_step: int) -> Figure:
+    """(left) Test accuracy and (right) the mean over layers of :func:`layer_shift` (log y)
+    over SGD steps 0..``max_step``, one line per variant in ``names``; one legend under the
+    panels."""
+    from bncourse.plots import new_figure
+
+    colors = _variant_colors()
+    fig, (ax1, ax2) = new_figure(ncols=2, width=12.0, height=4.6)
+    for name in names:
+        run = runs[name]
+        ax1.plot(run.steps, run.test_acc, color=colors.get(name, "k"), label=name)
+        ax2.plot(run.steps[1:], np.asarray(shift[name]).mean(axis=1), color=colors.get(name, "k"), label=name)
+    ax1.set_xlim(0, max_step)
+    ax1.set_title("Test accuracy")
+    ax1.set_xlabel("SGD step")
+    ax1.set_ylabel("accuracy")
+    ax2.set_yscale("log")
+    ax2.set_xlim(0, max_step)
+    ax2.set_title("Input-distribution shift per 50 steps (mean of layers)")
+    ax2.set_xlabel("SGD step")
+    ax2.set_ylabel("(|Δmean| + |Δstd|) / std (log)")
+    _legend_below(fig, ax1)
     return fig
 
 
 def plot_landscape(runs: Sequence[Figure1Run]) -> Figure:
     """Santurkar-style landscape plots: shaded min–max over step sizes of (a) the loss along
-    the gradient direction and (b) the gradient change, over training, per run."""
-    from bncourse.plots import COLORS, new_figure
+    the gradient direction and (b) the gradient change, over training, per run (one legend
+    under the panels)."""
+    from bncourse.plots import new_figure
 
-    fig, (ax1, ax2) = new_figure(ncols=2, width=12.0, height=4.2)
-    colors = {"no BN": COLORS["no_bn"], "BN": COLORS["bn"], "noisy BN": COLORS["gn"],
-              "BN after σ": COLORS["ln"], "ℓ1 BN": COLORS["in"]}
+    fig, (ax1, ax2) = new_figure(ncols=2, width=12.0, height=4.6)
+    colors = _variant_colors()
     for run in runs:
         if run.loss_along.size == 0:
             continue
@@ -339,8 +455,7 @@ def plot_landscape(runs: Sequence[Figure1Run]) -> Figure:
     ax2.set_xlabel("SGD step")
     ax2.set_ylabel("ℓ2 gradient change (range)")
     ax2.set_yscale("log")
-    ax1.legend()
-    ax2.legend()
+    _legend_below(fig, ax1)
     return fig
 
 

@@ -23,7 +23,7 @@ functions that draw.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -471,13 +471,15 @@ def plot_contours_with_paths(
     ylabel: str = "$w_2$",
     levels: int = 14,
     colors: Mapping[str, str] | None = None,
+    legend_loc: Literal["upper right", "upper left", "lower right", "lower left", "best"] = "upper right",
 ) -> Axes:
     """Contours of ``L(w1, w2, b*)`` (b at its optimum) with optimisation paths on top.
 
     ``paths`` maps a label to iterates (T, 3) (w1, w2, b); only (w1, w2) are drawn.
     Levels are spaced geometrically above the minimum so both the valley and the walls
     show.  With ``equal_aspect`` one unit of w1 is as long as one unit of w2 — the true
-    shape of the bowl.  Returns ``ax``.
+    shape of the bowl.  The legend goes to ``legend_loc``: paths start at w = 0, left of
+    and below the minimum, so the upper-right corner holds only contours.  Returns ``ax``.
     """
     from bncourse.plots import COLORS
 
@@ -507,7 +509,7 @@ def plot_contours_with_paths(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(loc="upper left", fontsize=9)
+    ax.legend(loc=legend_loc, fontsize=9)
     return ax
 
 
@@ -560,7 +562,7 @@ def plot_steps_vs_kappa(ax: Axes, records: Sequence[ConvergenceRecord], *, tol: 
     ax.loglog([r.kappa for r in std], [r.steps for r in std], "*", color=COLORS["bn"], markersize=14,
               label="standardized (every ratio)")
     for r in big:
-        ax.annotate(f"×{r.scale_ratio:g}", (r.kappa, r.steps), textcoords="offset points", xytext=(6, -12),
+        ax.annotate(f"×{r.scale_ratio:.3g}", (r.kappa, r.steps), textcoords="offset points", xytext=(6, -12),
                     fontsize=9)
     fit = [r for r in raw if r.kappa >= 10]
     slope = float("nan")
@@ -656,6 +658,23 @@ def _fmt_kappa(kappa: float) -> str:
     return f"{kappa:,.0f}" if kappa >= 10 else f"{kappa:.2f}"
 
 
+def _fmt_distance(rel_err: float) -> str:
+    """A relative error as a percentage for a title: whole percent, "< 0.1 %" once
+    converged, "> 999 %" once the run has blown up (instead of a clipped "999 %")."""
+    pct = 100 * rel_err
+    if not np.isfinite(pct) or pct > 999:
+        return "> 999 % away (diverging)"
+    if pct >= 1:
+        return f"{pct:.0f} % away"
+    return f"{pct:.1f} % away" if pct >= 0.1 else "< 0.1 % away"
+
+
+def _widget_title(scale_ratio: float, lr_fraction: float) -> str:
+    """The widget's figure title.  The log slider's values are ``10**(0.1 k)``
+    (12.589254... for k = 11), so both numbers are shown to 3 significant digits."""
+    return f"x2 is {scale_ratio:.3g}× larger than x1; lr = {lr_fraction:.3g} · 2/λmax"
+
+
 def scale_ratio_widget(
     n: int = 200, noise: float = 0.1, seed: int = 0, steps: int = 40, standardize_fn: Callable[..., Any] = standardize
 ) -> Any:
@@ -688,9 +707,9 @@ def scale_ratio_widget(
             plot_contours_with_paths(
                 ax, xs, y, {f"GD, {steps} steps": path}, half_width=half,
                 title=f"{name}: κ = {_fmt_kappa(condition_number(xs))}, lr = {lr:.2g}\n"
-                      f"w1 still {100 * min(err_w1, 9.99):.0f} % away after {steps} steps",
+                      f"w1 still {_fmt_distance(float(err_w1))} after {steps} steps",
             )
-        fig.suptitle(f"x2 is {scale_ratio:g}× larger than x1; lr = {lr_fraction:g} · 2/λmax")
+        fig.suptitle(_widget_title(scale_ratio, lr_fraction))
         return fig
 
     ratio = widgets.FloatLogSlider(value=10.0, base=10, min=0, max=2, step=0.1, description="scale ratio",

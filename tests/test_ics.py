@@ -3,6 +3,8 @@ Figure-1 recorder, saturation and gradient norms per layer."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -77,3 +79,66 @@ def test_gradient_norms_and_saturation() -> None:
     sat = ics.saturation_per_layer(make_mlp(norm="none", init_scale=5.0), x.numpy())
     assert sat.shape == (3,) and sat.max() > 0.3
     assert ics.saturation_per_layer(make_mlp(norm="bn"), x.numpy()).max() < 0.1
+
+
+def _fake_run(variant: str, t: int = 5, seed: int = 0) -> ics.Figure1Run:
+    rng = np.random.default_rng(seed)
+    steps = [50 * i for i in range(t)]
+    return ics.Figure1Run(variant, steps, list(rng.uniform(0.1, 1.0, t)), np.sort(rng.normal(size=(t, 3)), axis=1),
+                          rng.normal(size=(t, 3, 4)), rng.uniform(0.1, 1.0, (t, 3, 4)),
+                          rng.uniform(0.1, 2.0, (t, 2)), rng.uniform(0.01, 1.0, (t, 2)), np.array([0.5, 1.0]))
+
+
+def _legends_cover_no_axes(fig: Any) -> bool:
+    """True when every legend of ``fig`` is a figure legend lying outside all axes."""
+    fig.canvas.draw()
+    if any(ax.get_legend() is not None for ax in fig.axes):
+        return False
+    boxes = [ax.get_window_extent() for ax in fig.axes]
+    return bool(fig.legends) and all(not leg.get_window_extent().overlaps(b) for leg in fig.legends for b in boxes)
+
+
+def test_layer_stats_panels_have_their_own_std_axis() -> None:
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    stds = np.stack([rng.uniform(0.1, 0.24, 20), rng.uniform(0.014, 0.033, 20), rng.uniform(0.002, 0.006, 20)])
+    means = rng.uniform(-0.8, 0.9, (3, 20))
+    fig = ics.plot_layer_stats(means, stds)
+    axes = fig.axes
+    assert len(axes) == 3
+    assert not axes[0].get_shared_y_axes().joined(axes[0], axes[2])
+    for ax, s in zip(axes, stds, strict=True):
+        lo, hi = ax.get_ylim()
+        assert lo == 0.0 and s.max() <= hi <= 1.2 * s.max(), "each layer's stds fill its own panel"
+        assert ax.get_ylabel() and ax.get_xlabel() and ax.get_title()
+    with pytest.raises(ShapeError, match="means and stds"):
+        ics.plot_layer_stats(means, stds[:2])
+    plt.close("all")
+
+
+def test_notebook_02_figures_keep_their_legends_off_the_data() -> None:
+    import matplotlib.pyplot as plt
+
+    runs = {name: _fake_run(name, seed=k) for k, name in enumerate(("no BN", "BN", "noisy BN", "ℓ1 BN"))}
+    fig1 = ics.plot_figure1([runs["no BN"], runs["BN"]])
+    assert fig1.axes[0].get_legend() is not None  # (a) keeps its own legend: the variants
+    assert all(ax.get_legend() is None for ax in fig1.axes[1:])
+    leg = fig1.legends[0]
+    assert [t.get_text().split("th")[0] for t in leg.get_texts()] == ["15", "50", "85"]
+
+    grads = {name: np.array([1e-3, 1e-2, 1e-1, 0.5]) * (k + 1) for k, name in enumerate(("no BN", "BN", "BN after σ"))}
+    sat = {name: np.array([0.3, 0.2, 0.4]) for name in grads}
+    fig2 = ics.plot_gradients_and_saturation(grads, sat)
+    assert _legends_cover_no_axes(fig2)
+    assert [t.get_text() for t in fig2.axes[0].get_xticklabels()] == ["W1", "W2", "W3", "W4 (output)"]
+    assert fig2.axes[0].get_yscale() == "log"
+    with pytest.raises(ParameterError, match="saturation has no entry"):
+        ics.plot_gradients_and_saturation(grads, {"no BN": sat["no BN"]})
+
+    shift = {name: np.abs(np.diff(run.layer_mean.mean(axis=2), axis=0)) for name, run in runs.items()}
+    fig3 = ics.plot_accuracy_and_shift(runs, shift, list(runs), max_step=200)
+    assert _legends_cover_no_axes(fig3) and fig3.axes[0].get_xlim() == (0.0, 200.0)
+    fig4 = ics.plot_landscape([runs["no BN"], runs["BN"]])
+    assert _legends_cover_no_axes(fig4)
+    plt.close("all")

@@ -221,8 +221,41 @@ def test_widget_redraws_with_the_scale_ratio() -> None:
     y10 = f10.axes[0].get_lines()[0].get_ydata()
     assert not np.allclose(y1[-1], y10[-1])  # the path ends elsewhere
     f_div = box.draw(10.0, 1.05)  # a diverging run draws without raising
+    assert "w1 still" in f_div.axes[1].get_title() and "% away" in f_div.axes[1].get_title()
     plt.close("all")
     assert f_div.axes
+
+
+def test_widget_titles_round_the_log_slider_values() -> None:
+    import matplotlib.pyplot as plt
+
+    box = landscape.scale_ratio_widget(steps=5)
+    fig = box.draw(10**1.1, 0.15000000000000002)  # values the log slider and the float slider produce
+    title = fig.get_suptitle()
+    assert "12.6×" in title and "12.5893" not in title and "lr = 0.15 ·" in title
+    assert box.draw(10**0.5, 0.5).get_suptitle().startswith("x2 is 3.16× larger")
+    plt.close("all")
+
+
+@pytest.mark.parametrize(("rel_err", "text"), [(0.8, "80 % away"), (0.004, "0.4 % away"), (1e-9, "< 0.1 % away"),
+                                                (12.0, "> 999 % away (diverging)"),
+                                                (float("nan"), "> 999 % away (diverging)")])
+def test_widget_distance_text(rel_err: float, text: str) -> None:
+    assert landscape._fmt_distance(rel_err) == text
+
+
+def test_contour_legend_sits_in_the_corner_away_from_the_paths() -> None:
+    import matplotlib.pyplot as plt
+
+    x, y = make_two_scale_regression(n=100, scale_ratio=100.0)
+    fig, ax = plt.subplots()
+    path = landscape.gd_path(x, y, 0.95 * landscape.max_stable_lr(x), 50)  # zig-zags along w1 = 0
+    landscape.plot_contours_with_paths(ax, x, y, {"GD": path}, half_width=2.6, half_height=0.05,
+                                       equal_aspect=False)
+    fig.canvas.draw()
+    box = ax.get_legend().get_window_extent().transformed(ax.transData.inverted())
+    assert box.x0 > float(np.max(path[:, 0])), "the legend must not cover the path"
+    plt.close(fig)
 
 
 def test_steps_until_within_requires_staying_close() -> None:
@@ -241,6 +274,13 @@ def test_steps_vs_kappa_plot_reports_the_fitted_slope() -> None:
     fig, ax = plt.subplots()
     slope = landscape.plot_steps_vs_kappa(ax, recs, tol=1e-6)
     assert slope == pytest.approx(1.0, abs=0.02)
+    assert [t.get_text() for t in ax.texts] == ["×1", "×2", "×4"]
+    recs_odd = [landscape.ConvergenceRecord(10**0.5, False, 100.0, 0.1, 500),
+                landscape.ConvergenceRecord(10.0, False, 1e4, 0.1, 50000)]
+    fig2, ax2 = plt.subplots()
+    landscape.plot_steps_vs_kappa(ax2, recs_odd, tol=1e-6)
+    assert [t.get_text() for t in ax2.texts] == ["×3.16", "×10"]
+    plt.close(fig2)
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     plt.close(fig)
 
