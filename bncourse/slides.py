@@ -21,6 +21,20 @@ Cells tagged ``hide-output`` show their code without output; stderr streams (war
 and widget views are dropped everywhere.  Figures are embedded as ``data:`` URIs, LaTeX
 (``$...$``, ``$$...$$``) is typeset by MathJax 2.
 
+Fitting a slide on its ``SLIDE_WIDTH`` x ``SLIDE_HEIGHT`` (1280 x 800) page, in this order:
+
+1. a code cell longer than :data:`CODE_LINES_SHOWN` lines is folded: the slide shows its
+   first line and its line count in a closed ``<details>`` (click to open the highlighted
+   code); its outputs are shown as usual.  The PDF shows the folded form;
+2. a figure is at most :data:`IMAGE_MAX_HEIGHT` px tall (aspect ratio kept) and a text
+   output at most :data:`TEXT_OUTPUT_MAX_HEIGHT` px (longer ones scroll);
+3. a slide still taller than the page is zoomed out, in the browser when it is shown (and
+   for every slide before printing), by the largest CSS zoom in [:data:`MIN_ZOOM`, 1] with
+   which it fits; one that does not fit even at ``MIN_ZOOM`` stays at ``MIN_ZOOM`` and
+   scrolls.  Such slides need a ``subslide`` split in the notebook.
+
+None of this changes the slide count above.
+
 Nothing is loaded from the network: MathJax comes from the ``jupyter-server-mathjax``
 Python package and reveal.js from its npm package (pinned version and checksum below,
 fetched once with ``npm pack`` into ``build/vendor/``); both are copied to ``OUT/assets/``
@@ -51,14 +65,20 @@ from bncourse.errors import BNCourseError, NotebookError
 
 __all__ = [
     "ASSETS_DIRNAME",
+    "CODE_LINES_SHOWN",
     "COURSE_NAME",
+    "FOLD_KEY",
+    "IMAGE_MAX_HEIGHT",
+    "MIN_ZOOM",
     "REVEAL_INTEGRITY",
     "REVEAL_VERSION",
+    "TEXT_OUTPUT_MAX_HEIGHT",
     "Deck",
     "SlideAssetError",
     "build",
     "ensure_assets",
     "ensure_reveal",
+    "fold_code",
     "mathjax_dir",
     "notebook_title",
     "prepare_notebook",
@@ -94,6 +114,17 @@ _TEMPLATES = Path(__file__).resolve().parent / "templates" / "slides"
 _TEMPLATE_NAME = "bncourse_reveal"
 _HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _HIDE_OUTPUT_TAG = "hide-output"
+#: A code cell with more source lines than this shows only its first line on a slide, in a
+#: closed ``<details>`` toggle ("code, N lines"); its outputs are shown as usual.
+CODE_LINES_SHOWN = 4
+#: Key in a prepared cell's metadata read by the deck template (see ``prepare_notebook``).
+FOLD_KEY = "bncourse_fold"
+#: Largest height (slide px, of ``SLIDE_HEIGHT``) of a figure; wider ones keep their ratio.
+IMAGE_MAX_HEIGHT = 380
+#: Largest height (slide px) of a text output (stream, plain text); longer ones scroll.
+TEXT_OUTPUT_MAX_HEIGHT = 330
+#: Smallest zoom the deck applies to a slide whose content is still taller than the slide.
+MIN_ZOOM = 0.7
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
@@ -278,13 +309,28 @@ def _keep_output(output: Any) -> bool:
                 and _WIDGET_MIME in output.get("data", {}))
 
 
+def fold_code(source: str) -> dict[str, Any] | None:
+    """How a code cell's source is folded on a slide, or ``None`` when it is shown in full.
+
+    Sources of at most :data:`CODE_LINES_SHOWN` lines (trailing blank lines not counted)
+    are shown; longer ones get ``{"lines": n, "first": <first non-blank line>}``, which the
+    template renders as a closed ``<details>`` whose summary is that first line.
+    """
+    lines = source.rstrip().splitlines()
+    if len(lines) <= CODE_LINES_SHOWN:
+        return None
+    first = next(line for line in lines if line.strip())
+    return {"lines": len(lines), "first": first.rstrip()}
+
+
 def prepare_notebook(nb: Any, path: Path) -> Any:
     """A copy of ``nb`` ready for the slides exporter.
 
     Adds the title slide (a markdown cell, slide_type ``slide``) in front, makes the first
     visible cell start a slide (as nbconvert does for a notebook on its own), empties the
-    outputs of cells tagged ``hide-output``, drops stderr streams and widget views.
-    The notebook itself is not modified.
+    outputs of cells tagged ``hide-output``, drops stderr streams and widget views, and
+    marks code cells longer than :data:`CODE_LINES_SHOWN` lines for folding
+    (``metadata[FOLD_KEY]``, see :func:`fold_code`).  The notebook itself is not modified.
     """
     import nbformat
 
@@ -299,6 +345,9 @@ def prepare_notebook(nb: Any, path: Path) -> Any:
             cell.outputs = []
         else:
             cell.outputs = [o for o in cell.outputs if _keep_output(o)]
+        fold = fold_code(cell.source)
+        if fold is not None:
+            cell.metadata[FOLD_KEY] = fold
     # nbconvert starts a slide at the first visible cell whatever its type; keep that rule
     # for the notebook's own first visible cell now that the title slide comes before it.
     for cell in nb.cells:
@@ -350,7 +399,9 @@ def render_deck(notebook: Path, out: Path) -> Deck:
     nb = prepare_notebook(_read_notebook(notebook), notebook)
     resources = {
         "metadata": {"name": notebook.stem, "path": str(notebook.parent)},
-        "bncourse": {"assets": ASSETS_DIRNAME},
+        "bncourse": {"assets": ASSETS_DIRNAME, "fold_key": FOLD_KEY, "min_zoom": MIN_ZOOM,
+                     "image_max_height": IMAGE_MAX_HEIGHT,
+                     "text_output_max_height": TEXT_OUTPUT_MAX_HEIGHT},
     }
     body, _ = _exporter().from_notebook_node(nb, resources=resources)
     target = out / f"{notebook.stem}.html"

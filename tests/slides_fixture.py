@@ -29,10 +29,12 @@ class FixtureExpect:
     n_display_math: int
     n_inline_math: int
     math_slides: tuple[tuple[int, int], ...]  # (h, v) indices of slides with math
+    n_folded: int  # code cells longer than CODE_LINES_SHOWN lines
+    zoomed_slides: tuple[tuple[int, int], ...]  # (h, v) of slides too tall at full size
 
 
 EXPECT = FixtureExpect(
-    n_slides=5,  # title, "What you will learn"(slide), "The transform"(slide), subslide, "A figure"(slide)
+    n_slides=6,  # title, "What you will learn", "The transform" + subslide, "A figure" + "A long list"
     n_horizontal=4,
     n_fragments=1,
     n_notes=1,
@@ -40,6 +42,8 @@ EXPECT = FixtureExpect(
     n_display_math=1,
     n_inline_math=3,  # $\gamma$, $\beta$ (fragment) and $\epsilon$ (subslide)
     math_slides=((2, 0), (2, 1)),
+    n_folded=1,  # LONG_CODE (12 lines); the hide-output cell has 2
+    zoomed_slides=((3, 1),),  # "A long list"
 )
 
 SKIPPED_TEXT = "THIS CELL IS SKIPPED"
@@ -47,6 +51,13 @@ HIDDEN_OUTPUT_TEXT = "THIS OUTPUT IS HIDDEN"
 SHOWN_OUTPUT_TEXT = "mean=0.000"
 NOTES_TEXT = "Speaker note: pause here and ask about the variance."
 STDERR_TEXT = "UserWarning: noisy"
+#: A code cell longer than bncourse.slides.CODE_LINES_SHOWN: folded on its slide.
+LONG_CODE_FIRST_LINE = "def long_helper(values):"
+LONG_CODE = LONG_CODE_FIRST_LINE + "\n" + "".join(f"    step_{i} = values * {i}\n" for i in range(10)) + "    return step_9\n"
+LONG_CODE_OUTPUT = "LONG CELL OUTPUT STAYS VISIBLE"
+#: A markdown cell taller than the slide at full size (24 list items, ~1000 px): scaled to fit.
+LONG_LIST_HEADING = "### A long list"
+LONG_LIST = LONG_LIST_HEADING + "\n\n" + "\n".join(f"- item {i}: a line of text" for i in range(1, 25))
 
 
 def _png_output() -> nbformat.NotebookNode:
@@ -94,6 +105,8 @@ def make_fixture_notebook(path: Path) -> Path:
         _cell("md", "## A figure", "slide"),
         _cell("code", "plot_curves(history)", "-"),
         _cell("code", "print(f'mean={x.mean():.3f}')", "-"),
+        _cell("md", LONG_LIST, "subslide"),
+        _cell("code", LONG_CODE, "-"),
     ]
     cells[7].outputs = [nbformat.v4.new_output("stream", name="stdout", text=HIDDEN_OUTPUT_TEXT + "\n")]
     cells[9].outputs = [_png_output()]
@@ -101,6 +114,7 @@ def make_fixture_notebook(path: Path) -> Path:
         nbformat.v4.new_output("stream", name="stderr", text=STDERR_TEXT + "\n"),
         nbformat.v4.new_output("stream", name="stdout", text=SHOWN_OUTPUT_TEXT + "\n"),
     ]
+    cells[12].outputs = [nbformat.v4.new_output("stream", name="stdout", text=LONG_CODE_OUTPUT + "\n")]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)

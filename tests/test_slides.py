@@ -25,6 +25,9 @@ from bncourse.errors import NotebookError
 from tests.slides_fixture import (
     EXPECT,
     HIDDEN_OUTPUT_TEXT,
+    LONG_CODE,
+    LONG_CODE_FIRST_LINE,
+    LONG_CODE_OUTPUT,
     NOTES_TEXT,
     SHOWN_OUTPUT_TEXT,
     SKIPPED_TEXT,
@@ -189,7 +192,7 @@ def test_deck_structure_follows_slideshow_metadata(built: tuple[Path, Path, list
     leaves = _leaf_sections(soup)
     assert len(horizontal) == EXPECT.n_horizontal
     assert len(leaves) == EXPECT.n_slides == len(expected_slides(nbformat.read(nb, as_version=4)))
-    assert [len(h.find_all("section")) for h in horizontal] == [1, 1, 2, 1]
+    assert [len(h.find_all("section")) for h in horizontal] == [1, 1, 2, 2]
     assert len(soup.select(".slides .fragment")) == EXPECT.n_fragments
     notes = soup.select(".slides aside.notes")
     assert len(notes) == EXPECT.n_notes and NOTES_TEXT in notes[0].get_text()
@@ -249,6 +252,75 @@ def test_prepare_does_not_modify_the_notebook(built: tuple[Path, Path, list[Path
     assert nbformat.writes(nb) == before
     assert len(prepared.cells) == len(nb.cells) + 1
     assert slides.notebook_title(nb, nb_path) == TITLE
+
+
+# ----------------------------------------------------------------- fitting on the slide
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("", None),
+        ("\n".join(f"x{i} = {i}" for i in range(slides.CODE_LINES_SHOWN)), None),
+        ("a = 1\nb = 2\n" + "\n" * 20, None),  # trailing blank lines do not count
+        ("\n".join(f"x{i} = {i}" for i in range(slides.CODE_LINES_SHOWN + 1)),
+         {"lines": slides.CODE_LINES_SHOWN + 1, "first": "x0 = 0"}),
+        ("\n\n" + "def f():  \n" + "    pass\n" * 9, {"lines": 12, "first": "def f():"}),
+    ],
+    ids=["empty", "at-limit", "trailing-blank", "one-over", "leading-blank"],
+)
+def test_fold_code_rule(source: str, expected: dict | None) -> None:
+    assert slides.fold_code(source) == expected
+
+
+def test_long_code_is_folded_short_code_is_shown(built: tuple[Path, Path, list[Path]]) -> None:
+    _, out, _ = built
+    soup = _soup(out / "99_slides_fixture.html")
+    folds = soup.select(".slides details.bncourse-fold")
+    assert len(folds) == EXPECT.n_folded
+    fold = folds[0]
+    assert fold.get("open") is None  # closed until clicked
+    summary = fold.find("summary").get_text(" ", strip=True)
+    assert LONG_CODE_FIRST_LINE in summary and f"{len(LONG_CODE.splitlines())} lines" in summary
+    # the whole code is still there, highlighted, inside the toggle; its output outside it
+    code = fold.select_one(".jp-InputArea").get_text()
+    assert all(line.strip() in code for line in LONG_CODE.splitlines())
+    cell = fold.find_parent(class_="jp-CodeCell")
+    assert LONG_CODE_OUTPUT in cell.select_one(".jp-Cell-outputWrapper").get_text()
+    assert LONG_CODE_OUTPUT not in fold.get_text()
+    # short code cells (including the hide-output one) are shown as they are
+    shown = [c for c in soup.select(".slides .jp-CodeCell") if c.find("details") is None]
+    assert len(shown) == 3 and all(c.select_one(".jp-InputArea pre") for c in shown)
+    assert any("print('hidden')" in c.get_text() for c in shown)
+
+
+def test_prepared_cells_carry_the_fold(tmp_path: Path) -> None:
+    nb = _nb(tmp_path / "01_f.ipynb", [("code", LONG_CODE, "slide"), ("code", "1 + 1", "-")])
+    prepared = slides.prepare_notebook(nbformat.read(nb, as_version=4), nb)
+    folds = [c.metadata.get(slides.FOLD_KEY) for c in prepared.cells if c.cell_type == "code"]
+    assert folds == [{"lines": len(LONG_CODE.splitlines()), "first": LONG_CODE_FIRST_LINE}, None]
+
+
+def _css_rules(soup: BeautifulSoup) -> dict[str, str]:
+    css = _CSS_COMMENT.sub("", "\n".join(el.get_text() for el in soup.find_all("style")))
+    return {sel.strip(): body for sel, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css)}
+
+
+def test_figures_and_text_outputs_are_bounded(built: tuple[Path, Path, list[Path]]) -> None:
+    _, out, _ = built
+    rules = _css_rules(_soup(out / "99_slides_fixture.html"))
+    img = rules[".reveal .jp-OutputArea-output img"]
+    assert f"max-height: {slides.IMAGE_MAX_HEIGHT}px" in img and "width: auto" in img  # keeps ratio
+    assert slides.IMAGE_MAX_HEIGHT < slides.SLIDE_HEIGHT / 2 + 1
+    pre = rules[".reveal .jp-OutputArea-output pre"]
+    assert f"max-height: {slides.TEXT_OUTPUT_MAX_HEIGHT}px" in pre and "overflow-y: auto" in pre
+
+
+def test_deck_script_fits_with_a_zoom_floor(built: tuple[Path, Path, list[Path]]) -> None:
+    _, out, _ = built
+    html = (out / "99_slides_fixture.html").read_text(encoding="utf-8")
+    assert f"HEIGHT = {slides.SLIDE_HEIGHT}, MIN_ZOOM = {slides.MIN_ZOOM};" in html
+    assert 0.5 < slides.MIN_ZOOM < 1
 
 
 # ----------------------------------------------------------------- edge cases

@@ -2,9 +2,12 @@
 
 For the fixture notebook and every course notebook in notebooks/: reveal.js starts, the
 deck has the notebook's number of slides, MathJax typeset every formula (no raw ``$$``
-left), every image decoded, and the keyboard reaches the last slide through every slide.
-Screenshots of the title slide and of the first math slide go to
-build/screenshots/slides/<deck>-title.png and <deck>-math.png for review.
+left), every image decoded, the keyboard reaches the last slide through every slide, and
+every slide fits: its content is at most ``OVERFLOW_TOLERANCE`` taller than the slide, at
+the zoom the deck chose (never below ``slides.MIN_ZOOM``).  Screenshots of the title slide,
+the first math slide and the most zoomed slide go to build/screenshots/slides/
+<deck>-title.png, <deck>-math.png and <deck>-fit.png for review, and <deck>-overflow.txt
+lists every slide that needed a zoom or does not fit.
 """
 
 from __future__ import annotations
@@ -65,8 +68,17 @@ _BROKEN_IMAGES = """() => Array.from(document.querySelectorAll('.slides img'))
   .map(i => (i.getAttribute('src') || '').slice(0, 60))"""
 
 
-# Height of the current slide's content vs the slide height (only the shown slide has a layout).
-_OVERFLOW = """() => [Reveal.getCurrentSlide().scrollHeight, Reveal.getConfig().height]"""
+# Height of the current slide's content (at the zoom the deck's fit applied, in slide px),
+# the slide height and that zoom.  Only the shown slide has a layout.
+_OVERFLOW = """() => { const s = Reveal.getCurrentSlide();
+  return [s.scrollHeight, Reveal.getConfig().height, parseFloat(s.dataset.bncourseZoom || '1')]; }"""
+
+#: How much taller than the slide its content may measure: 1 %, 8 px of 800.  The deck's fit
+#: makes every slide it can fit at most the slide height, so this only absorbs sub-pixel
+#: rounding (scrollHeight is rounded, zoomed children are not) and the last block's bottom
+#: margin, which is blank.  Anything more is cut off behind the slide's scroll bar, so a
+#: looser bound (5 %, ~1.5 lines of text) would let real overflow through.
+OVERFLOW_TOLERANCE = 0.01
 
 
 def _settle(page: Any) -> None:
@@ -124,26 +136,37 @@ def check_deck(browser: Any, deck: Path, notebook: Path) -> dict[str, Any]:
         # Keyboard navigation: space steps through every fragment and slide to the end.
         page.keyboard.press("Home")
         visited = {(0, 0)}
-        overflow: dict[tuple[int, int], tuple[int, int]] = {}
+        fit: dict[tuple[int, int], tuple[int, int, float]] = {(0, 0): tuple(page.evaluate(_OVERFLOW))}
         for _ in range(4 * len(expect) + 50):
             if page.evaluate("() => Reveal.isLastSlide() && !Reveal.availableFragments().next"):
                 break
             page.keyboard.press("Space")
             idx = page.evaluate("() => Reveal.getIndices()")
             visited.add((idx["h"], idx["v"] or 0))
-            height, limit = page.evaluate(_OVERFLOW)
-            if height > limit:
-                overflow[(idx["h"], idx["v"] or 0)] = (height, limit)
-        # Not a failure (content is the notebook author's call), but listed for review.
-        (SCREENSHOTS / f"{deck.stem}-overflow.txt").write_text("".join(
-            f"slide {h + 1}.{v + 1} (h={h}, v={v}): content {hh}px > slide {lim}px\n"
-            for (h, v), (hh, lim) in sorted(overflow.items())))
+            height, limit, zoom = page.evaluate(_OVERFLOW)
+            key = (idx["h"], idx["v"] or 0)
+            fit[key] = max(fit.get(key, (0, limit, 1.0)), (height, limit, zoom))  # tallest seen
         assert page.evaluate("() => Reveal.isLastSlide()"), f"{deck.name}: never reached the end"
         assert visited == {(e.h, e.v) for e in expect}
+        too_tall = {k: v for k, v in fit.items() if v[0] > v[1] * (1 + OVERFLOW_TOLERANCE)}
+        (SCREENSHOTS / f"{deck.stem}-overflow.txt").write_text("".join(
+            f"slide {h + 1}.{v + 1} (h={h}, v={v}): content {hh}px "
+            f"{'>' if (h, v) in too_tall else '<='} slide {lim}px at zoom {z:.3f}\n"
+            for (h, v), (hh, lim, z) in sorted(fit.items()) if z < 1 or hh > lim))
+        assert all(slides.MIN_ZOOM <= z <= 1 for _, _, z in fit.values()), fit
+        if fit and min(z for _, _, z in fit.values()) < 1:  # the most shrunk slide, for review
+            (h, v), _ = min(fit.items(), key=lambda kv: kv[1][2])
+            page.evaluate(f"() => Reveal.slide({h}, {v}, 1000)")
+            _settle(page)
+            page.screenshot(path=str(SCREENSHOTS / f"{deck.stem}-fit.png"))
+        assert not too_tall, (
+            f"{deck.name}: {len(too_tall)} slide(s) taller than the slide even at zoom "
+            f"{slides.MIN_ZOOM} (see {SCREENSHOTS / f'{deck.stem}-overflow.txt'}): "
+            + ", ".join(f"{h + 1}.{v + 1} {hh}px" for (h, v), (hh, _, _) in sorted(too_tall.items())))
         page.keyboard.press("Home")
         assert page.evaluate("() => Reveal.getIndices().h") == 0
         log.assert_clean()
-        return {"state": state, "expect": expect, "page": page}
+        return {"state": state, "expect": expect, "page": page, "fit": fit}
     finally:
         context.close()
 
@@ -174,6 +197,37 @@ def test_fixture_deck_in_chromium(chromium: Any, fixture_deck: tuple[Path, Path]
     assert tuple((e.h, e.v) for e in expect if e.n_math) == EXPECT.math_slides
     n_jax = sum(s["n_jax"] for s in result["state"])
     assert n_jax == EXPECT.n_display_math + EXPECT.n_inline_math
+    zoomed = tuple(k for k, (_, _, z) in sorted(result["fit"].items()) if z < 1)
+    assert zoomed == EXPECT.zoomed_slides  # the long list is shrunk (and, above, fits) ...
+    assert all(result["fit"][k][2] > slides.MIN_ZOOM for k in zoomed)  # ... not to the floor
+
+
+def test_folded_code_opens_and_the_slide_refits(chromium: Any, fixture_deck: tuple[Path, Path]) -> None:
+    _, deck = fixture_deck
+    h, v = EXPECT.zoomed_slides[0]  # the long list, whose slide also has the folded code cell
+    context, page, log = watch_page(chromium)
+    try:
+        page.goto(deck.resolve().as_uri() + f"#/{h}/{v}", wait_until="load")
+        page.wait_for_function("() => window.bncourseSlides && bncourseSlides.revealReady")
+        _settle(page)
+        code = "() => Reveal.getCurrentSlide().querySelector('details.bncourse-fold .jp-InputArea')"
+        assert page.evaluate(f"() => ({code})().getBoundingClientRect().height") == 0  # closed
+        before = page.evaluate(_OVERFLOW)
+        page.click("details.bncourse-fold > summary")
+        page.wait_for_function("() => Reveal.getCurrentSlide().querySelector('details.bncourse-fold').open")
+        assert page.evaluate(f"() => ({code})().getBoundingClientRect().height") > 100  # 12 lines
+        after = page.evaluate(_OVERFLOW)
+        assert before[0] <= before[1] and slides.MIN_ZOOM < before[2] < 1
+        # List + open code do not fit even at the smallest zoom: the slide stays there and
+        # scrolls (nothing is cut off for good); closing the code restores the first fit.
+        assert after[2] == slides.MIN_ZOOM and after[0] > after[1]
+        assert page.evaluate("() => getComputedStyle(Reveal.getCurrentSlide()).overflowY") == "auto"
+        page.click("details.bncourse-fold > summary")
+        page.wait_for_function("() => !Reveal.getCurrentSlide().querySelector('details.bncourse-fold').open")
+        assert page.evaluate(_OVERFLOW) == before
+        log.assert_clean()
+    finally:
+        context.close()
 
 
 def test_fixture_fragment_and_notes(chromium: Any, fixture_deck: tuple[Path, Path]) -> None:
