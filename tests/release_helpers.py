@@ -29,13 +29,17 @@ There is no length threshold: a solution line shown anywhere else in the student
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import textwrap
+from collections.abc import Iterator
 from typing import Any
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from bncourse.grading.registry import register, unregister
 
 STEM = "98_synthetic"
 FN_ID, FN_NAME = "synthetic_sumsq", "sum_of_squares"
@@ -176,6 +180,19 @@ def synthetic_exercises() -> list[Any]:
     ns: dict[str, Any] = {"np": np}
     exec(REGISTRY_CODE, ns)
     return ns["_synthetic_exercises"]()
+
+
+@contextlib.contextmanager
+def synthetic_exercises_registered() -> Iterator[None]:
+    """The two synthetic exercises registered in this process for the ``with`` block."""
+    exercises = synthetic_exercises()
+    for e in exercises:
+        register(e)
+    try:
+        yield
+    finally:
+        for e in exercises:
+            unregister(e.id)
 
 
 # ----------------------------------------------------------------------- the leak rule

@@ -13,7 +13,7 @@ from torch import nn
 from bncourse import alternatives as alt
 from bncourse import reference as ref
 from bncourse.errors import BNCourseError, ParameterError, ShapeError
-from bncourse.grading import check
+from tests import exercise_helpers
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mutants import alternatives as mutants
@@ -243,28 +243,12 @@ def test_format_rows_rounds() -> None:
 # --------------------------------------------------------------------------- exercises
 
 
-@pytest.mark.parametrize(("eid", "sub", "impl"), mutants.MUTANTS, ids=[m[2].__name__ for m in mutants.MUTANTS])
-def test_mutant_is_diagnosed(eid: str, sub: str, impl) -> None:
-    res = check(eid, impl, verbose=False)
-    assert not res.passed
-    assert res.diagnosis is not None and sub in res.diagnosis, res.diagnosis
-
-
-@pytest.mark.parametrize(("eid", "impl"), mutants.CORRECT, ids=[m[1].__name__ for m in mutants.CORRECT])
-def test_correct_alternative_gets_full_points(eid: str, impl) -> None:
-    res = check(eid, impl, verbose=False)
-    assert res.passed and res.points == res.max_points
-
-
-@pytest.mark.parametrize("eid", ["layernorm_forward", "layernorm_backward", "groupnorm_forward",
-                                 "batch_renorm_forward"])
-def test_reference_solution_gets_full_points(eid: str) -> None:
-    from bncourse.grading.registry import get_exercise
-
-    ex = get_exercise(eid)
-    assert ex.notebook == "07_alternatives_and_caveats"
-    res = check(eid, ex.solution, verbose=False)
-    assert res.passed and res.points == res.max_points
+test_mutant_is_diagnosed = exercise_helpers.mutants_are_diagnosed(mutants.MUTANTS)
+test_correct_alternative_gets_full_points = exercise_helpers.correct_versions_get_full_points(mutants.CORRECT)
+test_reference_solution_gets_full_points = exercise_helpers.solutions_get_full_points(
+    ["layernorm_forward", "layernorm_backward", "groupnorm_forward", "batch_renorm_forward"],
+    "07_alternatives_and_caveats",
+)
 
 
 def test_errors_are_bncourse_errors() -> None:

@@ -9,52 +9,19 @@ import numpy as np
 import pytest
 
 from bncourse import gradcheck, reference
-from bncourse.grading import check, get_exercise
+from bncourse.grading import check
 from bncourse.grading.exercises import batchnorm as ex
+from tests import exercise_helpers
 from tests.mutants import batchnorm as mutants
 
 IDS = ("bn_forward", "bn_backward", "bn_backward_alt", "grad_check")
 
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_solution_gets_full_points(exercise_id: str) -> None:
-    exercise = get_exercise(exercise_id)
-    result = check(exercise_id, exercise.solution, verbose=False)
-    assert result.passed, result.messages
-    assert result.points == exercise.points
-    assert exercise.notebook == "03_forward_backward"
-
-
-@pytest.mark.parametrize(
-    ("exercise_id", "substring", "impl"),
-    mutants.MUTANTS,
-    ids=[f"{i}-{m.__name__}" for i, _, m in mutants.MUTANTS],
-)
-def test_mutant_is_diagnosed(exercise_id: str, substring: str, impl: object) -> None:
-    result = check(exercise_id, impl, verbose=False)  # type: ignore[arg-type]
-    assert not result.passed
-    assert result.diagnosis is not None and substring in result.diagnosis, result.diagnosis
-
-
-@pytest.mark.parametrize(
-    ("exercise_id", "impl"), mutants.CORRECT, ids=[f"{i}-{m.__name__}" for i, m in mutants.CORRECT]
-)
-def test_correct_alternative_gets_full_points(exercise_id: str, impl: object) -> None:
-    result = check(exercise_id, impl, verbose=False)  # type: ignore[arg-type]
-    assert result.passed, result.messages
-    assert result.points == result.max_points
-
-
-@pytest.mark.parametrize("mistake", ex.FORWARD_MISTAKES + ex.BACKWARD_MISTAKES + ex.GRAD_CHECK_MISTAKES,
-                         ids=lambda m: m.name)
-def test_every_mistake_fails_and_diagnoses_itself(mistake: object) -> None:
-    exercise_id = (
-        "bn_forward" if mistake in ex.FORWARD_MISTAKES
-        else "bn_backward" if mistake in ex.BACKWARD_MISTAKES else "grad_check"
-    )
-    result = check(exercise_id, mistake.impl, verbose=False)  # type: ignore[attr-defined]
-    assert not result.passed
-    assert result.diagnosis == mistake.diagnosis  # type: ignore[attr-defined]
+test_solution_gets_full_points = exercise_helpers.solutions_get_full_points(IDS, "03_forward_backward")
+test_mutant_is_diagnosed = exercise_helpers.mutants_are_diagnosed(mutants.MUTANTS)
+test_correct_alternative_gets_full_points = exercise_helpers.correct_versions_get_full_points(mutants.CORRECT)
+test_every_mistake_fails_and_diagnoses_itself = exercise_helpers.mistakes_diagnose_themselves({
+    "bn_forward": ex.FORWARD_MISTAKES, "bn_backward": ex.BACKWARD_MISTAKES, "grad_check": ex.GRAD_CHECK_MISTAKES,
+})
 
 
 # A student's notebook: the backward exercises look up *this* batchnorm_forward.

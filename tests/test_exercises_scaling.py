@@ -7,48 +7,19 @@ import numpy as np
 import pytest
 
 from bncourse import landscape
-from bncourse.grading import check, get_exercise
+from bncourse.grading import check
 from bncourse.grading.exercises import scaling as ex
+from tests import exercise_helpers
 from tests.mutants import scaling as mutants
 
 IDS = ("standardize", "gd_steps_to_converge")
 
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_solution_gets_full_points(exercise_id: str) -> None:
-    exercise = get_exercise(exercise_id)
-    result = check(exercise_id, exercise.solution, verbose=False)
-    assert result.passed, result.messages
-    assert result.points == exercise.points
-    assert exercise.notebook == "01_feature_scaling"
-
-
-@pytest.mark.parametrize(
-    ("exercise_id", "substring", "impl"),
-    mutants.MUTANTS,
-    ids=[f"{i}-{m.__name__}" for i, _, m in mutants.MUTANTS],
+test_solution_gets_full_points = exercise_helpers.solutions_get_full_points(IDS, "01_feature_scaling")
+test_mutant_is_diagnosed = exercise_helpers.mutants_are_diagnosed(mutants.MUTANTS)
+test_correct_alternative_gets_full_points = exercise_helpers.correct_versions_get_full_points(mutants.CORRECT)
+test_every_mistake_fails_and_diagnoses_itself = exercise_helpers.mistakes_diagnose_themselves(
+    {"standardize": ex.STANDARDIZE_MISTAKES, "gd_steps_to_converge": ex.GD_MISTAKES}
 )
-def test_mutant_is_diagnosed(exercise_id: str, substring: str, impl: object) -> None:
-    result = check(exercise_id, impl, verbose=False)  # type: ignore[arg-type]
-    assert not result.passed
-    assert result.diagnosis is not None and substring in result.diagnosis, result.diagnosis
-
-
-@pytest.mark.parametrize(
-    ("exercise_id", "impl"), mutants.CORRECT, ids=[f"{i}-{m.__name__}" for i, m in mutants.CORRECT]
-)
-def test_correct_alternative_gets_full_points(exercise_id: str, impl: object) -> None:
-    result = check(exercise_id, impl, verbose=False)  # type: ignore[arg-type]
-    assert result.passed, result.messages
-    assert result.points == result.max_points
-
-
-@pytest.mark.parametrize("mistake", ex.STANDARDIZE_MISTAKES + ex.GD_MISTAKES, ids=lambda m: m.name)
-def test_every_mistake_fails_and_diagnoses_itself(mistake: object) -> None:
-    exercise_id = "standardize" if mistake in ex.STANDARDIZE_MISTAKES else "gd_steps_to_converge"
-    result = check(exercise_id, mistake.impl, verbose=False)  # type: ignore[attr-defined]
-    assert not result.passed
-    assert result.diagnosis == mistake.diagnosis  # type: ignore[attr-defined]
 
 
 def test_using_the_package_solution_is_forbidden() -> None:

@@ -8,6 +8,7 @@ import torch
 
 from bncourse.grading import check
 from bncourse.grading.registry import exercises_for_notebook, get_exercise
+from tests import exercise_helpers
 from tests.mutants.test_time import CORRECT, MUTANTS
 
 IDS = ("population_stats", "bn_inference", "bn_module")
@@ -19,33 +20,12 @@ def test_exercises_registered_for_notebook_05() -> None:
     assert get_exercise("bn_inference").name == "batchnorm_inference"
 
 
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_solution_gets_full_points(exercise_id: str) -> None:
-    ex = get_exercise(exercise_id)
-    result = check(exercise_id, ex.solution, verbose=False)
-    assert result.passed and result.points == ex.points, result.to_dict()
-
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_each_mistake_is_diagnosed_by_its_own_message(exercise_id: str) -> None:
-    ex = get_exercise(exercise_id)
-    for mistake in ex.mistakes:
-        result = check(exercise_id, mistake.impl, verbose=False)
-        assert not result.passed, mistake.name
-        assert result.diagnosis == mistake.diagnosis, (mistake.name, result.diagnosis)
-
-
-@pytest.mark.parametrize(("exercise_id", "substring", "impl"), MUTANTS, ids=[m[2].__name__ for m in MUTANTS])
-def test_mutant_fails_with_diagnosis(exercise_id: str, substring: str, impl: object) -> None:
-    result = check(exercise_id, impl, verbose=False)  # type: ignore[arg-type]
-    assert not result.passed
-    assert substring in (result.diagnosis or ""), result.diagnosis
-
-
-@pytest.mark.parametrize(("exercise_id", "impl"), CORRECT, ids=[c[1].__name__ for c in CORRECT])
-def test_correct_alternative_gets_full_points(exercise_id: str, impl: object) -> None:
-    result = check(exercise_id, impl, verbose=False)  # type: ignore[arg-type]
-    assert result.passed and result.points == result.max_points, result.to_dict()
+test_solution_gets_full_points = exercise_helpers.solutions_get_full_points(IDS, "05_test_time")
+test_each_mistake_is_diagnosed_by_its_own_message = exercise_helpers.mistakes_diagnose_themselves(
+    {exercise_id: get_exercise(exercise_id).mistakes for exercise_id in IDS}
+)
+test_mutant_fails_with_diagnosis = exercise_helpers.mutants_are_diagnosed(MUTANTS)
+test_correct_alternative_gets_full_points = exercise_helpers.correct_versions_get_full_points(CORRECT)
 
 
 def test_bn_module_float32_output_dtype_is_checked() -> None:

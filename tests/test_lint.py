@@ -15,8 +15,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 
 from bncourse import lint, release
 from bncourse.cli import main
-from bncourse.grading.registry import register, unregister
-from tests.release_helpers import STEM, instructor_notebook, synthetic_exercises, write
+from tests.release_helpers import STEM, instructor_notebook, synthetic_exercises_registered, write
 
 ROOT = Path(__file__).resolve().parent.parent
 # The course notebooks; BNCOURSE_NOTEBOOKS_DIR points these tests at another folder.
@@ -26,14 +25,8 @@ REAL_NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 
 @pytest.fixture
 def registered() -> Iterator[None]:
-    exercises = synthetic_exercises()
-    for e in exercises:
-        register(e)
-    try:
+    with synthetic_exercises_registered():
         yield
-    finally:
-        for e in exercises:
-            unregister(e.id)
 
 
 def _lint(tmp_path: Path, nb: Any, name: str = f"{STEM}.ipynb") -> list[str]:

@@ -27,7 +27,6 @@ from bncourse import release
 from bncourse.cli import main
 from bncourse.errors import BNCourseError, NotebookError
 from bncourse.grading import check
-from bncourse.grading.registry import register, unregister
 from tests.release_helpers import (
     CLS_ID,
     CLS_NAME,
@@ -41,7 +40,7 @@ from tests.release_helpers import (
     fill_solutions,
     instructor_notebook,
     leaked_lines,
-    synthetic_exercises,
+    synthetic_exercises_registered,
     without_markers,
     write,
 )
@@ -55,14 +54,8 @@ NB_NAME = f"notebooks/{STEM}.ipynb"
 
 @pytest.fixture
 def synthetic_registered() -> Iterator[None]:
-    exercises = synthetic_exercises()
-    for e in exercises:
-        register(e)
-    try:
+    with synthetic_exercises_registered():
         yield
-    finally:
-        for e in exercises:
-            unregister(e.id)
 
 
 @pytest.fixture

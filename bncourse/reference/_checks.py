@@ -99,6 +99,22 @@ def check_positive_int(value: int, name: str, fn: str) -> int:
     return int(value)
 
 
+def check_batchnorm_args(
+    num_features: int, eps: float, momentum: float | None, fn: str
+) -> tuple[int, float, float | None]:
+    """``(num_features, eps, momentum)`` of a BatchNorm module's constructor, validated.
+
+    The NumPy :class:`~bncourse.reference.BatchNorm1d` and the PyTorch modules of
+    :mod:`bncourse.nn` take the same arguments and reject the same values:
+    :func:`check_positive_int`, :func:`check_eps`, :func:`check_momentum`.
+    """
+    return (
+        check_positive_int(num_features, "num_features", fn),
+        check_eps(eps, fn),
+        check_momentum(momentum, fn),
+    )
+
+
 def check_batch_size(shape: Shape, axes: Sequence[int], fn: str) -> None:
     """Raise ``BatchSizeError`` if the statistics would be over a single value.
 

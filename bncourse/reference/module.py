@@ -91,9 +91,9 @@ class BatchNorm1d:
         dtype: DTypeLike = np.float64,
     ) -> None:
         fn = type(self).__name__
-        self.num_features = _checks.check_positive_int(num_features, "num_features", fn)
-        self.eps = _checks.check_eps(eps, fn)
-        self.momentum = _checks.check_momentum(momentum, fn)
+        self.num_features, self.eps, self.momentum = _checks.check_batchnorm_args(
+            num_features, eps, momentum, fn
+        )
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         self.dtype = np.dtype(dtype)

@@ -1,4 +1,10 @@
-"""Helpers shared by the exercise modules whose backward runs on the student's own forward.
+"""Helpers shared by the exercise modules.
+
+Tolerances by dtype, the description of a wrong return value, and, for the
+normalization exercises whose forward returns ``(out, cache)`` and whose backward runs on
+the student's *own* forward (03's batch norm, 06's spatial batch norm, 07's layer norm):
+the ``call`` of a forward, the ``call`` of a backward, the diagnosis that blames a wrong
+forward, and the seeded ``{x, gamma, beta, eps, dout}`` case.
 
 Not an exercise module itself (the leading underscore keeps it out of discovery).
 """
@@ -9,12 +15,66 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
-from bncourse.grading.registry import ContractError
+from bncourse.conventions import EPS
+from bncourse.grading.registry import CallFn, Case, ContractError
 
 Array = np.ndarray
+Diagnose = Callable[[Case, Mapping[str, Array], Mapping[str, Array]], str | None]
+"""``diagnose(case, got, expected) -> str | None``, as in :class:`~bncourse.grading.registry.Exercise`."""
 
-__all__ = ["_close", "_unpack_forward", "backward_on_own_forward", "unpack_grads", "wrong_forward"]
+__all__ = [
+    "F32_TOL",
+    "F64_TOL",
+    "_close",
+    "_unpack_forward",
+    "affine_case",
+    "backward_call",
+    "backward_diagnose",
+    "backward_on_own_forward",
+    "describe",
+    "forward_call",
+    "tolerance",
+    "unpack_grads",
+    "wrong_forward",
+]
+
+F32_TOL = (1e-4, 1e-5)
+"""(rtol, atol) for float32 cases: float32 carries about 7 significant digits."""
+F64_TOL = (1e-6, 1e-9)
+"""(rtol, atol) for float64 cases (the default of :class:`~bncourse.grading.registry.Case`)."""
+
+
+def tolerance(dtype: DTypeLike) -> tuple[float, float]:
+    """:data:`F32_TOL` for float32 cases, :data:`F64_TOL` for any other dtype."""
+    return F32_TOL if np.dtype(dtype) == np.float32 else F64_TOL
+
+
+def describe(result: Any) -> str:
+    """A wrong return value in words for a ContractError: ``"a tuple of length 3"``, ``"a dict"``."""
+    return f"a {type(result).__name__}" + (
+        f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""
+    )
+
+
+def affine_case(name: str, x: Array, rng: np.random.Generator, dtype: type) -> Case:
+    """The case ``{x, gamma, beta, eps, dout}`` of a per-channel normalization of ``x``.
+
+    ``x`` is ``(N, C)`` or ``(N, C, H, W)``; after it, ``rng`` draws γ ~ U(0.5, 2) and
+    β ~ N(0, 1) of shape ``(C,)`` (γ ≠ 1 and β ≠ 0, so that forgetting either one shows)
+    and ``dout`` ~ N(0, 1) of x's shape, in that order; everything is cast to ``dtype``,
+    ``eps`` is :data:`~bncourse.conventions.EPS`, the tolerance is ``tolerance(dtype)``.
+    """
+    c: int = x.shape[1]
+    inputs = {
+        "x": x.astype(dtype),
+        "gamma": rng.uniform(0.5, 2.0, c).astype(dtype),
+        "beta": rng.standard_normal(c).astype(dtype),
+        "eps": EPS,
+        "dout": rng.standard_normal(x.shape).astype(dtype),
+    }
+    return Case(name=name, inputs=inputs, tolerance=tolerance(dtype))
 
 
 def _unpack_forward(result: Any, x: Array, who: str) -> tuple[Any, Any]:
@@ -28,10 +88,7 @@ def _unpack_forward(result: Any, x: Array, who: str) -> tuple[Any, Any]:
             "(cache: whatever your backward needs)."
         )
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        what = f"a {type(result).__name__}" + (
-            f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""
-        )
-        raise ContractError(f"{who} must return a pair `return out, cache`, got {what}.")
+        raise ContractError(f"{who} must return a pair `return out, cache`, got {describe(result)}.")
     first, second = result
     if not is_out(first) and is_out(second):
         raise ContractError(
@@ -49,10 +106,9 @@ def _close(a: Array, b: Array, tol: tuple[float, float]) -> bool:
 def unpack_grads(grads: Any) -> dict[str, Any]:
     """``{"dx", "dgamma", "dbeta"}`` from a backward's return value, or a ContractError."""
     if not isinstance(grads, (tuple, list)) or len(grads) != 3:
-        what = f"a {type(grads).__name__}" + (
-            f" of length {len(grads)}" if isinstance(grads, (tuple, list)) else ""
+        raise ContractError(
+            f"the backward must return three arrays `return dx, dgamma, dbeta`, got {describe(grads)}."
         )
-        raise ContractError(f"the backward must return three arrays `return dx, dgamma, dbeta`, got {what}.")
     dx, dgamma, dbeta = grads
     return {"dx": dx, "dgamma": dgamma, "dbeta": dbeta}
 
@@ -106,3 +162,44 @@ def wrong_forward(
             "the backward was checked with it."
         )
     return None
+
+
+def forward_call(name: str, *extra: str, eps: float | None = None) -> CallFn:
+    """The ``call`` of a forward ``name(x, gamma, beta, *extra, eps) -> (out, cache)``.
+
+    ``extra`` names further inputs passed between ``beta`` and ``eps`` (e.g.
+    ``"num_groups"``); ``eps`` is the case's ``inputs["eps"]`` unless given here.  Only
+    ``out`` is graded (the cache is the student's business); a return value that is not
+    ``(out, cache)`` is a ContractError naming ``name``.
+    """
+    def call(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
+        e = inputs["eps"] if eps is None else eps
+        result = fn(inputs["x"], inputs["gamma"], inputs["beta"], *(inputs[k] for k in extra), e)
+        out, _ = _unpack_forward(result, inputs["x"], name)
+        return {"out": out}
+
+    return call
+
+
+def backward_call(forward_name: str, forward_exercise: str, *, eps: float | None = None) -> CallFn:
+    """The ``call`` of a backward ``fn(dout, cache)`` checked on the student's own forward.
+
+    Looks up ``forward_name`` in the namespace (the student's own, else the exercise's
+    reference) and runs :func:`backward_on_own_forward`; ``eps`` as in :func:`forward_call`.
+    """
+    def call(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
+        return backward_on_own_forward(fn, inputs, ns[forward_name], forward_name=forward_name,
+                                       forward_exercise=forward_exercise,
+                                       eps=inputs["eps"] if eps is None else eps)
+
+    return call
+
+
+def backward_diagnose(forward_name: str, forward_exercise: str, then: Diagnose) -> Diagnose:
+    """A backward's ``diagnose``: the blame of :func:`wrong_forward` if the forward is wrong,
+    else the diagnosis of ``then`` (e.g. dgamma not summed over the batch)."""
+    def diagnose(case: Case, got: Mapping[str, Array], exp: Mapping[str, Array]) -> str | None:
+        blame = wrong_forward(got, exp, case.tolerance, forward_name, forward_exercise)
+        return blame if blame is not None else then(case, got, exp)
+
+    return diagnose

@@ -15,15 +15,14 @@ import numpy as np
 
 from bncourse import reference as ref
 from bncourse.grading.exercises._common import (
-    _unpack_forward,
-    backward_on_own_forward,
-    wrong_forward,
+    backward_call,
+    backward_diagnose,
+    forward_call,
+    tolerance,
 )
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
 
 NOTEBOOK = "07_alternatives_and_caveats"
-F32_TOL = (1e-4, 1e-5)
-F64_TOL = (1e-6, 1e-9)
 _EPS = 1e-5
 
 
@@ -52,14 +51,8 @@ def _ln_cases() -> list[Case]:
         name = f"{np.dtype(dt).name} x{(N, D)}" + (" tiny var" if scale < 1e-2 else "") + (
             " large mean" if loc >= 100 else "")
         dout = r.standard_normal((N, D)).astype(dt)
-        cases.append(Case(name, {"x": x, "gamma": gamma, "beta": beta, "dout": dout},
-                          F32_TOL if dt == np.float32 else F64_TOL))
+        cases.append(Case(name, {"x": x, "gamma": gamma, "beta": beta, "dout": dout}, tolerance(dt)))
     return cases
-
-
-def _ln_forward_call(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
-    out, _ = _unpack_forward(fn(inputs["x"], inputs["gamma"], inputs["beta"], _EPS), inputs["x"], "layernorm_forward")
-    return {"out": out}
 
 
 def _ln_stats(x: np.ndarray, axis: int, ddof: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +90,7 @@ register(Exercise(
     name="layernorm_forward",
     solution=ref.layernorm_forward,
     cases=_ln_cases,
-    call=_ln_forward_call,
+    call=forward_call("layernorm_forward", eps=_EPS),
     mistakes=(
         Mistake("over the batch", "You normalize over the batch axis (axis=0) -- that is batch norm; "
                 "layer norm takes the mean and variance of each example over its features: axis=1.",
@@ -111,12 +104,6 @@ register(Exercise(
                 "out = gamma * x_hat + beta.", _ln_no_affine),
     ),
 ))
-
-
-def _ln_backward_call(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
-    """Run the namespace's ``layernorm_forward`` (the student's own), then ``fn`` on its cache."""
-    return backward_on_own_forward(fn, inputs, ns["layernorm_forward"], forward_name="layernorm_forward",
-                                   forward_exercise="layernorm_forward", eps=_EPS)
 
 
 def _ln_bw_parts(dout: Any, cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,10 +144,10 @@ def _ln_bw_missing_mean_term(dout, cache):
     return dx, np.sum(dout * x_hat, 0), dout.sum(0)
 
 
-def _ln_backward_diagnose(case: Case, got: dict[str, np.ndarray], exp: dict[str, np.ndarray]) -> str | None:
-    blame = wrong_forward(got, exp, case.tolerance, "layernorm_forward", "layernorm_forward")
-    if blame is not None:
-        return blame
+def _ln_param_grads_diagnose(
+    case: Case, got: Mapping[str, np.ndarray], exp: Mapping[str, np.ndarray]
+) -> str | None:
+    """dgamma/dbeta with one entry per example (summed over the features instead of the batch)."""
     for name in ("dgamma", "dbeta"):
         g, e = got.get(name), exp[name]
         if g is not None and g.shape == (case.inputs["x"].shape[0],) and g.shape != e.shape:
@@ -175,9 +162,10 @@ register(Exercise(
     name="layernorm_backward",
     solution=ref.layernorm_backward,
     cases=_ln_cases,
-    call=_ln_backward_call,
+    # run on the student's own layernorm_forward, which is blamed first when it is wrong
+    call=backward_call("layernorm_forward", "layernorm_forward", eps=_EPS),
     namespace={"layernorm_forward": ref.layernorm_forward},
-    diagnose=_ln_backward_diagnose,
+    diagnose=backward_diagnose("layernorm_forward", "layernorm_forward", _ln_param_grads_diagnose),
     mistakes=(
         Mistake("constant stats", "Your dx treats mu and sigma as constants (dx = gamma * dout / sigma); "
                 "they depend on x: dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)) with g = gamma * dout "
@@ -216,15 +204,8 @@ def _gn_cases() -> list[Case]:
         gamma = r.uniform(0.5, 1.5, size=C).astype(dt)
         beta = r.standard_normal(C).astype(dt)
         name = f"{np.dtype(dt).name} x{shape} G={G}" + (" tiny var" if scale < 1e-2 else "")
-        cases.append(Case(name, {"x": x, "gamma": gamma, "beta": beta, "num_groups": G},
-                          F32_TOL if dt == np.float32 else F64_TOL))
+        cases.append(Case(name, {"x": x, "gamma": gamma, "beta": beta, "num_groups": G}, tolerance(dt)))
     return cases
-
-
-def _gn_call(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
-    out, _ = _unpack_forward(
-        fn(inputs["x"], inputs["gamma"], inputs["beta"], inputs["num_groups"], _EPS), inputs["x"], "groupnorm_forward")
-    return {"out": out}
 
 
 def _gn_affine(x_hat: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -291,7 +272,7 @@ register(Exercise(
     name="groupnorm_forward",
     solution=ref.groupnorm_forward,
     cases=_gn_cases,
-    call=_gn_call,
+    call=forward_call("groupnorm_forward", "num_groups", eps=_EPS),
     mistakes=(
         Mistake("group size", "You used num_groups as the number of channels per group: reshape to "
                 "(N, G, C // G, H, W) so there are G groups of C // G channels each.", _gn_group_size),
@@ -339,7 +320,7 @@ def _brn_cases() -> list[Case]:
         cases.append(Case(name, {"x": x, "gamma": gamma, "beta": beta, "running_mean": running_mean,
                                  "running_var": running_var, "r_max": r_max, "d_max": d_max,
                                  "momentum": mom},
-                          F32_TOL if dt == np.float32 else F64_TOL))
+                          tolerance(dt)))
     return cases
 
 

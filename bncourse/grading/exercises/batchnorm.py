@@ -31,19 +31,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bncourse import gradcheck, reference
-from bncourse.conventions import EPS
 from bncourse.grading.exercises._common import (
-    _unpack_forward,
-    backward_on_own_forward,
-    wrong_forward,
+    affine_case,
+    backward_call,
+    backward_diagnose,
+    forward_call,
 )
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
 
 __all__ = ["GRAD_CHECK_FUNCTIONS", "bn_cases", "grad_check_cases"]
 
 Array = NDArray[Any]
-F32_TOL = (1e-4, 1e-5)
-"""(rtol, atol) for float32 cases: float32 carries about 7 significant digits."""
 
 
 # --------------------------------------------------------------------------- cases
@@ -58,17 +56,8 @@ def _bn_case(
     shift: float = 0.0,
 ) -> Case:
     rng = np.random.default_rng(seed)
-    d = shape[1]
-    x = rng.standard_normal(shape) * scale + shift + rng.standard_normal(d)  # per-feature offsets
-    inputs = {
-        "x": x.astype(dtype),
-        "gamma": rng.uniform(0.5, 2.0, d).astype(dtype),  # gamma != 1 and beta != 0 so that
-        "beta": rng.standard_normal(d).astype(dtype),  # forgetting either one shows
-        "eps": EPS,
-        "dout": rng.standard_normal(shape).astype(dtype),
-    }
-    tol = F32_TOL if dtype == np.float32 else (1e-6, 1e-9)
-    return Case(name=name, inputs=inputs, tolerance=tol)
+    x = rng.standard_normal(shape) * scale + shift + rng.standard_normal(shape[1])  # per-feature offsets
+    return affine_case(name, x, rng, dtype)
 
 
 def bn_cases() -> list[Case]:
@@ -90,26 +79,12 @@ def bn_cases() -> list[Case]:
 
 
 # --------------------------------------------------------------------------- calls
+# The backwards run on the student's own batchnorm_forward (looked up by name); a wrong
+# forward is blamed before any diagnosis of the gradients.
 
 
-def _call_forward(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
-    out, _ = _unpack_forward(
-        fn(inputs["x"], inputs["gamma"], inputs["beta"], inputs["eps"]), inputs["x"], "batchnorm_forward"
-    )
-    return {"out": out}
-
-
-def _call_backward(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
-    """Run the namespace's ``batchnorm_forward`` (the student's own), then ``fn`` on its cache."""
-    return backward_on_own_forward(fn, inputs, ns["batchnorm_forward"], forward_name="batchnorm_forward",
-                                   forward_exercise="bn_forward", eps=inputs["eps"])
-
-
-def _diagnose_backward(case: Case, got: Mapping[str, Array], exp: Mapping[str, Array]) -> str | None:
-    """Diagnoses that output matching cannot give: a wrong forward, unsummed dgamma/dbeta."""
-    blame = wrong_forward(got, exp, case.tolerance, "batchnorm_forward", "bn_forward")
-    if blame is not None:
-        return blame
+def _diagnose_param_grads(case: Case, got: Mapping[str, Array], exp: Mapping[str, Array]) -> str | None:
+    """A diagnosis that output matching cannot give: dgamma/dbeta not summed over the batch."""
     n, d = np.shape(case.inputs["x"])
     for name in ("dgamma", "dbeta"):
         g = got.get(name)
@@ -123,6 +98,11 @@ def _diagnose_backward(case: Case, got: Mapping[str, Array], exp: Mapping[str, A
         if g.shape == (1, d):
             return f"{name} has shape (1, {d}); drop keepdims=True so it has the shape ({d},) of the parameter."
     return None
+
+
+_call_forward = forward_call("batchnorm_forward")
+_call_backward = backward_call("batchnorm_forward", "bn_forward")
+_diagnose_backward = backward_diagnose("batchnorm_forward", "bn_forward", _diagnose_param_grads)
 
 
 # --------------------------------------------------------------------------- forward mistakes

@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from bncourse.grading.exercises._common import F32_TOL, F64_TOL
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
 from bncourse.reference import batchnorm_forward
 from bncourse.scale_shift import bias_grad_through_bn, identity_params, scale_invariance_check
 
 NOTEBOOK = "04_gamma_beta"
-F32_TOL = (1e-4, 1e-5)
 SCALES = np.array([0.01, 0.1, 1.0, 10.0, 100.0])
 
 
@@ -78,7 +78,7 @@ def _bias_cases() -> list[Case]:
     rng = np.random.default_rng(41)
 
     def case(name: str, n: int, d_in: int, d: int, dtype: type = np.float64, scale: float = 1.0,
-             tol: tuple[float, float] = (1e-6, 1e-9)) -> Case:
+             tol: tuple[float, float] = F64_TOL) -> Case:
         inputs: dict[str, Any] = {
             "x": (scale * rng.normal(size=(n, d_in))).astype(dtype),
             "W": rng.normal(size=(d, d_in)).astype(dtype),
@@ -145,7 +145,7 @@ def _scale_cases() -> list[Case]:
     rng = np.random.default_rng(42)
 
     def case(name: str, n: int, d_in: int, d: int, dtype: type = np.float64,
-             tol: tuple[float, float] = (1e-6, 1e-9)) -> Case:
+             tol: tuple[float, float] = F64_TOL) -> Case:
         return Case(name, {
             "x": rng.normal(size=(n, d_in)).astype(dtype),
             "W": rng.normal(size=(d, d_in)).astype(dtype),

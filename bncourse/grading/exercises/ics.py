@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from bncourse.grading.exercises._common import F32_TOL, F64_TOL
 from bncourse.grading.registry import Case, Exercise, Mistake, register
 from bncourse.ics import activation_percentiles, gradient_predictiveness
 
 NOTEBOOK = "02_internal_covariate_shift"
-F32_TOL = (1e-4, 1e-5)
 QS = (15.0, 50.0, 85.0)
 
 
@@ -84,7 +84,7 @@ register(Exercise(
 def _grad_cases() -> list[Case]:
     rng = np.random.default_rng(21)
 
-    def case(name: str, p: int, k: int, dtype: type = np.float64, tol: tuple[float, float] = (1e-6, 1e-9)) -> Case:
+    def case(name: str, p: int, k: int, dtype: type = np.float64, tol: tuple[float, float] = F64_TOL) -> Case:
         return Case(name, {
             "A": rng.normal(size=(p + 2, p)).astype(dtype),
             "b": rng.normal(size=p + 2).astype(dtype),

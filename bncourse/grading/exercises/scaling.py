@@ -30,14 +30,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bncourse import landscape
+from bncourse.grading.exercises._common import describe, tolerance
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
 
 __all__ = ["GD_MISTAKES", "STANDARDIZE_MISTAKES", "gd_cases", "standardize_cases"]
 
 Array = NDArray[Any]
-F32_TOL = (1e-4, 1e-5)
-"""(rtol, atol) for float32 cases: float32 carries about 7 significant digits."""
-F64_TOL = (1e-6, 1e-9)
 FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.landscape", "sklearn")
 
 
@@ -62,8 +60,7 @@ def _std_case(
     x_test = rng.standard_normal((n_test, d)) * sc + sh + test_shift * sc
     for j, value in (constant or {}).items():
         x_train[:, j] = value  # exactly representable, so its std is exactly 0
-    tol = F32_TOL if dtype == np.float32 else F64_TOL
-    return Case(name, {"x_train": x_train.astype(dtype), "x_test": x_test.astype(dtype)}, tol)
+    return Case(name, {"x_train": x_train.astype(dtype), "x_test": x_test.astype(dtype)}, tolerance(dtype))
 
 
 def standardize_cases() -> list[Case]:
@@ -88,11 +85,9 @@ def standardize_cases() -> list[Case]:
 def _call_standardize(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
     result = fn(inputs["x_train"], inputs["x_test"])
     if not isinstance(result, (tuple, list)) or len(result) != 4:
-        what = f"a {type(result).__name__}" + (
-            f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""
-        )
         raise ContractError(
-            f"standardize must return four things `return x_train_std, x_test_std, mean, std`, got {what}."
+            "standardize must return four things `return x_train_std, x_test_std, mean, std`, "
+            f"got {describe(result)}."
         )
     x_train_std, x_test_std, mean, std = result
     return {"x_train_std": x_train_std, "x_test_std": x_test_std, "mean": mean, "std": std}

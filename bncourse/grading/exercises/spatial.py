@@ -28,9 +28,11 @@ from numpy.typing import NDArray
 from bncourse import reference
 from bncourse.conventions import EPS
 from bncourse.grading.exercises._common import (
-    _unpack_forward,
-    backward_on_own_forward,
-    wrong_forward,
+    affine_case,
+    backward_call,
+    backward_diagnose,
+    forward_call,
+    tolerance,
 )
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
 
@@ -38,8 +40,6 @@ __all__ = ["fold_cases", "spatial_cases"]
 
 Array = NDArray[Any]
 NOTEBOOK = "06_bn_in_cnns"
-F32_TOL = (1e-4, 1e-5)
-"""(rtol, atol) for float32 cases."""
 
 
 # --------------------------------------------------------------------------- cases
@@ -59,15 +59,7 @@ def _spatial_case(
     offsets = rng.normal(size=(1, c, 1, 1)) * 3.0
     scales = rng.uniform(0.5, 3.0, size=(1, c, 1, 1))
     x = (rng.standard_normal(shape) * scales + offsets) * scale + shift
-    inputs = {
-        "x": x.astype(dtype),
-        "gamma": rng.uniform(0.5, 2.0, c).astype(dtype),
-        "beta": rng.standard_normal(c).astype(dtype),
-        "eps": EPS,
-        "dout": rng.standard_normal(shape).astype(dtype),
-    }
-    tol = F32_TOL if dtype == np.float32 else (1e-6, 1e-9)
-    return Case(name=name, inputs=inputs, tolerance=tol)
+    return affine_case(name, x, rng, dtype)
 
 
 def spatial_cases() -> list[Case]:
@@ -90,26 +82,12 @@ def spatial_cases() -> list[Case]:
 
 
 # --------------------------------------------------------------------------- calls
+# The backward runs on the student's own spatial_batchnorm_forward (looked up by name); a
+# wrong forward is blamed before any diagnosis of the gradients.
 
 
-def _call_forward(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
-    result = fn(inputs["x"], inputs["gamma"], inputs["beta"], inputs["eps"])
-    out, _ = _unpack_forward(result, inputs["x"], "spatial_batchnorm_forward")
-    return {"out": out}
-
-
-def _call_backward(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
-    """Run the namespace's ``spatial_batchnorm_forward`` (the student's own), then ``fn``."""
-    return backward_on_own_forward(fn, inputs, ns["spatial_batchnorm_forward"],
-                                   forward_name="spatial_batchnorm_forward",
-                                   forward_exercise="spatial_bn_forward", eps=inputs["eps"])
-
-
-def _diagnose_backward(case: Case, got: Mapping[str, Array], exp: Mapping[str, Array]) -> str | None:
-    """A wrong forward, and dgamma/dbeta that are not summed over (N, H, W)."""
-    blame = wrong_forward(got, exp, case.tolerance, "spatial_batchnorm_forward", "spatial_bn_forward")
-    if blame is not None:
-        return blame
+def _diagnose_param_grads(case: Case, got: Mapping[str, Array], exp: Mapping[str, Array]) -> str | None:
+    """dgamma/dbeta that are not summed over (N, H, W)."""
     n, c, h, w = np.shape(case.inputs["x"])
     for name in ("dgamma", "dbeta"):
         g = got.get(name)
@@ -124,6 +102,11 @@ def _diagnose_backward(case: Case, got: Mapping[str, Array], exp: Mapping[str, A
         if g.shape == (1, c, 1, 1) or g.shape == (1, c):
             return f"{name} has shape {g.shape}; drop keepdims=True so it has the shape ({c},) of the parameter."
     return None
+
+
+_call_forward = forward_call("spatial_batchnorm_forward")
+_call_backward = backward_call("spatial_batchnorm_forward", "spatial_bn_forward")
+_diagnose_backward = backward_diagnose("spatial_batchnorm_forward", "spatial_bn_forward", _diagnose_param_grads)
 
 
 # --------------------------------------------------------------------------- forward mistakes
@@ -267,8 +250,7 @@ def _fold_case(
         "running_var": (rng.uniform(0.2, 3.0, out) * var_scale).astype(dtype),
         "eps": EPS,
     }
-    tol = F32_TOL if dtype == np.float32 else (1e-6, 1e-9)
-    return Case(name=name, inputs=inputs, tolerance=tol)
+    return Case(name=name, inputs=inputs, tolerance=tolerance(dtype))
 
 
 def fold_cases() -> list[Case]:

@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from bncourse.grading.exercises._common import describe, tolerance
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
 from bncourse.inference_stats import population_stats
 from bncourse.reference import BatchNorm1d, batchnorm_inference
 
 NOTEBOOK = "05_test_time"
-F32_TOL = (1e-4, 1e-5)
 
 # ---------------------------------------------------------------------------- population_stats
 
@@ -57,8 +57,7 @@ def _pop_cases() -> list[Case]:
     cases = []
     for name, sizes, D, dt, loc, scale in specs:
         x = _drifting_batches(rng, sizes, D, dt, loc, scale)
-        tol = F32_TOL if dt == np.float32 else (1e-6, 1e-9)
-        cases.append(Case(name, {"x": x, "sizes": tuple(sizes)}, tol))
+        cases.append(Case(name, {"x": x, "sizes": tuple(sizes)}, tolerance(dt)))
     return cases
 
 
@@ -69,10 +68,7 @@ def _split(x: np.ndarray, sizes: tuple[int, ...]) -> list[np.ndarray]:
 def _call_pop(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
     result = fn(_split(inputs["x"], inputs["sizes"]))
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise ContractError(
-            f"population_stats must return a tuple (mean, var), got {type(result).__name__}"
-            + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
-        )
+        raise ContractError(f"population_stats must return a tuple (mean, var), got {describe(result)}")
     return {"mean": result[0], "var": result[1]}
 
 
@@ -245,7 +241,7 @@ def _inf_cases() -> list[Case]:
             "running_var": running_var.astype(dt),
             "eps": eps,
         }
-        cases.append(Case(name, inputs, F32_TOL if dt == np.float32 else (1e-6, 1e-9)))
+        cases.append(Case(name, inputs, tolerance(dt)))
     return cases
 
 
@@ -364,7 +360,7 @@ def _module_cases() -> list[Case]:
             "beta": rng.standard_normal(D),
             "kwargs": kwargs,
         }
-        cases.append(Case(name, inputs, F32_TOL if dt == np.float32 else (1e-6, 1e-9)))
+        cases.append(Case(name, inputs, tolerance(dt)))
     return cases
 
 

@@ -1,0 +1,90 @@
+"""The tests every exercise module's test file repeats, built once.
+
+Each function returns a parametrized pytest test function; a test module binds it to a
+``test_*`` name, which is how pytest finds it (and names it in the report)::
+
+    test_mutant_is_diagnosed = mutants_are_diagnosed(mutants.MUTANTS)
+
+- :func:`solutions_get_full_points`: the registered solution passes with all points.
+- :func:`mutants_are_diagnosed`: a ``(exercise_id, substring, impl)`` mutant fails and the
+  headline diagnosis contains ``substring``.
+- :func:`correct_versions_get_full_points`: an ``(exercise_id, impl)`` alternative passes
+  with all points.
+- :func:`mistakes_diagnose_themselves`: each registered ``Mistake`` fails with exactly its
+  own diagnosis.
+
+Everything is checked with ``namespace={}``: a backward runs on the exercise's reference
+forward.  (``tests/test_mutants.py`` also runs every mutant, but accepts the substring
+anywhere in the messages; these check the headline ``diagnosis`` a student reads first.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from bncourse.grading import check, get_exercise
+from bncourse.grading.registry import Mistake
+
+PytestFunction = Callable[..., None]
+
+
+def _name(impl: Any) -> str:
+    return getattr(impl, "__name__", repr(impl))
+
+
+def solutions_get_full_points(ids: Sequence[str], notebook: str) -> PytestFunction:
+    """``test(exercise_id)``: the solution of each of ``ids`` passes with full points and
+    the exercise belongs to ``notebook``."""
+
+    @pytest.mark.parametrize("exercise_id", ids)
+    def test(exercise_id: str) -> None:
+        exercise = get_exercise(exercise_id)
+        result = check(exercise_id, exercise.solution, verbose=False, namespace={})
+        assert result.passed, result.messages
+        assert result.points == exercise.points
+        assert exercise.notebook == notebook
+
+    return test
+
+
+def mutants_are_diagnosed(mutants: Sequence[tuple[str, str, Any]]) -> PytestFunction:
+    """``test(exercise_id, substring, impl)``: the mutant fails and its diagnosis contains
+    ``substring``."""
+
+    @pytest.mark.parametrize(("exercise_id", "substring", "impl"), mutants,
+                             ids=[f"{e}-{_name(i)}" for e, _, i in mutants])
+    def test(exercise_id: str, substring: str, impl: Any) -> None:
+        result = check(exercise_id, impl, verbose=False, namespace={})
+        assert not result.passed
+        assert result.diagnosis is not None and substring in result.diagnosis, result.diagnosis
+
+    return test
+
+
+def correct_versions_get_full_points(correct: Sequence[tuple[str, Any]]) -> PytestFunction:
+    """``test(exercise_id, impl)``: a correct alternative implementation gets full points."""
+
+    @pytest.mark.parametrize(("exercise_id", "impl"), correct, ids=[f"{e}-{_name(i)}" for e, i in correct])
+    def test(exercise_id: str, impl: Any) -> None:
+        result = check(exercise_id, impl, verbose=False, namespace={})
+        assert result.passed, result.messages
+        assert result.points == result.max_points
+
+    return test
+
+
+def mistakes_diagnose_themselves(mistakes: Mapping[str, Sequence[Mistake]]) -> PytestFunction:
+    """``test(exercise_id, mistake)``: each ``Mistake`` of ``mistakes[exercise_id]``, checked
+    as if a student had written it, fails with exactly its diagnosis."""
+    pairs = [(e, m) for e, ms in mistakes.items() for m in ms]
+
+    @pytest.mark.parametrize(("exercise_id", "mistake"), pairs, ids=[m.name for _, m in pairs])
+    def test(exercise_id: str, mistake: Mistake) -> None:
+        result = check(exercise_id, mistake.impl, verbose=False, namespace={})
+        assert not result.passed
+        assert result.diagnosis == mistake.diagnosis
+
+    return test
