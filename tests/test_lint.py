@@ -230,10 +230,13 @@ def test_real_notebooks_are_lint_clean() -> None:
 
 
 def test_every_registered_exercise_has_a_notebook() -> None:
-    """Every registered exercise id appears in exactly one notebook (the lint test checks the
-    notebooks that exist); exercises whose notebook is not written yet are reported here as
-    an expected failure until it exists."""
-    missing = lint.missing_notebooks(REAL_NOTEBOOKS)
-    if missing:
-        pytest.xfail("notebooks not written yet for registered exercises: "
-                     + "; ".join(f"{nb}: {', '.join(ids)}" for nb, ids in sorted(missing.items())))
+    """Every exercise the course registers has its notebook in notebooks/ (the lint test
+    checks that each appears there exactly once).  The test suite's own fixtures register
+    exercises of notebooks "98_synthetic" and "99_test", which have no notebook file."""
+    from bncourse.grading.registry import all_exercises
+
+    test_only = {"98_synthetic", "99_test"}
+    course = {e.notebook for e in all_exercises()} - test_only
+    assert len(course) == 7, sorted(course)
+    missing = {nb: ids for nb, ids in lint.missing_notebooks(REAL_NOTEBOOKS).items() if nb not in test_only}
+    assert missing == {}, missing
