@@ -687,11 +687,8 @@ def scale_ratio_widget(
     ``draw(scale_ratio, lr_fraction) -> Figure`` is exposed for tests.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
-    from bncourse.plots import new_figure
-
-    out = widgets.Output()
+    from bncourse.plots import figure_with_sliders, new_figure
 
     def draw(scale_ratio: float, lr_fraction: float) -> Figure:
         x, y = make_two_scale_regression(n=n, scale_ratio=scale_ratio, noise=noise, seed=seed)
@@ -716,19 +713,4 @@ def scale_ratio_widget(
                                    continuous_update=False)
     frac = widgets.FloatSlider(value=0.5, min=0.05, max=1.05, step=0.05, description="lr · λmax/2",
                                continuous_update=False)
-
-    def update(_change: Any = None) -> None:
-        from IPython.display import display
-
-        with out:
-            out.clear_output(wait=True)
-            fig = draw(ratio.value, frac.value)
-            display(fig)
-            plt.close(fig)
-
-    ratio.observe(update, names="value")
-    frac.observe(update, names="value")
-    update()
-    box = widgets.VBox([widgets.HBox([ratio, frac]), out])
-    box.draw = draw  # exposed for tests: draw(scale_ratio, lr_fraction) -> Figure
-    return box
+    return figure_with_sliders(draw, [ratio, frac])  # draw(scale_ratio, lr_fraction) -> Figure

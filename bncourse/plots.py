@@ -8,7 +8,7 @@ them computes an experiment.  Topic-specific plots live next to the topic's code
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import matplotlib
@@ -91,3 +91,30 @@ def plot_curves(
         ax.set_yscale("log")
     ax.legend()
     return fig
+
+
+def figure_with_sliders(draw: Callable[..., Figure], sliders: Sequence[Any]) -> Any:
+    """An ``ipywidgets.VBox``: ``sliders`` in a row above the figure ``draw(*values)``.
+
+    The figure is drawn once now and again whenever a slider's value changes (into an
+    ``Output`` widget, as a static PNG, closing each figure after display).  ``box.draw`` is
+    ``draw``, so tests can call it with chosen values without a front end.
+    """
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    out = widgets.Output()
+
+    def update(_change: Any = None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            fig = draw(*(slider.value for slider in sliders))
+            display(fig)
+            plt.close(fig)
+
+    for slider in sliders:
+        slider.observe(update, names="value")
+    update()
+    box = widgets.VBox([widgets.HBox(list(sliders)), out])
+    box.draw = draw
+    return box

@@ -309,14 +309,11 @@ def gamma_beta_widget(z: FloatArray, bins: int = 60) -> Any:
     (σ'(y) < :data:`SATURATION_THRESHOLD`).  Returns an ``ipywidgets`` widget.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
-    from bncourse.plots import COLORS, new_figure
+    from bncourse.plots import COLORS, figure_with_sliders, new_figure
 
     z = np.asarray(z, dtype=np.float64).ravel()
     x_hat = (z - z.mean()) / np.sqrt(z.var() + EPS)
-    out = widgets.Output()
 
     def draw(gamma: float, beta: float) -> Figure:
         y = gamma * x_hat + beta
@@ -339,20 +336,7 @@ def gamma_beta_widget(z: FloatArray, bins: int = 60) -> Any:
 
     gamma_slider = widgets.FloatSlider(value=1.0, min=0.1, max=6.0, step=0.1, description="γ")
     beta_slider = widgets.FloatSlider(value=0.0, min=-6.0, max=6.0, step=0.1, description="β")
-
-    def update(_change: Any = None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            fig = draw(gamma_slider.value, beta_slider.value)
-            display(fig)
-            plt.close(fig)
-
-    gamma_slider.observe(update, names="value")
-    beta_slider.observe(update, names="value")
-    update()
-    box = widgets.VBox([widgets.HBox([gamma_slider, beta_slider]), out])
-    box.draw = draw  # exposed for tests: draw(gamma, beta) -> Figure
-    return box
+    return figure_with_sliders(draw, [gamma_slider, beta_slider])  # draw(gamma, beta) -> Figure
 
 
 def plot_saturation_examples(z: FloatArray, settings: Sequence[tuple[float, float]]) -> Figure:
