@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 
 from bncourse.conventions import MOMENTUM
 from bncourse.errors import BatchSizeError, DTypeError, ParameterError, ShapeError
+from bncourse.reference._checks import check_momentum
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -147,11 +148,6 @@ def population_stats(batches: Sequence[FloatArray]) -> tuple[FloatArray, FloatAr
     return mean.astype(dtype), var.astype(dtype)
 
 
-def _check_momentum(momentum: float | None, fn: str) -> None:
-    if momentum is not None and not 0.0 <= momentum <= 1.0:
-        raise ParameterError(f"{fn}: momentum must be in [0, 1] or None, got {momentum!r}")
-
-
 def running_average(
     batch_stats: FloatArray, momentum: float | None = MOMENTUM, initial: float = 0.0
 ) -> NDArray[np.float64]:
@@ -171,7 +167,7 @@ def running_average(
     Returns:
         ``(T, ...)`` float64: the running value after each step.
     """
-    _check_momentum(momentum, "running_average")
+    momentum = check_momentum(momentum, "running_average")
     b = np.asarray(batch_stats, dtype=np.float64)
     if b.ndim < 1 or b.shape[0] == 0:
         raise ShapeError(f"running_average: expected (T, ...) with T >= 1, got shape {b.shape}")
@@ -232,9 +228,12 @@ def past_batch_weights(momentum: float, steps: int) -> NDArray[np.float64]:
     :math:`w_k = m (1 - m)^k` (what remains, :math:`(1 - m)^{\text{steps}}`, is on the
     initial value).
     """
-    _check_momentum(momentum, "past_batch_weights")
+    m = check_momentum(momentum, "past_batch_weights")
+    if m is None:
+        raise ParameterError("past_batch_weights: momentum=None (the cumulative average) weighs batches "
+                             "by 1/t, not geometrically; pass a number in [0, 1]")
     k = np.arange(steps, dtype=np.float64)
-    return momentum * (1.0 - momentum) ** k
+    return m * (1.0 - m) ** k
 
 
 def stat_distance(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -313,3 +314,17 @@ def test_plot_companions_and_estimates() -> None:
     assert len(fig.axes) == 3
     assert len(fig.axes[0].get_lines()) == 4 and len(fig.axes[1].get_lines()) == 3
     plt.close(fig)
+
+
+@pytest.mark.parametrize("fn", [lambda m: infs.running_average(np.ones(3), momentum=m),
+                                lambda m: infs.past_batch_weights(m, 4)])
+@pytest.mark.parametrize(("momentum", "message"), [(1.5, "got momentum=1.5"), (-0.1, "got momentum=-0.1"),
+                                                   ("0.5", "must be a number"), (True, "must be a number")])
+def test_momentum_is_checked_like_the_reference(fn: Any, momentum: Any, message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        fn(momentum)
+
+
+def test_past_batch_weights_refuses_the_cumulative_average() -> None:
+    with pytest.raises(ParameterError, match="momentum=None"):
+        infs.past_batch_weights(None, 4)  # type: ignore[arg-type]
