@@ -131,3 +131,40 @@ def test_rel_error_of_nan_output_is_nan_without_warnings() -> None:
         warnings.simplefilter("error")
         assert np.isnan(rel_error(np.array([np.nan, 1.0]), np.array([0.0, 1.0])))
         assert np.isnan(rel_error(np.array([np.inf]), np.array([np.inf])))
+
+
+def test_registry_discovery_is_thread_safe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The class grader's threads may load the registry at the same moment: none may see it
+    half-filled.  Discovery is replayed with a slow import that registers everything only at
+    the last exercise module, so a thread that returned early would see an empty registry."""
+    import threading
+    import time
+
+    from bncourse.grading import registry
+
+    saved = dict(registry._REGISTRY)
+    modules = [m.name for m in __import__("pkgutil").iter_modules(
+        __import__("bncourse.grading.exercises", fromlist=["x"]).__path__) if not m.name.startswith("_")]
+
+    def slow_import(name: str) -> Any:
+        time.sleep(0.02)
+        if name.endswith("." + sorted(modules)[-1]):
+            registry._REGISTRY.update(saved)
+        return None
+
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    monkeypatch.setattr(registry, "_DISCOVERED", False)
+    monkeypatch.setattr(registry.importlib, "import_module", slow_import)
+    seen: list[int] = []
+    start = threading.Barrier(4)
+
+    def ask() -> None:
+        start.wait()
+        seen.append(len(registry.all_exercises()))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [len(saved)] * 4

@@ -570,7 +570,12 @@ def grade_class(
 
     # One warm fork server per job: the interpreter start-up and the imports of numpy, torch,
     # matplotlib and the course modules are paid once per job, not once per notebook.
-    preload = sorted({m for i in todo for m in _preload_of(subs[i].path)})
+    # Preloading only saves time (a module it misses, the worker imports itself), so one
+    # submission per file name is enough: a class's copies of a notebook share its imports.
+    first_of_name: dict[str, int] = {}
+    for i in todo:
+        first_of_name.setdefault(subs[i].path.name, i)
+    preload = sorted({m for i in first_of_name.values() for m in _preload_of(subs[i].path)})
     servers = [ForkServer(preload, extra_exercise_files) for _ in range(min(jobs, len(todo)) if warm else 0)]
     free: queue.Queue[ForkServer | None] = queue.Queue()
     for server in servers:

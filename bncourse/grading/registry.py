@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 import traceback
 import warnings
 from collections.abc import Callable, Mapping
@@ -119,6 +120,7 @@ class Exercise:
 
 _REGISTRY: dict[str, Exercise] = {}
 _DISCOVERED = False
+_DISCOVERY_LOCK = threading.RLock()
 _BROKEN: dict[str, str] = {}
 """Exercise modules that failed to import: module name -> the error (shown, never hidden)."""
 
@@ -137,21 +139,27 @@ def unregister(exercise_id: str) -> None:
 
 
 def _discover() -> None:
+    """Import every exercise module once.  Thread-safe: the class grader's threads may ask
+    for the registry at the same moment, and none may see it half-filled (the flag is set
+    only when every module has been imported, under a lock)."""
     global _DISCOVERED
     if _DISCOVERED:
         return
-    _DISCOVERED = True
-    from bncourse.grading import exercises
+    with _DISCOVERY_LOCK:
+        if _DISCOVERED:  # another thread finished while this one waited
+            return
+        from bncourse.grading import exercises
 
-    for info in sorted(pkgutil.iter_modules(exercises.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        name = f"{exercises.__name__}.{info.name}"
-        try:
-            importlib.import_module(name)
-        except Exception as exc:  # one broken topic module must not take down every check
-            _BROKEN[name] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            warnings.warn(f"exercise module {name} failed to import: {_BROKEN[name]}", stacklevel=2)
+        for info in sorted(pkgutil.iter_modules(exercises.__path__), key=lambda m: m.name):
+            if info.name.startswith("_"):
+                continue
+            name = f"{exercises.__name__}.{info.name}"
+            try:
+                importlib.import_module(name)
+            except Exception as exc:  # one broken topic module must not take down every check
+                _BROKEN[name] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                warnings.warn(f"exercise module {name} failed to import: {_BROKEN[name]}", stacklevel=2)
+        _DISCOVERED = True
 
 
 def all_exercises() -> list[Exercise]:
