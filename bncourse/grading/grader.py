@@ -147,6 +147,22 @@ def discover_submissions(paths: Iterable[Path]) -> list[Submission]:
 # --- reading a notebook ----------------------------------------------------------------------
 
 
+def _load_notebook(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The notebook's JSON and its cells (dicts only); ValueError/OSError if it is not one.
+
+    Plain JSON: nbformat's validation is slow and not needed here.
+    """
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
+    with open(path, encoding="utf-8") as f:
+        nb = json.load(f)
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise ValueError("not a notebook (no cell list)")
+    if nb.get("nbformat") != 4:
+        raise ValueError(f"nbformat {nb.get('nbformat')!r}, expected 4")
+    return nb, [c for c in nb["cells"] if isinstance(c, dict)]
+
+
 def _cell_source(cell: Any) -> str:
     src = cell.get("source", "")
     src = "".join(src) if isinstance(src, list) else str(src)
@@ -356,15 +372,7 @@ def grade_notebook(
                               "notebook": None, "results": [], "errors": [], "cell_errors": [],
                               "blocked": [], "static": {}}
     try:
-        if sub.path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            raise ValueError(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
-        with open(sub.path, encoding="utf-8") as f:
-            nb = json.load(f)  # plain JSON: nbformat's validation is slow and not needed here
-        if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-            raise ValueError("not a notebook (no cell list)")
-        if nb.get("nbformat") != 4:
-            raise ValueError(f"nbformat {nb.get('nbformat')!r}, expected 4")
-        cells_all = [c for c in nb["cells"] if isinstance(c, dict)]
+        nb, cells_all = _load_notebook(sub.path)
     except Exception as exc:
         record["errors"].append(f"unreadable notebook: {type(exc).__name__}: {exc}")
         record["seconds"] = time.perf_counter() - start
@@ -627,12 +635,8 @@ def grade_class(
 def _preload_of(path: Path) -> list[str]:
     """Modules the notebook's imports cell names that a fork server may import in advance."""
     try:
-        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-            return []
-        with open(path, encoding="utf-8") as f:
-            nb = json.load(f)
-        cell = next(c for c in nb["cells"] if isinstance(c, dict) and c.get("cell_type") == "code"
-                    and "imports" in _tags(c))
+        _, cells = _load_notebook(path)
+        cell = next(c for c in cells if c.get("cell_type") == "code" and "imports" in _tags(c))
         return preload_modules(_cell_source(cell))
     except Exception:  # an unreadable notebook is reported when it is graded
         return []
