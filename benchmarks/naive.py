@@ -1,6 +1,6 @@
 """The closed form as it was before the fast path: one NumPy expression per formula line.
 
-Kept only to measure the speed-up of :mod:`bncourse.reference._blocked` in the same run
+Kept only to measure the speed-up of :mod:`bncourse.reference._fast` in the same run
 (``numpy-naive`` in the report).  Same math and the same float64 accumulation of float32
 sums; every ``*``, ``-``, ``+`` is a full pass with a fresh temporary, and the spatial
 case goes through the ``(N·H·W, C)`` transpose and back, which copies the data.

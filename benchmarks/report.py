@@ -116,7 +116,7 @@ def render(results: dict[str, Any]) -> str:
         "bandwidth; `× bound` is median / bound.  A two-pass-statistics kernel reads x once "
         "more, so ≈1.5× the bound is already tight.",
         "- `numpy` is `bncourse.reference` (forward and closed-form backward run the "
-        "cache-blocked kernels of `bncourse.reference._blocked`); `numpy-graph` is the "
+        "cache-blocked kernels of `bncourse.reference._fast`); `numpy-graph` is the "
         "node-by-node teaching backward (for images it runs on the `(N·H·W, C)` rows); "
         "`numpy-naive` is the closed form one NumPy expression per formula line, as the "
         "reference was before the fast path (`benchmarks/naive.py`); `torch` is "

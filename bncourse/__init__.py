@@ -1,7 +1,7 @@
 """bncourse: a notebook course on Batch Normalization and its companion package.
 
 Importing :mod:`bncourse` is cheap: it does not import torch or matplotlib.  The
-submodules that need them (:mod:`bncourse.nn`, :mod:`bncourse.plots`, ...) import them
+submodules that need them (:mod:`bncourse.nn`, :mod:`bncourse.course.plots`, ...) import them
 when they are imported themselves.
 
 Submodules: ``reference`` (NumPy answers), ``nn`` (PyTorch modules written from

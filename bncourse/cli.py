@@ -20,7 +20,7 @@ __all__ = ["build_parser", "main"]
 
 
 def _release(args: argparse.Namespace) -> int:
-    from bncourse import release
+    from bncourse.authoring import release
 
     out = release.build(out=Path(args.out), notebooks_dir=Path(args.notebooks), force=args.force)
     print(f"student edition written to {out}")
@@ -28,7 +28,7 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _lint(args: argparse.Namespace) -> int:
-    from bncourse import release
+    from bncourse.authoring import release
 
     paths = [Path(p) for p in args.notebooks] or sorted(Path("notebooks").glob("*.ipynb"))
     problems = release.lint_notebooks(paths)
@@ -54,7 +54,7 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _slides(args: argparse.Namespace) -> int:
-    from bncourse import slides
+    from bncourse.authoring import slides
 
     decks = slides.build(
         out=Path(args.out), notebooks=[Path(p) for p in args.notebooks] or None, pdf=args.pdf

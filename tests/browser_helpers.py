@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from bncourse.browser import (
+from bncourse.authoring.browser import (
     CHROMIUM_ARGS,
     INSTALL_HINT,
     BrowserMissingError,

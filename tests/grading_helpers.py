@@ -20,7 +20,7 @@ from bncourse.grading import registry
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake
 
 NOTEBOOK = "99_test"
-FORWARD_ID, BACKWARD_ID = "test_bn_forward", "test_bn_backward"
+FORWARD_ID, BACKWARD_ID = "bn_fwd", "bn_bwd"
 THIS_FILE = Path(__file__).resolve()
 
 
@@ -100,7 +100,7 @@ def register_test_exercises() -> None:
     """Register the two test exercises (idempotent)."""
     if FORWARD_ID not in registry._REGISTRY:
         registry.register(Exercise(
-            id=FORWARD_ID, notebook=NOTEBOOK, name="bn_fwd", solution=ref_forward, cases=_cases,
+            id=FORWARD_ID, notebook=NOTEBOOK, solution=ref_forward, cases=_cases,
             call=_call_forward, points=10,
             mistakes=(
                 Mistake("unbiased", "You divide by N-1 (unbiased variance): batch norm uses the "
@@ -111,7 +111,7 @@ def register_test_exercises() -> None:
         ))
     if BACKWARD_ID not in registry._REGISTRY:
         registry.register(Exercise(
-            id=BACKWARD_ID, notebook=NOTEBOOK, name="bn_bwd", solution=ref_backward, cases=_cases,
+            id=BACKWARD_ID, notebook=NOTEBOOK, solution=ref_backward, cases=_cases,
             call=_call_backward, namespace={"bn_fwd": ref_forward}, points=10,
             mistakes=(
                 Mistake("constant_stats", "Your dx treats mu and var as constants: they depend on "

@@ -9,7 +9,7 @@ and no hint, their check cells, an experiment through ``best_available``, an
 outputs and execution counts an executed notebook would have (written by hand, so the
 lint tests need no kernel).
 
-The leak rule (:func:`leaked_lines`), independent of ``bncourse.release``'s parser:
+The leak rule (:func:`leaked_lines`), independent of ``bncourse.authoring.release``'s parser:
 solution lines are the lines between anything that looks like a BEGIN/END SOLUTION
 marker (any number of ``#``, any case) in *any* cell of the instructor notebook.  A
 solution line, stripped, leaks when it equals a stripped line of any cell (code,
@@ -42,8 +42,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from bncourse.grading.registry import register, unregister
 
 STEM = "98_synthetic"
-FN_ID, FN_NAME = "synthetic_sumsq", "sum_of_squares"
-CLS_ID, CLS_NAME = "synthetic_counter", "Counter"
+FN_ID = FN_NAME = "sum_of_squares"
+CLS_ID = CLS_NAME = "Counter"
 
 REGISTRY_CODE = textwrap.dedent(
     '''
@@ -68,10 +68,10 @@ REGISTRY_CODE = textwrap.dedent(
 
         cases = lambda: [Case("x(3,)", {"x": np.arange(3.0)}), Case("x(5,) f32", {"x": np.ones(5, np.float32)})]
         return [
-            Exercise(id="synthetic_sumsq", notebook="98_synthetic", name="sum_of_squares",
+            Exercise(id="sum_of_squares", notebook="98_synthetic",
                      solution=solution_sumsq, cases=cases,
                      call=lambda fn, inputs, namespace: {"out": fn(inputs["x"])}),
-            Exercise(id="synthetic_counter", notebook="98_synthetic", name="Counter",
+            Exercise(id="Counter", notebook="98_synthetic",
                      solution=SolutionCounter, cases=cases, call=call_counter),
         ]
     '''

@@ -2,7 +2,7 @@
 
 Shared by tests/test_slides.py (HTML, offline) and tests/test_slides_browser.py
 (Chromium).  The expected numbers are written down by hand from the cells below, so they
-are an oracle independent of bncourse.slides.
+are an oracle independent of bncourse.authoring.slides.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ HIDDEN_OUTPUT_TEXT = "THIS OUTPUT IS HIDDEN"
 SHOWN_OUTPUT_TEXT = "mean=0.000"
 NOTES_TEXT = "Speaker note: pause here and ask about the variance."
 STDERR_TEXT = "UserWarning: noisy"
-#: A code cell longer than bncourse.slides.CODE_LINES_SHOWN: folded on its slide.
+#: A code cell longer than bncourse.authoring.slides.CODE_LINES_SHOWN: folded on its slide.
 LONG_CODE_FIRST_LINE = "def long_helper(values):"
 LONG_CODE = LONG_CODE_FIRST_LINE + "\n" + "".join(f"    step_{i} = values * {i}\n" for i in range(10)) + "    return step_9\n"
 LONG_CODE_OUTPUT = "LONG CELL OUTPUT STAYS VISIBLE"

@@ -13,7 +13,7 @@ import tomllib
 
 import bncourse
 from bncourse import conventions
-from bncourse.data import (
+from bncourse.course.data import (
     load_digits_split,
     make_two_scale_regression,
     minibatches,
@@ -58,7 +58,7 @@ def test_environment_yml_agrees_with_pyproject() -> None:
 
 def test_import_is_lazy() -> None:
     code = (
-        "import sys, bncourse, bncourse.data, bncourse.conventions, bncourse.errors, bncourse.grading;"
+        "import sys, bncourse, bncourse.course.data, bncourse.conventions, bncourse.errors, bncourse.grading;"
         "heavy = [m for m in ('torch', 'matplotlib', 'sklearn') if m in sys.modules];"
         "print(','.join(heavy))"
     )

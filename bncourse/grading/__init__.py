@@ -9,7 +9,7 @@ outputs in the grading process.
 from __future__ import annotations
 
 from bncourse.grading.check import best_available, check, passed_checks
-from bncourse.grading.evaluate import CaseResult, ExerciseResult, rel_error
+from bncourse.grading.evaluate import CaseResult, ExerciseResult
 from bncourse.grading.registry import (
     Case,
     ContractError,
@@ -37,5 +37,4 @@ __all__ = [
     "get_exercise",
     "passed_checks",
     "register",
-    "rel_error",
 ]

@@ -141,7 +141,7 @@ def check(
     is seen in the code or only when the code runs.
 
     Args:
-        exercise_id: e.g. ``"bn_forward"``; an unknown id raises ``ExerciseError``
+        exercise_id: e.g. ``"batchnorm_forward"``; an unknown id raises ``ExerciseError``
             listing the valid ones (that is a typo in the notebook, not a student error).
         fn: the student's function or class.
         verbose: print the result (default True).

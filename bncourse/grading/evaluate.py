@@ -19,6 +19,7 @@ import numpy as np
 
 from bncourse.grading.registry import Case, Exercise, Mistake
 from bncourse.grading.runner import RawCase, run_one
+from bncourse.validation import rel_error
 
 __all__ = [
     "CaseResult",
@@ -26,20 +27,7 @@ __all__ = [
     "blame_dependencies",
     "evaluate",
     "expected_outputs",
-    "rel_error",
 ]
-
-
-def rel_error(a: np.ndarray, b: np.ndarray) -> float:
-    """Largest elementwise relative error ``|a - b| / max(1e-8, |a| + |b|)`` (CS231n's).
-
-    NaN or infinite entries (a student's output often has them) give NaN without warnings.
-    """
-    a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a64.size == 0:
-        return 0.0
-    with np.errstate(invalid="ignore", over="ignore"):
-        return float(np.max(np.abs(a64 - b64) / np.maximum(1e-8, np.abs(a64) + np.abs(b64))))
 
 
 @dataclass

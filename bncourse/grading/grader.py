@@ -66,8 +66,9 @@ _SUSPICIOUS_NAMES = {"__import__", "importlib", "exec", "eval", "compile", "open
                      "pickle", "marshal", "linecache"}
 _SUSPICIOUS_ATTRS = {("sys", "modules"), ("os", "system"), ("os", "popen"), ("os", "fork")}
 _GRADING_INTERNALS = ("bncourse.grading.registry", "bncourse.grading.runner", "bncourse.grading.evaluate",
-                      "bncourse.grading.sandbox", "bncourse.grading.grader", "bncourse.grading.exercises",
-                      )
+                      "bncourse.grading.sandbox", "bncourse.grading.grader", "bncourse.grading.cases")
+_LESSON_INTERNALS = ("exercises", "solutions", "mistakes")
+"""A lesson's exercise declarations, solutions and mistakes are the grader's, not the student's."""
 _PUBLIC_GRADING = {"check", "best_available", "passed_checks"}
 
 
@@ -228,6 +229,12 @@ def _matches(module: str, prefixes: Iterable[str]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
+def _is_grading_internal(module: str) -> bool:
+    parts = module.split(".")
+    lesson_internal = len(parts) >= 4 and parts[:2] == ["bncourse", "lessons"] and parts[3] in _LESSON_INTERNALS
+    return lesson_internal or _matches(module, _GRADING_INTERNALS)
+
+
 def static_findings(
     source: str, forbidden: Sequence[str], module_names: set[str], exercise_cell: bool
 ) -> tuple[list[str], list[str]]:
@@ -249,7 +256,7 @@ def static_findings(
             if exercise_cell:
                 bad += [f"import {m}" for m in mods[:1] + mods[1:] if m and _matches(m, forbidden)][:1]
             for m in mods[:1] if isinstance(node, ast.ImportFrom) else mods:
-                if _matches(m, _GRADING_INTERNALS):
+                if _is_grading_internal(m):
                     tamper.append(f"imports {m}")
             if isinstance(node, ast.ImportFrom) and node.module == "bncourse.grading":
                 tamper += [f"imports bncourse.grading.{a.name}" for a in node.names

@@ -6,13 +6,15 @@ the exercise's ``solution`` (the instructor's implementation, kept in the packag
 the same way as the student's code.  Each known mistake is a :class:`Mistake`: a wrong
 implementation whose outputs, when the student's match them, give the diagnosis.
 
-Exercises are defined in the modules of :mod:`bncourse.grading.exercises`, one module per
-topic; they are discovered on first use, so adding an exercise means adding a module.
+Exercises are declared in the ``exercises`` module of each lesson package
+(``bncourse/lessons/lNN_topic/exercises.py``); they are discovered on first use, so adding
+an exercise touches only its lesson's folder (and its notebook).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import threading
 import traceback
@@ -89,9 +91,10 @@ class Exercise:
     """An autograded exercise.
 
     Attributes:
-        id: stable id used by ``check(id, fn)`` and the grader, e.g. ``"bn_forward"``.
+        id: the name of the function or class the student defines in the notebook, e.g.
+            ``"batchnorm_forward"``; the same name in ``check(id, fn)``, the grader's
+            gradebook columns and feedback (:attr:`name` is the same string).
         notebook: notebook stem, e.g. ``"03_forward_backward"``.
-        name: the function or class name the student defines in the notebook.
         solution: the instructor's implementation (same signature as the student's).
         cases: builds the seeded cases (deterministic: called in both processes).
         call: runs an implementation on a case, see :data:`CallFn`.
@@ -107,7 +110,6 @@ class Exercise:
 
     id: str
     notebook: str
-    name: str
     solution: Callable[..., Any]
     cases: Callable[[], list[Case]]
     call: CallFn
@@ -116,6 +118,11 @@ class Exercise:
     namespace: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     forbidden: tuple[str, ...] = ("torch", "bncourse.reference", "bncourse.nn", "sklearn")
     points: int = 10
+
+    @property
+    def name(self) -> str:
+        """The function or class name the student writes: the exercise id itself."""
+        return self.id
 
 
 _REGISTRY: dict[str, Exercise] = {}
@@ -148,12 +155,14 @@ def _discover() -> None:
     with _DISCOVERY_LOCK:
         if _DISCOVERED:  # another thread finished while this one waited
             return
-        from bncourse.grading import exercises
+        from bncourse import lessons
 
-        for info in sorted(pkgutil.iter_modules(exercises.__path__), key=lambda m: m.name):
-            if info.name.startswith("_"):
+        for info in sorted(pkgutil.iter_modules(lessons.__path__), key=lambda m: m.name):
+            if info.name.startswith("_") or not info.ispkg:
                 continue
-            name = f"{exercises.__name__}.{info.name}"
+            name = f"{lessons.__name__}.{info.name}.exercises"
+            if importlib.util.find_spec(name) is None:
+                continue
             try:
                 importlib.import_module(name)
             except Exception as exc:  # one broken topic module must not take down every check

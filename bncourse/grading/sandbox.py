@@ -384,7 +384,7 @@ def preloadable(name: str) -> bool:
     parts = name.split(".")
     if not all(p.isidentifier() and not p.startswith("_") for p in parts):
         return False
-    return name in PRELOADABLE or (parts[0] == "bncourse" and len(parts) <= 3)
+    return name in PRELOADABLE or (parts[0] == "bncourse" and len(parts) <= 4)
 MAX_PRELOAD = 64
 MAX_RESTARTS = 2
 """A fork server that died this often is not started again (workers start cold)."""
@@ -399,7 +399,7 @@ def preload_modules(source: str) -> list[str]:
     """Modules an imports cell names that a :class:`ForkServer` may import in advance.
 
     Only names that pass :func:`preloadable` qualify (``from bncourse import ics`` gives
-    ``bncourse`` and ``bncourse.ics``); anything else the cell imports, the sandboxed
+    ``bncourse`` and ``bncourse.lessons.l02_internal_covariate_shift.experiments``); anything else the cell imports, the sandboxed
     worker imports itself.  A cell that does not parse gives ``[]``.
     """
     try:

@@ -8,8 +8,8 @@ The four functions sit side by side, in the order the course teaches them:
 4. :func:`batchnorm_inference` -- test time, with running statistics.
 
 The forward pass and the closed form are also the fast path: from
-:data:`~bncourse.reference._blocked.MIN_ELEMENTS` values up they hand the arithmetic to
-the cache-blocked kernels of :mod:`bncourse.reference._blocked` (the same formulas, a
+:data:`~bncourse.reference._fast.MIN_ELEMENTS` values up they hand the arithmetic to
+the cache-blocked kernels of :mod:`bncourse.reference._fast` (the same formulas, a
 block of rows at a time, without full-size temporaries), which keeps them within a
 small factor of PyTorch's native kernel.  Smaller inputs run the formulas as written
 (the Python loop over blocks would cost more than it saves).  The graph version stays
@@ -28,9 +28,10 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bncourse import validation
 from bncourse.conventions import EPS
 from bncourse.errors import BNCourseError
-from bncourse.reference import _blocked, _checks
+from bncourse.reference import _fast as _blocked
 from bncourse.reference.normalization import accumulator, normalize
 
 __all__ = [
@@ -81,7 +82,7 @@ def batchnorm_forward(
     inside the square root, as in ``torch.nn.BatchNorm1d``.  The statistics come from
     :func:`~bncourse.reference.normalize` with ``axes=(0,)`` (float32 sums accumulate
     in float64); large inputs take the same steps block by block
-    (:func:`bncourse.reference._blocked.forward`).
+    (:func:`bncourse.reference._fast.forward`).
 
     Shapes:
         x: ``(N, D)`` with N > 1; gamma, beta: ``(D,)``.
@@ -97,13 +98,13 @@ def batchnorm_forward(
         ParameterError: ``eps <= 0``.
     """
     fn = "batchnorm_forward"
-    x = _checks.as_float_array(x, "x", fn)
-    _checks.check_ndim(x.shape, (2,), "x", fn, "(N, D)")
+    x = validation.as_float_array(x, "x", fn)
+    validation.check_ndim(x.shape, (2,), "x", fn, "(N, D)")
     D = x.shape[1]
-    gamma = _checks.as_param(gamma, "gamma", fn, (D,), x.dtype)
-    beta = _checks.as_param(beta, "beta", fn, (D,), x.dtype)
-    eps = _checks.check_eps(eps, fn)
-    _checks.check_batch_size(x.shape, (0,), fn)
+    gamma = validation.as_param(gamma, "gamma", fn, (D,), x.dtype)
+    beta = validation.as_param(beta, "beta", fn, (D,), x.dtype)
+    eps = validation.check_eps(eps, fn)
+    validation.check_batch_size(x.shape, (0,), fn)
 
     if x.size < _blocked.MIN_ELEMENTS:
         x_hat, norm = normalize(x, axes=(0,), eps=eps)  # μ, σ² (biased), x̂ = (x − μ)/√(σ² + ε)
@@ -131,8 +132,8 @@ def _check_dout(dout: ArrayLike, cache: BatchNormCache, fn: str) -> FloatArray:
             f"{fn}: cache must be the BatchNormCache from batchnorm_forward, "
             f"got {type(cache).__name__}"
         )
-    dout = _checks.as_float_array(dout, "dout", fn)
-    _checks.check_shape(dout.shape, cache.x_hat.shape, "dout", fn)
+    dout = validation.as_float_array(dout, "dout", fn)
+    validation.check_shape(dout.shape, cache.x_hat.shape, "dout", fn)
     return dout.astype(cache.x_hat.dtype, copy=False)
 
 
@@ -211,10 +212,10 @@ def batchnorm_backward_alt(
     Sums of float32 arrays accumulate in float64 (as torch does); the graph version
     keeps plain sums, so in float32 the two agree to rounding, not bit for bit.
 
-    For large inputs (:data:`~bncourse.reference._blocked.MIN_ELEMENTS` values and up)
+    For large inputs (:data:`~bncourse.reference._fast.MIN_ELEMENTS` values and up)
     the same is computed with the per-feature factors taken out once
     (``dx = k * dout - (k * dgamma / m) * x_hat - k * dbeta / m``, ``k = gamma * inv_std``),
-    one cache-sized block of rows at a time (:func:`bncourse.reference._blocked.backward`):
+    one cache-sized block of rows at a time (:func:`bncourse.reference._fast.backward`):
     one pass for the two sums and one for dx, with no full-size temporaries.
 
     Shapes:
@@ -265,15 +266,15 @@ def batchnorm_inference(
         ParameterError: ``eps <= 0`` or a negative ``running_var``.
     """
     fn = "batchnorm_inference"
-    x = _checks.as_float_array(x, "x", fn)
-    _checks.check_ndim(x.shape, (2,), "x", fn, "(N, D)")
+    x = validation.as_float_array(x, "x", fn)
+    validation.check_ndim(x.shape, (2,), "x", fn, "(N, D)")
     D = x.shape[1]
-    gamma = _checks.as_param(gamma, "gamma", fn, (D,), x.dtype)
-    beta = _checks.as_param(beta, "beta", fn, (D,), x.dtype)
-    running_mean = _checks.as_param(running_mean, "running_mean", fn, (D,), x.dtype)
-    running_var = _checks.as_param(running_var, "running_var", fn, (D,), x.dtype)
-    _checks.check_nonnegative(running_var, "running_var", fn)
-    eps = _checks.check_eps(eps, fn)
+    gamma = validation.as_param(gamma, "gamma", fn, (D,), x.dtype)
+    beta = validation.as_param(beta, "beta", fn, (D,), x.dtype)
+    running_mean = validation.as_param(running_mean, "running_mean", fn, (D,), x.dtype)
+    running_var = validation.as_param(running_var, "running_var", fn, (D,), x.dtype)
+    validation.check_nonnegative(running_var, "running_var", fn)
+    eps = validation.check_eps(eps, fn)
 
     inv_std = 1.0 / np.sqrt(running_var + eps)  # 1/√(σ²_run + ε)
     out = gamma * inv_std * (x - running_mean) + beta  # y = γ (x − μ_run)/√(σ²_run + ε) + β

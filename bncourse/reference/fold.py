@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bncourse import validation
 from bncourse.conventions import EPS
-from bncourse.reference import _checks
 
 __all__ = ["fold_batchnorm"]
 
@@ -51,19 +51,19 @@ def fold_batchnorm(
         DTypeError, ParameterError: non-float input, ``eps <= 0``, negative variance.
     """
     fn = "fold_batchnorm"
-    weight = _checks.as_float_array(weight, "weight", fn)
-    _checks.check_min_ndim(weight.shape, 2, "weight", fn, "(out, in) or (out, in, kh, kw)")
+    weight = validation.as_float_array(weight, "weight", fn)
+    validation.check_min_ndim(weight.shape, 2, "weight", fn, "(out, in) or (out, in, kh, kw)")
     out_shape = (weight.shape[0],)
     dtype = weight.dtype
     if bias is None:
         bias = np.zeros(out_shape, dtype)
-    bias = _checks.as_param(bias, "bias", fn, out_shape, dtype)
-    gamma = _checks.as_param(gamma, "gamma", fn, out_shape, dtype)
-    beta = _checks.as_param(beta, "beta", fn, out_shape, dtype)
-    running_mean = _checks.as_param(running_mean, "running_mean", fn, out_shape, dtype)
-    running_var = _checks.as_param(running_var, "running_var", fn, out_shape, dtype)
-    _checks.check_nonnegative(running_var, "running_var", fn)
-    eps = _checks.check_eps(eps, fn)
+    bias = validation.as_param(bias, "bias", fn, out_shape, dtype)
+    gamma = validation.as_param(gamma, "gamma", fn, out_shape, dtype)
+    beta = validation.as_param(beta, "beta", fn, out_shape, dtype)
+    running_mean = validation.as_param(running_mean, "running_mean", fn, out_shape, dtype)
+    running_var = validation.as_param(running_var, "running_var", fn, out_shape, dtype)
+    validation.check_nonnegative(running_var, "running_var", fn)
+    eps = validation.check_eps(eps, fn)
 
     scale = gamma / np.sqrt(running_var + eps)  # γ / √(var + ε), one per output channel
     per_channel = (-1,) + (1,) * (weight.ndim - 1)

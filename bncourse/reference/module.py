@@ -13,9 +13,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from bncourse import validation
 from bncourse.conventions import EPS, MOMENTUM
 from bncourse.errors import BNCourseError, DTypeError, ShapeError
-from bncourse.reference import _checks
 from bncourse.reference.normalization import (
     NormalizeCache,
     accumulator,
@@ -91,7 +91,7 @@ class BatchNorm1d:
         dtype: DTypeLike = np.float64,
     ) -> None:
         fn = type(self).__name__
-        self.num_features, self.eps, self.momentum = _checks.check_batchnorm_args(
+        self.num_features, self.eps, self.momentum = validation.check_batchnorm_args(
             num_features, eps, momentum, fn
         )
         self.affine = bool(affine)
@@ -160,7 +160,7 @@ class BatchNorm1d:
         for key in ("weight", "bias", "running_mean", "running_var"):
             if key in state:
                 value = np.array(state[key], dtype=self.dtype)  # a copy
-                _checks.check_shape(value.shape, (self.num_features,), key, fn)
+                validation.check_shape(value.shape, (self.num_features,), key, fn)
                 setattr(self, key, value)
         if "num_batches_tracked" in state:
             self.num_batches_tracked = int(np.asarray(state["num_batches_tracked"]))
@@ -168,7 +168,7 @@ class BatchNorm1d:
     # ------------------------------------------------------------------ forward/backward
 
     def _check_input(self, x: ArrayLike, fn: str) -> FloatArray:
-        x = _checks.as_float_array(x, "x", fn)
+        x = validation.as_float_array(x, "x", fn)
         C = self.num_features
         if x.ndim not in (2, 3) or x.shape[1] != C:
             raise ShapeError(
@@ -197,7 +197,7 @@ class BatchNorm1d:
 
         rm, rv = self.running_mean, self.running_var
         if self.training or rm is None or rv is None:  # batch statistics
-            _checks.check_batch_size(x.shape, axes, fn)
+            validation.check_batch_size(x.shape, axes, fn)
             x_hat, norm = normalize(x, axes=axes, eps=self.eps)
             if self.training and rm is not None and rv is not None:
                 self._update_running_stats(rm, rv, norm, m=x.size // self.num_features)
@@ -256,8 +256,8 @@ class BatchNorm1d:
         if self._cache is None:
             raise BNCourseError(f"{fn}: call forward before backward")
         x_hat, inv_std, norm = self._cache
-        dout = _checks.as_float_array(dout, "dout", fn).astype(x_hat.dtype, copy=False)
-        _checks.check_shape(dout.shape, x_hat.shape, "dout", fn)
+        dout = validation.as_float_array(dout, "dout", fn).astype(x_hat.dtype, copy=False)
+        validation.check_shape(dout.shape, x_hat.shape, "dout", fn)
         axes = (0,) if dout.ndim == 2 else (0, 2)
         shape = (1, self.num_features) + (1,) * (dout.ndim - 2)
 

@@ -23,9 +23,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bncourse import validation
 from bncourse.conventions import EPS
 from bncourse.errors import BNCourseError
-from bncourse.reference import _checks
 
 __all__ = [
     "GroupNormCache",
@@ -98,9 +98,9 @@ def normalize(x: ArrayLike, axes: tuple[int, ...] | int, eps: float = EPS) -> tu
         ParameterError: ``eps <= 0``.
     """
     fn = "normalize"
-    x = _checks.as_float_array(x, "x", fn)
-    axes = _checks.check_axes(axes, x.ndim, fn)
-    eps = _checks.check_eps(eps, fn)
+    x = validation.as_float_array(x, "x", fn)
+    axes = validation.check_axes(axes, x.ndim, fn)
+    eps = validation.check_eps(eps, fn)
 
     acc = accumulator(x.dtype)
     mu = x.mean(axis=axes, keepdims=True, dtype=acc).astype(x.dtype)  # μ = (1/m) Σ x
@@ -134,8 +134,8 @@ def normalize_backward(dx_hat: ArrayLike, cache: NormalizeCache) -> FloatArray:
     """
     fn = "normalize_backward"
     x_hat, inv_std, axes = cache.x_hat, cache.inv_std, cache.axes
-    g = _checks.as_float_array(dx_hat, "dx_hat", fn).astype(x_hat.dtype, copy=False)
-    _checks.check_shape(g.shape, x_hat.shape, "dx_hat", fn)
+    g = validation.as_float_array(dx_hat, "dx_hat", fn).astype(x_hat.dtype, copy=False)
+    validation.check_shape(g.shape, x_hat.shape, "dx_hat", fn)
 
     acc = accumulator(g.dtype)
     g_mean = g.mean(axis=axes, keepdims=True, dtype=acc).astype(g.dtype)  # mean(g)
@@ -175,11 +175,11 @@ def layernorm_forward(
         ShapeError, DTypeError, ParameterError: on bad input (messages say which).
     """
     fn = "layernorm_forward"
-    x = _checks.as_float_array(x, "x", fn)
-    _checks.check_min_ndim(x.shape, 2, "x", fn, "(N, D) or (N, *F)")
-    gamma = _checks.as_param(gamma, "gamma", fn, x.shape[1:], x.dtype)
-    beta = _checks.as_param(beta, "beta", fn, x.shape[1:], x.dtype)
-    eps = _checks.check_eps(eps, fn)
+    x = validation.as_float_array(x, "x", fn)
+    validation.check_min_ndim(x.shape, 2, "x", fn, "(N, D) or (N, *F)")
+    gamma = validation.as_param(gamma, "gamma", fn, x.shape[1:], x.dtype)
+    beta = validation.as_param(beta, "beta", fn, x.shape[1:], x.dtype)
+    eps = validation.check_eps(eps, fn)
 
     x_hat, norm = normalize(x, axes=tuple(range(1, x.ndim)), eps=eps)
     out = gamma * x_hat + beta  # y = γ x̂ + β
@@ -204,8 +204,8 @@ def layernorm_backward(
     """
     fn = "layernorm_backward"
     x_hat = cache.norm.x_hat
-    dout = _checks.as_float_array(dout, "dout", fn).astype(x_hat.dtype, copy=False)
-    _checks.check_shape(dout.shape, x_hat.shape, "dout", fn)
+    dout = validation.as_float_array(dout, "dout", fn).astype(x_hat.dtype, copy=False)
+    validation.check_shape(dout.shape, x_hat.shape, "dout", fn)
 
     acc = accumulator(dout.dtype)
     dbeta = dout.sum(axis=0, dtype=acc).astype(dout.dtype)  # ∂L/∂β = Σ_n dy
@@ -260,13 +260,13 @@ def groupnorm_forward(
         ShapeError, DTypeError: on bad shapes or dtypes.
     """
     fn = "groupnorm_forward"
-    x = _checks.as_float_array(x, "x", fn)
-    _checks.check_min_ndim(x.shape, 2, "x", fn, "(N, C, H, W) or (N, C, *S)")
+    x = validation.as_float_array(x, "x", fn)
+    validation.check_min_ndim(x.shape, 2, "x", fn, "(N, C, H, W) or (N, C, *S)")
     N, C = x.shape[:2]
-    G = _checks.check_num_groups(C, num_groups, fn)
-    gamma = _checks.as_param(gamma, "gamma", fn, (C,), x.dtype)
-    beta = _checks.as_param(beta, "beta", fn, (C,), x.dtype)
-    eps = _checks.check_eps(eps, fn)
+    G = validation.check_num_groups(C, num_groups, fn)
+    gamma = validation.as_param(gamma, "gamma", fn, (C,), x.dtype)
+    beta = validation.as_param(beta, "beta", fn, (C,), x.dtype)
+    eps = validation.check_eps(eps, fn)
 
     grouped = x.reshape(N, G, C // G, *x.shape[2:])
     x_hat, norm = normalize(grouped, axes=tuple(range(2, grouped.ndim)), eps=eps)
@@ -294,8 +294,8 @@ def groupnorm_backward(
     """
     fn = "groupnorm_backward"
     x_hat, gamma = cache.x_hat, cache.gamma
-    dout = _checks.as_float_array(dout, "dout", fn).astype(x_hat.dtype, copy=False)
-    _checks.check_shape(dout.shape, x_hat.shape, "dout", fn)
+    dout = validation.as_float_array(dout, "dout", fn).astype(x_hat.dtype, copy=False)
+    validation.check_shape(dout.shape, x_hat.shape, "dout", fn)
 
     reduce = (0, *range(2, dout.ndim))  # every axis except the channel axis
     acc = accumulator(dout.dtype)
@@ -329,8 +329,8 @@ def instancenorm_forward(
         ``(out, cache)``: out like x; cache for :func:`instancenorm_backward`.
     """
     fn = "instancenorm_forward"
-    x = _checks.as_float_array(x, "x", fn)
-    _checks.check_min_ndim(x.shape, 3, "x", fn, "(N, C, H, W) or (N, C, *S)")
+    x = validation.as_float_array(x, "x", fn)
+    validation.check_min_ndim(x.shape, 3, "x", fn, "(N, C, H, W) or (N, C, *S)")
     try:
         return groupnorm_forward(x, gamma, beta, num_groups=x.shape[1], eps=eps)
     except BNCourseError as e:

@@ -13,9 +13,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bncourse import validation
 from bncourse.conventions import EPS, MOMENTUM
 from bncourse.errors import ParameterError
-from bncourse.reference import _checks
 from bncourse.reference.normalization import (
     NormalizeCache,
     accumulator,
@@ -101,23 +101,23 @@ def batch_renorm_forward(
         outside [0, 1]; ShapeError, DTypeError, BatchSizeError as in batchnorm_forward.
     """
     fn = "batch_renorm_forward"
-    x = _checks.as_float_array(x, "x", fn)
-    _checks.check_ndim(x.shape, (2,), "x", fn, "(N, D)")
+    x = validation.as_float_array(x, "x", fn)
+    validation.check_ndim(x.shape, (2,), "x", fn, "(N, D)")
     N, D = x.shape
-    gamma = _checks.as_param(gamma, "gamma", fn, (D,), x.dtype)
-    beta = _checks.as_param(beta, "beta", fn, (D,), x.dtype)
-    running_mean = _checks.as_param(running_mean, "running_mean", fn, (D,), x.dtype)
-    running_var = _checks.as_param(running_var, "running_var", fn, (D,), x.dtype)
-    _checks.check_nonnegative(running_var, "running_var", fn)
+    gamma = validation.as_param(gamma, "gamma", fn, (D,), x.dtype)
+    beta = validation.as_param(beta, "beta", fn, (D,), x.dtype)
+    running_mean = validation.as_param(running_mean, "running_mean", fn, (D,), x.dtype)
+    running_var = validation.as_param(running_var, "running_var", fn, (D,), x.dtype)
+    validation.check_nonnegative(running_var, "running_var", fn)
     if not float(r_max) >= 1.0:
         raise ParameterError(f"{fn}: r_max must be >= 1, got r_max={r_max!r}")
     if not float(d_max) >= 0.0:
         raise ParameterError(f"{fn}: d_max must be >= 0, got d_max={d_max!r}")
-    eps = _checks.check_eps(eps, fn)
-    momentum_ = _checks.check_momentum(momentum, fn)
+    eps = validation.check_eps(eps, fn)
+    momentum_ = validation.check_momentum(momentum, fn)
     if momentum_ is None:
         raise ParameterError(f"{fn}: momentum must be a number in [0, 1], got None")
-    _checks.check_batch_size(x.shape, (0,), fn)
+    validation.check_batch_size(x.shape, (0,), fn)
 
     x_bn, norm = normalize(x, axes=(0,), eps=eps)  # (x − μ_B)/σ_B
     mu_b, var_b = norm.mean.reshape(D), norm.var.reshape(D)
@@ -154,8 +154,8 @@ def batch_renorm_backward(
     """
     fn = "batch_renorm_backward"
     x_hat = cache.x_hat
-    dout = _checks.as_float_array(dout, "dout", fn).astype(x_hat.dtype, copy=False)
-    _checks.check_shape(dout.shape, x_hat.shape, "dout", fn)
+    dout = validation.as_float_array(dout, "dout", fn).astype(x_hat.dtype, copy=False)
+    validation.check_shape(dout.shape, x_hat.shape, "dout", fn)
 
     acc = accumulator(dout.dtype)
     dbeta = dout.sum(axis=0, dtype=acc).astype(dout.dtype)  # Σ dy

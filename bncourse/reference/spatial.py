@@ -6,7 +6,7 @@ batch norm is the batch norm of :mod:`bncourse.reference.batchnorm` on the
 γ and β per channel.  Building that matrix takes a transpose, which copies the whole
 array (twice, with the way back), so the code instead views x as ``(N, C, H·W)`` --
 free for a contiguous array -- and runs the same per-channel kernels
-(:mod:`bncourse.reference._blocked`) with the sums over axes (0, 2) of that view.
+(:mod:`bncourse.reference._fast`) with the sums over axes (0, 2) of that view.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bncourse import validation
 from bncourse.conventions import EPS
-from bncourse.reference import _blocked, _checks
+from bncourse.reference import _fast as _blocked
 from bncourse.reference.batchnorm import BatchNormCache, _check_dout
 
 __all__ = ["spatial_batchnorm_backward", "spatial_batchnorm_forward"]
@@ -61,14 +62,14 @@ def spatial_batchnorm_forward(
         ParameterError: ``eps <= 0``.
     """
     fn = "spatial_batchnorm_forward"
-    x = _checks.as_float_array(x, "x", fn)
-    _checks.check_ndim(x.shape, (4,), "x", fn, _LAYOUT)
-    _checks.check_batch_size(x.shape, (0, 2, 3), fn)
+    x = validation.as_float_array(x, "x", fn)
+    validation.check_ndim(x.shape, (4,), "x", fn, _LAYOUT)
+    validation.check_batch_size(x.shape, (0, 2, 3), fn)
     where = f"{fn} on x.shape={x.shape}"
     C = x.shape[1]
-    gamma = _checks.as_param(gamma, "gamma", where, (C,), x.dtype)
-    beta = _checks.as_param(beta, "beta", where, (C,), x.dtype)
-    eps = _checks.check_eps(eps, where)
+    gamma = validation.as_param(gamma, "gamma", where, (C,), x.dtype)
+    beta = validation.as_param(beta, "beta", where, (C,), x.dtype)
+    eps = validation.check_eps(eps, where)
 
     # μ_c, σ²_c over (n, h, w); x̂ = (x − μ)/√(σ² + ε); y = γ_c x̂ + β_c
     out, x_hat, x_centered, mean, var, inv_std = _blocked.forward(
@@ -111,10 +112,10 @@ def spatial_batchnorm_backward(
         BNCourseError: ``cache`` is not the forward's :class:`BatchNormCache`.
     """
     fn = "spatial_batchnorm_backward"
-    dout = _checks.as_float_array(dout, "dout", fn)
-    _checks.check_ndim(dout.shape, (4,), "dout", fn, _LAYOUT)
+    dout = validation.as_float_array(dout, "dout", fn)
+    validation.check_ndim(dout.shape, (4,), "dout", fn, _LAYOUT)
     dout = _check_dout(dout, cache, fn)
-    _checks.check_ndim(cache.x_hat.shape, (4,), "cache.x_hat", fn, _LAYOUT)
+    validation.check_ndim(cache.x_hat.shape, (4,), "cache.x_hat", fn, _LAYOUT)
     dx, dgamma, dbeta = _blocked.backward(
         _channels_view(dout), _channels_view(cache.x_hat), cache.gamma, cache.inv_std
     )

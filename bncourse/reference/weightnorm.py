@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bncourse import validation
 from bncourse.errors import ParameterError, ShapeError
-from bncourse.reference import _checks
 
 __all__ = ["largest_singular_value", "spectral_norm", "weight_norm"]
 
@@ -52,9 +52,9 @@ def weight_norm(v: ArrayLike, g: ArrayLike, dim: int | None = 0) -> FloatArray:
         ParameterError: ``dim`` out of range; ShapeError: g has the wrong size.
     """
     fn = "weight_norm"
-    v = _checks.as_float_array(v, "v", fn)
-    g = _checks.as_float_array(g, "g", fn).astype(v.dtype, copy=False)
-    _checks.check_min_ndim(v.shape, 1, "v", fn, "(out, ...)")
+    v = validation.as_float_array(v, "v", fn)
+    g = validation.as_float_array(g, "g", fn).astype(v.dtype, copy=False)
+    validation.check_min_ndim(v.shape, 1, "v", fn, "(out, ...)")
     if dim is None:
         axes: tuple[int, ...] = tuple(range(v.ndim))
         keep_shape: tuple[int, ...] = (1,) * v.ndim
@@ -122,28 +122,28 @@ def spectral_norm(
         ``n_power_iterations < 0``.
     """
     fn = "spectral_norm"
-    weight = _checks.as_float_array(weight, "weight", fn)
-    u = _checks.as_float_array(u, "u", fn).astype(weight.dtype, copy=False)
-    _checks.check_min_ndim(weight.shape, 1, "weight", fn, "(out, in) or (out, in, kh, kw)")
+    weight = validation.as_float_array(weight, "weight", fn)
+    u = validation.as_float_array(u, "u", fn).astype(weight.dtype, copy=False)
+    validation.check_min_ndim(weight.shape, 1, "weight", fn, "(out, in) or (out, in, kh, kw)")
     if isinstance(n_power_iterations, bool) or not isinstance(
         n_power_iterations, (int, np.integer)
     ) or n_power_iterations < 0:
         raise ParameterError(
             f"{fn}: n_power_iterations must be an integer >= 0, got {n_power_iterations!r}"
         )
-    eps = _checks.check_eps(eps, fn)
+    eps = validation.check_eps(eps, fn)
     if weight.ndim == 1:  # nothing to approximate: σ = ‖w‖
         sigma = np.asarray(max(float(np.linalg.norm(weight)), eps), dtype=weight.dtype)
         return np.ascontiguousarray(weight / sigma), u.copy(), sigma
     dim = _check_dim(dim, weight.ndim, fn)
 
     W = _as_matrix(weight, dim)
-    _checks.check_shape(u.shape, (W.shape[0],), "u", fn)
+    validation.check_shape(u.shape, (W.shape[0],), "u", fn)
     if v is None:
         v_ = _l2_normalize(W.T @ u, eps)  # v = normalize(Wᵀ u)
     else:
-        v_ = _checks.as_float_array(v, "v", fn).astype(weight.dtype, copy=False)
-        _checks.check_shape(v_.shape, (W.shape[1],), "v", fn)
+        v_ = validation.as_float_array(v, "v", fn).astype(weight.dtype, copy=False)
+        validation.check_shape(v_.shape, (W.shape[1],), "v", fn)
     u_ = u.copy()
     for _ in range(n_power_iterations):
         u_ = _l2_normalize(W @ v_, eps)  # u ← normalize(W v)
@@ -163,7 +163,7 @@ def largest_singular_value(weight: ArrayLike, dim: int = 0) -> float:
         The largest singular value, a Python float.
     """
     fn = "largest_singular_value"
-    weight = _checks.as_float_array(weight, "weight", fn)
-    _checks.check_min_ndim(weight.shape, 2, "weight", fn, "(out, in) or (out, in, kh, kw)")
+    weight = validation.as_float_array(weight, "weight", fn)
+    validation.check_min_ndim(weight.shape, 2, "weight", fn, "(out, in) or (out, in, kh, kw)")
     dim = _check_dim(dim, weight.ndim, fn)
     return float(np.linalg.svd(_as_matrix(weight, dim), compute_uv=False)[0])

@@ -1,0 +1,148 @@
+"""Exercises of notebook 02 (internal covariate shift): activation_percentiles, gradient_predictiveness."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from bncourse.grading.cases import F32_TOL, F64_TOL
+from bncourse.grading.registry import Case, Exercise, Mistake, register
+from bncourse.lessons.l02_internal_covariate_shift.experiments import (
+    activation_percentiles,
+    gradient_predictiveness,
+)
+
+NOTEBOOK = "02_internal_covariate_shift"
+QS = (15.0, 50.0, 85.0)
+
+
+# --- activation_percentiles ------------------------------------------------------------
+
+def _perc_cases() -> list[Case]:
+    rng = np.random.default_rng(20)
+    return [
+        Case("float64 z(50, 4)", {"z": rng.normal(size=(50, 4)), "qs": QS}),
+        Case("float32 z(20, 3)", {"z": rng.normal(size=(20, 3)).astype(np.float32), "qs": QS}, F32_TOL),
+        Case("N=2 D=1", {"z": rng.normal(size=(2, 1)), "qs": QS}),
+        Case("odd z(7, 5), qs=(10, 90)", {"z": rng.normal(size=(7, 5)), "qs": (10.0, 90.0)}),
+        Case("large mean/scale", {"z": 100.0 * rng.normal(size=(33, 2)) + 1000.0, "qs": QS}),
+    ]
+
+
+def _perc_call(fn: Callable[..., Any], i: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
+    return {"percentiles": fn(i["z"], i["qs"])}
+
+
+def _perc_fractions(z: Any, qs: Any = QS) -> Any:
+    return np.percentile(z, np.asarray(qs) / 100.0, axis=0).astype(z.dtype)
+
+
+def _perc_lower(z: Any, qs: Any = QS) -> Any:
+    return np.percentile(z, list(qs), axis=0, method="lower").astype(z.dtype)
+
+
+def _perc_rank_index(z: Any, qs: Any = QS) -> Any:
+    zs = np.sort(z, axis=0)
+    n = z.shape[0]
+    return np.stack([zs[min(int(q / 100.0 * n), n - 1)] for q in qs]).astype(z.dtype)
+
+
+def _perc_diagnose(case: Case, got: dict[str, Any], exp: dict[str, Any]) -> str | None:
+    p, e = got.get("percentiles"), exp["percentiles"]
+    if p is None or p.shape == e.shape:
+        return None
+    n = case.inputs["z"].shape[0]
+    if p.shape == (len(case.inputs["qs"]),):
+        return "You pooled all units together: compute percentiles per unit (axis=0), one column per unit."
+    if p.shape == (len(case.inputs["qs"]), n):
+        return "You took percentiles across units for each example; take them over the batch (axis=0)."
+    if p.shape == e.shape[::-1]:
+        return "Transposed result: return shape (len(qs), D), one row per percentile."
+    return None
+
+
+register(Exercise(
+    id="activation_percentiles",
+    notebook=NOTEBOOK,
+    solution=activation_percentiles,
+    cases=_perc_cases,
+    call=_perc_call,
+    diagnose=_perc_diagnose,
+    mistakes=(
+        Mistake("fractions", "np.percentile takes percents in 0..100 (np.quantile takes fractions): "
+                "don't divide qs by 100.", _perc_fractions),
+        Mistake("lower", "Use linear interpolation between order statistics (np.percentile's default), "
+                "not the lower neighbour.", _perc_lower),
+        Mistake("rank_index", "Indexing the sorted batch at int(q/100·N) is not the percentile: use "
+                "np.percentile (linear interpolation between order statistics).", _perc_rank_index),
+    ),
+))
+
+
+# --- gradient_predictiveness -----------------------------------------------------------
+
+def _grad_cases() -> list[Case]:
+    rng = np.random.default_rng(21)
+
+    def case(name: str, p: int, k: int, dtype: type = np.float64, tol: tuple[float, float] = F64_TOL) -> Case:
+        return Case(name, {
+            "A": rng.normal(size=(p + 2, p)).astype(dtype),
+            "b": rng.normal(size=p + 2).astype(dtype),
+            "w": rng.normal(size=p).astype(dtype),
+            "etas": np.geomspace(0.05, 2.0, k).astype(dtype),
+        }, tol)
+
+    return [
+        case("float64 P=5 K=4", 5, 4),
+        case("float32 P=3 K=3", 3, 3, np.float32, F32_TOL),
+        case("P=1 K=1", 1, 1),
+        case("P=8 K=6", 8, 6),
+    ]
+
+
+def _grad_call(fn: Callable[..., Any], i: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
+    A, b = i["A"], i["b"]
+    lam = A.dtype.type(0.1)
+
+    def grad_fn(w: Any) -> Any:
+        return A.T @ np.tanh(A @ w - b) + lam * w  # gradient of Σ log cosh(Aw − b) + λ‖w‖²/2
+
+    return {"distances": fn(grad_fn, i["w"], i["etas"])}
+
+
+def _gp_ascent(grad_fn: Any, w: Any, etas: Any) -> Any:
+    g = grad_fn(w)
+    return np.array([np.linalg.norm(grad_fn(w + eta * g) - g) for eta in etas], dtype=w.dtype)
+
+
+def _gp_squared(grad_fn: Any, w: Any, etas: Any) -> Any:
+    g = grad_fn(w)
+    return np.array([np.sum((grad_fn(w - eta * g) - g) ** 2) for eta in etas], dtype=w.dtype)
+
+
+def _gp_no_difference(grad_fn: Any, w: Any, etas: Any) -> Any:
+    g = grad_fn(w)
+    return np.array([np.linalg.norm(grad_fn(w - eta * g)) for eta in etas], dtype=w.dtype)
+
+
+def _gp_relative(grad_fn: Any, w: Any, etas: Any) -> Any:
+    g = grad_fn(w)
+    return (gradient_predictiveness(grad_fn, w, etas) / np.linalg.norm(g)).astype(w.dtype)
+
+
+register(Exercise(
+    id="gradient_predictiveness",
+    notebook=NOTEBOOK,
+    solution=gradient_predictiveness,
+    cases=_grad_cases,
+    call=_grad_call,
+    mistakes=(
+        Mistake("ascent", "Step *against* the gradient: evaluate the gradient at w − η·g, not w + η·g.", _gp_ascent),
+        Mistake("squared", "Return the ℓ2 norm ‖∇L(w − ηg) − g‖, not its square.", _gp_squared),
+        Mistake("no_difference", "Measure the *change* of the gradient: subtract g = ∇L(w) before taking the norm.",
+                _gp_no_difference),
+        Mistake("relative", "Return the plain distance ‖∇L(w − ηg) − g‖, without dividing by ‖g‖.", _gp_relative),
+    ),
+))

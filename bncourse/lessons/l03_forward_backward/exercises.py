@@ -1,0 +1,370 @@
+"""Exercises of notebook 03: the batch-norm forward, its two backwards, a gradient checker.
+
+=================  ==========================  =========================================
+id                 the student writes          checked against
+=================  ==========================  =========================================
+``batchnorm_forward``     ``batchnorm_forward``       :func:`bncourse.reference.batchnorm_forward`
+``batchnorm_backward``    ``batchnorm_backward``      :func:`bncourse.reference.batchnorm_backward`
+``batchnorm_backward_alt`` ``batchnorm_backward_alt`` :func:`bncourse.reference.batchnorm_backward_alt`
+``numerical_gradient``     ``numerical_gradient``      :func:`bncourse.reference.gradcheck.numerical_gradient`
+=================  ==========================  =========================================
+
+The cache of ``batchnorm_forward`` is the student's own business: only ``out`` is
+compared.  The backward exercises therefore run the student's *own* forward (looked up by
+name, see ``Exercise.namespace``) to get a cache their backward understands, and report
+the forward's output as ``forward_out`` next to ``dx, dgamma, dbeta``.  ``forward_out`` is
+graded too: "batchnorm_backward passed" means the forward/backward *pair* is right, which is
+what the notebook's later experiments rely on when they use the student's versions
+(``best_available``).  A wrong forward is blamed by name ("fix batchnorm_forward first") instead
+of being reported as a wrong gradient.
+
+Each ``Mistake`` below is a wrong implementation a student is likely to write; when the
+student's outputs match its outputs, its diagnosis (with the fix) is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bncourse import reference
+from bncourse.grading.cases import (
+    affine_case,
+    backward_call,
+    backward_diagnose,
+    forward_call,
+)
+from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
+from bncourse.reference import gradcheck
+
+__all__ = ["GRAD_CHECK_FUNCTIONS", "bn_cases", "grad_check_cases"]
+
+Array = NDArray[Any]
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def _bn_case(
+    name: str,
+    shape: tuple[int, int],
+    seed: int,
+    dtype: type = np.float64,
+    scale: float = 1.0,
+    shift: float = 0.0,
+) -> Case:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * scale + shift + rng.standard_normal(shape[1])  # per-feature offsets
+    return affine_case(name, x, rng, dtype)
+
+
+def bn_cases() -> list[Case]:
+    """The seeded cases shared by ``batchnorm_forward``, ``batchnorm_backward`` and ``batchnorm_backward_alt``.
+
+    float64 and float32, N = 2 (the smallest batch BN allows), D = 1, odd shapes, a large
+    mean and scale (x·100 + 1000), and a tiny variance (x·1e-3, σ² ≈ 1e-6 < ε = 1e-5) where
+    ε changes the answer completely.
+    """
+    return [
+        _bn_case("float64 x(4, 3)", (4, 3), seed=0),
+        _bn_case("float32 x(16, 5)", (16, 5), seed=1, dtype=np.float32),
+        _bn_case("N=2 x(2, 4)", (2, 4), seed=2),
+        _bn_case("D=1 x(8, 1)", (8, 1), seed=3),
+        _bn_case("odd x(5, 7)", (5, 7), seed=4),
+        _bn_case("large mean/scale x(6, 4)", (6, 4), seed=5, scale=100.0, shift=1000.0),
+        _bn_case("tiny variance x(6, 3)", (6, 3), seed=6, scale=1e-3),
+    ]
+
+
+# --------------------------------------------------------------------------- calls
+# The backwards run on the student's own batchnorm_forward (looked up by name); a wrong
+# forward is blamed before any diagnosis of the gradients.
+
+
+def _diagnose_param_grads(case: Case, got: Mapping[str, Array], exp: Mapping[str, Array]) -> str | None:
+    """A diagnosis that output matching cannot give: dgamma/dbeta not summed over the batch."""
+    n, d = np.shape(case.inputs["x"])
+    for name in ("dgamma", "dbeta"):
+        g = got.get(name)
+        if g is None:
+            continue
+        if g.shape == (n, d) and n != 1:
+            return (
+                f"{name} has shape {g.shape}: γ and β are shared by every example, so their "
+                f"gradients are sums over the batch — sum over the batch axis (axis=0) to get shape ({d},)."
+            )
+        if g.shape == (1, d):
+            return f"{name} has shape (1, {d}); drop keepdims=True so it has the shape ({d},) of the parameter."
+    return None
+
+
+_call_forward = forward_call("batchnorm_forward")
+_call_backward = backward_call("batchnorm_forward", "batchnorm_forward")
+_diagnose_backward = backward_diagnose("batchnorm_forward", "batchnorm_forward", _diagnose_param_grads)
+
+
+# --------------------------------------------------------------------------- forward mistakes
+# Written against the reference's math; each one is a single plausible slip.
+
+
+def _fwd(x: Array, gamma: Array, beta: Array, eps: float, *, ddof: int = 0, eps_in: bool = True,
+         sqrt: bool = True, axis: int | None = 0, affine: str = "ok") -> tuple[Array, None]:
+    mu = x.mean(axis=axis, keepdims=True)
+    var = x.var(axis=axis, ddof=ddof, keepdims=True)
+    if sqrt:
+        denom = np.sqrt(var + eps) if eps_in else np.sqrt(var)
+    else:
+        denom = var + eps if eps_in else var
+    x_hat = (x - mu) / denom
+    if affine == "swapped":
+        out = x_hat * beta + gamma
+    elif affine == "none":
+        out = x_hat
+    else:
+        out = gamma * x_hat + beta
+    return out.astype(x.dtype), None
+
+
+def _fwd_eps_outside(x: Array, gamma: Array, beta: Array, eps: float) -> tuple[Array, None]:
+    x_hat = (x - x.mean(axis=0)) / (x.std(axis=0) + eps)
+    return (gamma * x_hat + beta).astype(x.dtype), None
+
+
+FORWARD_MISTAKES = (
+    Mistake("unbiased variance", "Your variance is the unbiased one (ddof=1): batch norm divides by N, "
+            "not N-1 — use x.var(axis=0) or ((x - mu)**2).mean(axis=0).",
+            lambda x, g, b, eps: _fwd(x, g, b, eps, ddof=1)),
+    Mistake("seed 003 formula", "You divided by the variance itself with no ε (the sloppy formula of one "
+            "lecture note): divide by the standard deviation np.sqrt(var + eps).",
+            lambda x, g, b, eps: _fwd(x, g, b, eps, sqrt=False, eps_in=False)),
+    Mistake("no square root", "You divided by var + eps: divide by the standard deviation, np.sqrt(var + eps).",
+            lambda x, g, b, eps: _fwd(x, g, b, eps, sqrt=False)),
+    Mistake("missing eps", "ε is missing: use np.sqrt(var + eps), which also keeps a constant feature "
+            "from dividing by zero.",
+            lambda x, g, b, eps: _fwd(x, g, b, eps, eps_in=False)),
+    Mistake("eps outside the sqrt", "ε belongs inside the square root: np.sqrt(var + eps), not "
+            "np.sqrt(var) + eps (PyTorch's convention).", _fwd_eps_outside),
+    Mistake("per-example statistics", "You normalized each example over its features (axis=1 — that is "
+            "layer norm): batch norm takes μ and σ² per feature, over the batch (axis=0).",
+            lambda x, g, b, eps: _fwd(x, g, b, eps, axis=1)),
+    Mistake("statistics over everything", "You computed one μ and σ² over the whole array: batch norm "
+            "needs one per feature — reduce over axis=0 only.",
+            lambda x, g, b, eps: _fwd(x, g, b, eps, axis=None)),
+    Mistake("gamma and beta swapped", "γ and β are swapped: the output is gamma * x_hat + beta "
+            "(γ scales, β shifts).", lambda x, g, b, eps: _fwd(x, g, b, eps, affine="swapped")),
+    Mistake("no affine", "You returned x̂: the output is y = gamma * x_hat + beta.",
+            lambda x, g, b, eps: _fwd(x, g, b, eps, affine="none")),
+)
+
+
+# --------------------------------------------------------------------------- backward mistakes
+# They receive the reference cache (the exercise's namespace holds the reference forward);
+# a student's outputs match them whenever the student's forward is right.
+
+
+def _bwd_constant_stats(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
+    return dout * c.gamma * c.inv_std, (dout * c.x_hat).sum(0), dout.sum(0)
+
+
+def _bwd_no_var_path(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
+    dx = c.gamma * c.inv_std * (dout - dout.mean(0))
+    return dx, (dout * c.x_hat).sum(0), dout.sum(0)
+
+
+def _bwd_no_mean_path(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
+    dx = c.gamma * c.inv_std * (dout - c.x_hat * (dout * c.x_hat).mean(0))
+    return dx, (dout * c.x_hat).sum(0), dout.sum(0)
+
+
+def _bwd_no_gamma(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
+    dx, dgamma, dbeta = reference.batchnorm_backward_alt(dout, c)
+    return dx / c.gamma, dgamma, dbeta
+
+
+def _bwd_swapped(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
+    dx, dgamma, dbeta = reference.batchnorm_backward_alt(dout, c)
+    return dx, dbeta, dgamma
+
+
+def _bwd_mean_not_sum(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
+    dx, dgamma, dbeta = reference.batchnorm_backward_alt(dout, c)
+    m = dout.shape[0]
+    return dx, dgamma / m, dbeta / m
+
+
+def _bwd_unbiased(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
+    """The σ² node differentiated as if σ² = Σ(x−μ)²/(m−1) (forward still divides by m)."""
+    m = dout.shape[0]
+    dx_hat = dout * c.gamma
+    dvar = -0.5 * c.inv_std**3 * (dx_hat * c.x_centered).sum(0)
+    dxc = dx_hat * c.inv_std + 2.0 / (m - 1) * c.x_centered * dvar
+    dx = dxc - dxc.mean(0)
+    return dx, (dout * c.x_hat).sum(0), dout.sum(0)
+
+
+BACKWARD_MISTAKES = (
+    Mistake("mu and var treated as constants",
+            "You treated μ and σ² as constants (dx = γ·dout/√(σ²+ε)): they are functions of every "
+            "x in the batch, so the gradient must also flow back through them — "
+            "dx = γ/(m√(σ²+ε))·(m·dy − Σdy − x̂·Σ(dy·x̂)).",
+            _bwd_constant_stats, outputs=("dx",)),
+    Mistake("no path through the variance",
+            "dx is missing the path through σ², the term −x̂·Σ(dy·x̂)/m inside the bracket: "
+            "dx = γ/(m√(σ²+ε))·(m·dy − Σdy − x̂·Σ(dy·x̂)).",
+            _bwd_no_var_path, outputs=("dx",)),
+    Mistake("no path through the mean",
+            "dx is missing the path through μ, the term −Σdy/m inside the bracket: "
+            "dx = γ/(m√(σ²+ε))·(m·dy − Σdy − x̂·Σ(dy·x̂)).",
+            _bwd_no_mean_path, outputs=("dx",)),
+    Mistake("m-1 in the variance node",
+            "dx uses 1/(m−1) in the derivative of σ²: the forward divides by m, so "
+            "∂σ²/∂x_i = 2(x_i − μ)/m.", _bwd_unbiased, outputs=("dx",)),
+    Mistake("dx without gamma",
+            "dx is missing the factor γ: y = γx̂ + β, so dx̂ = γ·dout before going back through x̂.",
+            _bwd_no_gamma, outputs=("dx",)),
+    Mistake("dgamma and dbeta swapped",
+            "dgamma and dbeta are swapped: dgamma = Σ dout·x̂ and dbeta = Σ dout (over the batch).",
+            _bwd_swapped, outputs=("dgamma", "dbeta")),
+    Mistake("mean instead of sum",
+            "dgamma/dbeta are averaged over the batch: γ and β are used by every example, so their "
+            "gradients are sums — .sum(axis=0), not .mean(axis=0).",
+            _bwd_mean_not_sum, outputs=("dgamma", "dbeta")),
+)
+
+
+# --------------------------------------------------------------------------- grad_check
+
+
+def _bn_out(gamma: Array, beta: Array) -> Callable[[Array], Array]:
+    return lambda x: reference.batchnorm_forward(x, gamma, beta)[0]
+
+
+GRAD_CHECK_FUNCTIONS: dict[str, Callable[[Mapping[str, Any]], Callable[[Array], Array]]] = {
+    "tanh": lambda inp: np.tanh,
+    "cube": lambda inp: lambda x: x**3,
+    "coupled": lambda inp: lambda x: np.sin(x) * x.sum(axis=0, keepdims=True),
+    "batchnorm": lambda inp: _bn_out(inp["gamma"], inp["beta"]),
+}
+"""Functions f the ``numerical_gradient`` cases differentiate, by name (cases must be plain data)."""
+
+
+def _grad_case(name: str, fn_name: str, shape: tuple[int, int], seed: int) -> Case:
+    rng = np.random.default_rng(seed)
+    inputs: dict[str, Any] = {
+        "fn_name": fn_name,
+        "x": 1.5 * rng.standard_normal(shape),
+        "dout": rng.standard_normal(shape),  # not all ones: forgetting dout must show
+    }
+    if fn_name == "batchnorm":
+        inputs["gamma"] = rng.uniform(0.5, 2.0, shape[1])
+        inputs["beta"] = rng.standard_normal(shape[1])
+    # Two correct centered-difference codes with the same h differ only by rounding,
+    # ~1e-16·|L|/h ≈ 1e-10; a forward difference is off by ~h·f''/2 ≈ 1e-5.
+    return Case(name=name, inputs=inputs, tolerance=(1e-7, 1e-8))
+
+
+def grad_check_cases() -> list[Case]:
+    """float64 cases: elementwise f (tanh, x³), a coupled f, and the BN forward itself."""
+    return [
+        _grad_case("tanh x(3, 4)", "tanh", (3, 4), seed=10),
+        _grad_case("x**3 x(2, 5)", "cube", (2, 5), seed=11),
+        _grad_case("coupled x(4, 3)", "coupled", (4, 3), seed=12),
+        _grad_case("batchnorm x(5, 3)", "batchnorm", (5, 3), seed=13),
+    ]
+
+
+def _call_grad_check(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
+    f = GRAD_CHECK_FUNCTIONS[inputs["fn_name"]](inputs)
+    x = inputs["x"]
+    before = x.copy()
+    grad = fn(f, x, inputs["dout"], 1e-5)
+    if not np.array_equal(x, before):
+        raise ContractError(
+            "numerical_gradient left x changed: after perturbing x[i], put the original value "
+            "back (or perturb a copy of x), otherwise every later entry is measured at the wrong point."
+        )
+    return {"dx": grad}
+
+
+def _grad_forward_difference(f: Callable[[Array], Array], x: Array, dout: Array, h: float = 1e-5) -> Array:
+    x = x.astype(np.float64).copy()
+    base = np.sum(f(x) * dout)
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        grad[i] = (np.sum(f(x) * dout) - base) / h
+        x[i] = old
+    return grad
+
+
+def _grad_no_dout(f: Callable[[Array], Array], x: Array, dout: Array, h: float = 1e-5) -> Array:
+    return gradcheck.numerical_gradient(lambda z: np.sum(f(z)), x, None, h)
+
+
+def _grad_h_not_2h(f: Callable[[Array], Array], x: Array, dout: Array, h: float = 1e-5) -> Array:
+    return 2.0 * gradcheck.numerical_gradient(f, x, dout, h)
+
+
+GRAD_CHECK_MISTAKES = (
+    Mistake("forward difference",
+            "This is a one-sided (forward) difference (f(x+h) − f(x))/h, whose error is O(h): use the "
+            "centered difference (f(x+h) − f(x−h))/(2h), whose error is O(h²).",
+            _grad_forward_difference),
+    Mistake("dout ignored",
+            "dout is ignored: compute the change of L = Σ f(x)·dout, i.e. "
+            "np.sum((f(x+h) − f(x−h)) * dout) / (2h), not the change of Σ f(x).",
+            _grad_no_dout),
+    Mistake("divided by h",
+            "Your gradient is twice too large: the centered difference spans 2h, so divide by 2*h.",
+            _grad_h_not_2h),
+)
+
+
+# --------------------------------------------------------------------------- registration
+
+register(Exercise(
+    id="batchnorm_forward",
+    notebook="03_forward_backward",
+    solution=reference.batchnorm_forward,
+    cases=bn_cases,
+    call=_call_forward,
+    mistakes=FORWARD_MISTAKES,
+))
+
+_BACKWARD_NS = {"batchnorm_forward": reference.batchnorm_forward}
+
+register(Exercise(
+    id="batchnorm_backward",
+    notebook="03_forward_backward",
+    solution=reference.batchnorm_backward,
+    cases=bn_cases,
+    call=_call_backward,
+    mistakes=BACKWARD_MISTAKES,
+    diagnose=_diagnose_backward,
+    namespace=_BACKWARD_NS,
+))
+
+register(Exercise(
+    id="batchnorm_backward_alt",
+    notebook="03_forward_backward",
+    solution=reference.batchnorm_backward_alt,
+    cases=bn_cases,
+    call=_call_backward,
+    mistakes=BACKWARD_MISTAKES,
+    diagnose=_diagnose_backward,
+    namespace=_BACKWARD_NS,
+))
+
+register(Exercise(
+    id="numerical_gradient",
+    notebook="03_forward_backward",
+    solution=gradcheck.numerical_gradient,
+    cases=grad_check_cases,
+    call=_call_grad_check,
+    mistakes=GRAD_CHECK_MISTAKES,
+    forbidden=("torch", "bncourse.reference", "bncourse.nn", "bncourse.reference.gradcheck", "sklearn"),
+))

@@ -1,0 +1,204 @@
+"""Exercises of notebook 04 (γ and β): recover_identity, bias_grad_through_bn, scale_invariance_check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from bncourse.grading.cases import F32_TOL, F64_TOL
+from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
+from bncourse.lessons.l04_gamma_beta.experiments import (
+    bias_grad_through_bn,
+    identity_params,
+    scale_invariance_check,
+)
+from bncourse.reference import batchnorm_forward
+
+NOTEBOOK = "04_gamma_beta"
+SCALES = np.array([0.01, 0.1, 1.0, 10.0, 100.0])
+
+
+def _pair(result: Any, names: tuple[str, str], fn_name: str) -> dict[str, Any]:
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise ContractError(f"{fn_name} must return a tuple {names}, got {type(result).__name__}")
+    return dict(zip(names, result, strict=True))
+
+
+# --- recover_identity ------------------------------------------------------------------
+
+def _identity_cases() -> list[Case]:
+    rng = np.random.default_rng(40)
+    return [
+        Case("float64 x(8, 3)", {"x": rng.normal(size=(8, 3))}),
+        Case("float32 x(5, 4)", {"x": rng.normal(size=(5, 4)).astype(np.float32)}, F32_TOL),
+        Case("N=2 D=1", {"x": rng.normal(size=(2, 1))}),
+        Case("large mean/scale", {"x": 50.0 * rng.normal(size=(16, 3)) + 1000.0}),
+        Case("tiny variance (eps matters)", {"x": 1e-3 * rng.normal(size=(16, 3))}),
+    ]
+
+
+def _identity_call(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
+    return _pair(fn(inputs["x"]), ("gamma", "beta"), "recover_identity")
+
+
+def _id_no_eps(x: Any, eps: float = 1e-5) -> tuple[Any, Any]:
+    return x.std(axis=0), x.mean(axis=0)
+
+
+def _id_unbiased(x: Any, eps: float = 1e-5) -> tuple[Any, Any]:
+    return np.sqrt(x.var(axis=0, ddof=1) + eps).astype(x.dtype), x.mean(axis=0)
+
+
+def _id_no_sqrt(x: Any, eps: float = 1e-5) -> tuple[Any, Any]:
+    return (x.var(axis=0) + eps).astype(x.dtype), x.mean(axis=0)
+
+
+def _id_swapped(x: Any, eps: float = 1e-5) -> tuple[Any, Any]:
+    gamma, beta = identity_params(x, eps)
+    return beta, gamma
+
+
+register(Exercise(
+    id="recover_identity",
+    notebook=NOTEBOOK,
+    solution=identity_params,
+    cases=_identity_cases,
+    call=_identity_call,
+    mistakes=(
+        Mistake("swapped", "gamma and beta are swapped: gamma is the scale √(σ²+ε), beta the shift μ.", _id_swapped),
+        Mistake("no_eps", "gamma must undo the division by √(σ²+ε), so it needs the +ε too: gamma = √(var + eps).", _id_no_eps),
+        Mistake("unbiased", "Use the biased variance (divide by N, as the forward pass does), not the unbiased one.", _id_unbiased),
+        Mistake("no_sqrt", "gamma is a standard deviation, √(var + eps), not the variance itself.", _id_no_sqrt),
+    ),
+))
+
+
+# --- bias_redundancy -------------------------------------------------------------------
+
+def _bias_cases() -> list[Case]:
+    rng = np.random.default_rng(41)
+
+    def case(name: str, n: int, d_in: int, d: int, dtype: type = np.float64, scale: float = 1.0,
+             tol: tuple[float, float] = F64_TOL) -> Case:
+        inputs: dict[str, Any] = {
+            "x": (scale * rng.normal(size=(n, d_in))).astype(dtype),
+            "W": rng.normal(size=(d, d_in)).astype(dtype),
+            "b": rng.normal(size=d).astype(dtype),
+            "gamma": rng.uniform(0.5, 2.0, size=d).astype(dtype),
+            "beta": rng.normal(size=d).astype(dtype),
+            "dout": rng.normal(size=(n, d)).astype(dtype),
+        }
+        return Case(name, inputs, tol)
+
+    return [
+        case("float64 N=8 D_in=5 D=4", 8, 5, 4),
+        case("float32 N=6 D_in=3 D=2", 6, 3, 2, np.float32, tol=F32_TOL),
+        case("N=2 D=1", 2, 3, 1),
+        case("large inputs", 16, 4, 3, scale=100.0),
+    ]
+
+
+def _bias_call(fn: Callable[..., Any], i: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
+    return _pair(fn(i["x"], i["W"], i["b"], i["gamma"], i["beta"], i["dout"]), ("dW", "db"), "bias_grad_through_bn")
+
+
+def _bias_constant_stats(x: Any, W: Any, b: Any, gamma: Any, beta: Any, dout: Any, eps: float = 1e-5) -> tuple[Any, Any]:
+    z = x @ W.T + b
+    dz = dout * gamma / np.sqrt(z.var(axis=0) + eps)
+    return dz.T @ x, dz.sum(axis=0)
+
+
+def _bias_skip_bn(x: Any, W: Any, b: Any, gamma: Any, beta: Any, dout: Any, eps: float = 1e-5) -> tuple[Any, Any]:
+    return dout.T @ x, dout.sum(axis=0)
+
+
+def _bias_diagnose(case: Case, got: dict[str, Any], exp: dict[str, Any]) -> str | None:
+    db = got.get("db")
+    if db is not None and db.ndim == 2 and db.shape[1:] == exp["db"].shape:
+        return "db must be summed over the batch (axis 0): the bias is shared by every example."
+    dW = got.get("dW")
+    if dW is not None and dW.shape == exp["dW"].shape[::-1] and dW.shape != exp["dW"].shape:
+        return "dW has W's transposed shape: for z = x Wᵀ + b, dW = dzᵀ x (shape (D, D_in))."
+    return None
+
+
+register(Exercise(
+    id="bias_grad_through_bn",
+    notebook=NOTEBOOK,
+    solution=bias_grad_through_bn,
+    cases=_bias_cases,
+    call=_bias_call,
+    diagnose=_bias_diagnose,
+    mistakes=(
+        Mistake("skip_bn", "You passed dout straight to the linear layer: first backpropagate through batch norm "
+                "(dz = BN backward of dout), then dW = dzᵀx and db = Σ dz.", _bias_skip_bn),
+        Mistake("constant_stats", "Your dz treats μ and σ as constants; backpropagate through them "
+                "(use the full BN backward) — then Σ dz = 0 and db vanishes.", _bias_constant_stats),
+    ),
+    forbidden=("torch", "bncourse.nn"),
+))
+
+
+# --- scale_invariance_check ------------------------------------------------------------
+
+def _scale_cases() -> list[Case]:
+    rng = np.random.default_rng(42)
+
+    def case(name: str, n: int, d_in: int, d: int, dtype: type = np.float64,
+             tol: tuple[float, float] = F64_TOL) -> Case:
+        return Case(name, {
+            "x": rng.normal(size=(n, d_in)).astype(dtype),
+            "W": rng.normal(size=(d, d_in)).astype(dtype),
+            "gamma": rng.uniform(0.5, 2.0, size=d).astype(dtype),
+            "beta": rng.normal(size=d).astype(dtype),
+            "dout": rng.normal(size=(n, d)).astype(dtype),
+            "scales": SCALES.astype(dtype),
+        }, tol)
+
+    return [
+        case("float64 N=16 D_in=5 D=4", 16, 5, 4),
+        case("float32 N=8 D_in=3 D=2", 8, 3, 2, np.float32, (1e-3, 1e-4)),
+        case("N=2 D=1", 2, 2, 1),
+    ]
+
+
+def _scale_call(fn: Callable[..., Any], i: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
+    result = fn(i["x"], i["W"], i["gamma"], i["beta"], i["dout"], i["scales"])
+    return _pair(result, ("out_diff", "grad_norm"), "scale_invariance_check")
+
+
+def _scale_wrt_unscaled(x: Any, W: Any, gamma: Any, beta: Any, dout: Any, scales: Any, eps: float = 1e-5) -> tuple[Any, Any]:
+    diff, norm = scale_invariance_check(x, W, gamma, beta, dout, scales, eps)
+    return diff, norm * scales
+
+
+def _scale_constant_stats(x: Any, W: Any, gamma: Any, beta: Any, dout: Any, scales: Any, eps: float = 1e-5) -> tuple[Any, Any]:
+    out_1, _ = batchnorm_forward(x @ W.T, gamma, beta, eps)
+    diffs, norms = [], []
+    for a in scales:
+        z = x @ (a * W).T
+        out_a, cache = batchnorm_forward(z, gamma, beta, eps)
+        dz = dout * gamma * cache.inv_std
+        diffs.append(np.abs(out_a - out_1).max())
+        norms.append(np.sqrt(np.sum((dz.T @ x) ** 2)))
+    return np.array(diffs, dtype=x.dtype), np.array(norms, dtype=x.dtype)
+
+
+register(Exercise(
+    id="scale_invariance_check",
+    notebook=NOTEBOOK,
+    solution=scale_invariance_check,
+    cases=_scale_cases,
+    call=_scale_call,
+    mistakes=(
+        Mistake("wrt_unscaled", "Your gradient norms do not change with a: you differentiated with respect to W, "
+                "not the scaled weights W_a = a·W (∂L/∂W_a = dzᵀx, which shrinks like 1/a).", _scale_wrt_unscaled,
+                outputs=("grad_norm",)),
+        Mistake("constant_stats", "Your dz treats μ and σ as constants; use the full BN backward.",
+                _scale_constant_stats, outputs=("grad_norm",)),
+    ),
+    forbidden=("torch", "bncourse.nn"),
+))
+

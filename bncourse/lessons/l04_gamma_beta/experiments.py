@@ -1,0 +1,405 @@
+"""γ and β: what the learnable scale and shift of batch normalization give back.
+
+The computations behind notebook 04: the identity recovered by γ = √(σ²+ε), β = μ;
+how linear a sigmoid is on normalized inputs; BN as a diagonal affine layer at test time;
+the redundancy of the preceding layer's bias; scale invariance BN(a·Wx) = BN(Wx) and its
+1/a gradients; the circles task that needs γ; γ/β trajectories and unit ablations on the
+digits; and the γ/β slider widget.  NumPy functions use :mod:`bncourse.reference`; torch
+is imported only inside the functions that train models.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bncourse.conventions import EPS
+from bncourse.errors import ParameterError, ShapeError
+from bncourse.reference import batchnorm_backward_alt, batchnorm_forward, fold_batchnorm
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from torch import nn
+
+__all__ = [
+    "SATURATION_THRESHOLD",
+    "CirclesResult",
+    "bias_grad_through_bn",
+    "bn_as_linear",
+    "gamma_beta_widget",
+    "gradient_weight_cosine",
+    "identity_params",
+    "init_scale_sweep",
+    "plot_gamma_beta",
+    "plot_saturation_examples",
+    "saturated_fraction",
+    "scale_invariance_check",
+    "sigmoid_linearity",
+    "train_circles",
+    "train_recording_gamma_beta",
+    "unit_ablation",
+]
+
+FloatArray = NDArray[np.floating[Any]]
+
+SATURATION_THRESHOLD = 0.05
+"""A sigmoid unit counts as saturated when its slope σ'(y) = σ(y)(1−σ(y)) is below this
+(a fifth of the maximum slope 0.25; |y| > 2.9)."""
+
+
+def identity_params(x: FloatArray, eps: float = EPS) -> tuple[FloatArray, FloatArray]:
+    """The γ and β for which batch norm returns its input unchanged.
+
+    .. math::  \\gamma = \\sqrt{\\sigma_B^2 + \\epsilon}, \\qquad \\beta = \\mu_B
+
+    so that ``γ·(x − μ)/√(σ² + ε) + β = x``.  Statistics are per feature over the batch,
+    with the biased variance, as in the forward pass.
+
+    Shapes: x (N, D) → gamma (D,), beta (D,), in x's dtype.
+    """
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ShapeError(f"identity_params expects x of shape (N, D), got shape {x.shape}")
+    mu = x.mean(axis=0)
+    var = x.var(axis=0)
+    return np.sqrt(var + x.dtype.type(eps)), mu
+
+
+def sigmoid_linearity(scales: Sequence[float], n: int = 20_000, seed: int = 0) -> FloatArray:
+    """R² of the best straight-line fit to σ(γ·z) for z ~ N(0, 1), for each γ in ``scales``.
+
+    R² near 1 means that on normalized inputs the sigmoid acts almost like a linear map;
+    a larger γ pushes values into the curved, saturating part.
+
+    Returns: (len(scales),) array of R² values.
+    """
+    z = np.random.default_rng(seed).standard_normal(n)
+    out = []
+    for g in scales:
+        s = 1.0 / (1.0 + np.exp(-g * z))
+        slope, intercept = np.polyfit(z, s, 1)
+        resid = s - (slope * z + intercept)
+        out.append(1.0 - resid.var() / s.var())
+    return np.array(out)
+
+
+def saturated_fraction(y: FloatArray, threshold: float = SATURATION_THRESHOLD) -> float:
+    """Fraction of pre-activations ``y`` where the sigmoid's slope is below ``threshold``."""
+    s = 1.0 / (1.0 + np.exp(-np.asarray(y, dtype=np.float64)))
+    return float(np.mean(s * (1.0 - s) < threshold))
+
+
+def bn_as_linear(
+    gamma: FloatArray, beta: FloatArray, running_mean: FloatArray, running_var: FloatArray, eps: float = EPS
+) -> tuple[FloatArray, FloatArray]:
+    """Batch norm in eval mode as a linear layer ``y = W x + b`` with a diagonal ``W``.
+
+    .. math::  W = \\mathrm{diag}\\big(\\gamma / \\sqrt{\\mathrm{var} + \\epsilon}\\big), \\qquad
+               b = \\beta - \\gamma\\,\\mu / \\sqrt{\\mathrm{var} + \\epsilon}
+
+    It is :func:`~bncourse.reference.fold_batchnorm` applied to the identity layer.
+
+    Shapes: gamma, beta, running_mean, running_var (D,) → W (D, D), b (D,).
+    """
+    gamma = np.asarray(gamma)
+    d = gamma.shape[0]
+    eye = np.eye(d, dtype=gamma.dtype)
+    return fold_batchnorm(eye, np.zeros(d, dtype=gamma.dtype), gamma, beta, running_mean, running_var, eps)
+
+
+def bias_grad_through_bn(
+    x: FloatArray, W: FloatArray, b: FloatArray, gamma: FloatArray, beta: FloatArray,
+    dout: FloatArray, eps: float = EPS,
+) -> tuple[FloatArray, FloatArray]:
+    """Gradients of a linear layer ``z = x Wᵀ + b`` followed by batch norm (training mode).
+
+    .. math::  \\frac{\\partial L}{\\partial W} = dz^\\top x, \\qquad
+               \\frac{\\partial L}{\\partial b} = \\sum_i dz_i = 0
+
+    The bias gradient is zero (up to rounding) because batch norm's ``dx`` sums to zero
+    over the batch: the bias only shifts μ_B, which BN subtracts again.
+
+    Shapes: x (N, D_in), W (D, D_in), b, gamma, beta (D,), dout (N, D) →
+    dW (D, D_in), db (D,).
+    """
+    z = x @ W.T + b
+    _, cache = batchnorm_forward(z, gamma, beta, eps)
+    dz, _, _ = batchnorm_backward_alt(dout, cache)
+    return dz.T @ x, dz.sum(axis=0)
+
+
+def scale_invariance_check(
+    x: FloatArray, W: FloatArray, gamma: FloatArray, beta: FloatArray, dout: FloatArray,
+    scales: FloatArray, eps: float = EPS,
+) -> tuple[FloatArray, FloatArray]:
+    """Measure BN(a·W x) = BN(W x) and ‖∂L/∂(aW)‖ ∝ 1/a for each a in ``scales``.
+
+    For each scale a the weights are ``W_a = a·W``, ``z = x W_aᵀ``, ``out_a = BN(z)`` and
+    ``dW_a = ∂L/∂W_a`` for the upstream gradient ``dout``.
+
+    Returns:
+        out_diff: (len(scales),) ``max |out_a − out_1|`` (out_1 = the output for a = 1).
+        grad_norm: (len(scales),) Frobenius norm ‖dW_a‖, which scales like 1/a (while
+        a²·var ≫ ε).
+    """
+    scales = np.asarray(scales, dtype=x.dtype)
+    out_1, _ = batchnorm_forward(x @ W.T, gamma, beta, eps)
+    diffs, norms = [], []
+    for a in scales:
+        out_a, cache = batchnorm_forward(x @ (a * W).T, gamma, beta, eps)
+        dz, _, _ = batchnorm_backward_alt(dout, cache)
+        diffs.append(np.abs(out_a - out_1).max())
+        norms.append(np.sqrt(np.sum((dz.T @ x) ** 2)))
+    return np.array(diffs, dtype=x.dtype), np.array(norms, dtype=x.dtype)
+
+
+class CirclesResult(NamedTuple):
+    """Test accuracy of the circles models, and the final |γ| of the affine BN model."""
+
+    accuracy: dict[str, list[float]]
+    gamma_abs_mean: list[float]
+
+
+def _circles_model(kind: str, width: int, seed: int) -> nn.Module:
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = [nn.Linear(2, width)]
+    if kind == "BN without γ, β":
+        layers.append(nn.BatchNorm1d(width, affine=False))
+    elif kind == "BN with γ, β":
+        layers.append(nn.BatchNorm1d(width, affine=True))
+    elif kind != "no BN":
+        raise ParameterError(f"unknown circles model {kind!r}")
+    layers += [nn.Sigmoid(), nn.Linear(width, 2)]
+    return nn.Sequential(*layers)
+
+
+CIRCLES_MODELS = ("BN without γ, β", "BN with γ, β", "no BN")
+
+
+def train_circles(seeds: Sequence[int] = (0, 1, 2), steps: int = 600, width: int = 8,
+                  lr: float = 0.05) -> CirclesResult:
+    """Train a 2 → width sigmoid units → 2 network on concentric circles, three ways.
+
+    The three models differ only in the layer before the sigmoid: BatchNorm without
+    affine parameters, BatchNorm with γ and β, or nothing.  Adam, batch 64.
+
+    Returns: test accuracy per model and seed, and mean |γ| after training per seed.
+    """
+    import torch
+    from torch import nn
+
+    from bncourse.course.data import make_circles_split
+    from bncourse.course.training import accuracy, as_tensor
+
+    data = make_circles_split(seed=0)
+    xt, yt = as_tensor(data.x_train), as_tensor(data.y_train)
+    acc: dict[str, list[float]] = {k: [] for k in CIRCLES_MODELS}
+    gammas: list[float] = []
+    for seed in seeds:
+        for kind in CIRCLES_MODELS:
+            model = _circles_model(kind, width, seed)
+            opt = torch.optim.Adam(model.parameters(), lr=lr)
+            gen = torch.Generator().manual_seed(seed)
+            model.train()
+            for _ in range(steps):
+                idx = torch.randint(0, len(xt), (64,), generator=gen)
+                loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            acc[kind].append(accuracy(model, data.x_test, data.y_test))
+            if kind == "BN with γ, β":
+                gammas.append(model[1].weight.detach().abs().mean().item())  # type: ignore[index]
+    return CirclesResult(acc, gammas)
+
+
+def train_recording_gamma_beta(steps: int = 1500, lr: float = 0.5, eval_every: int = 50,
+                               seed: int = 0) -> tuple[Any, nn.Module]:
+    """Train the digits MLP with BN and record every BN layer's γ and β over training.
+
+    Returns the :class:`~bncourse.course.training.History` (records hold ``gamma{l}``/``beta{l}``
+    arrays per BN layer l) and the trained model.
+    """
+    from torch import nn
+
+    from bncourse.course.data import load_digits_split
+    from bncourse.course.models import make_mlp
+    from bncourse.course.training import train
+
+    data = load_digits_split(seed=0)
+    model = make_mlp(norm="bn", seed=seed)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
+
+    def record(step: int, _model: nn.Module) -> dict[str, Any]:
+        rec: dict[str, Any] = {}
+        for i, bn in enumerate(bns):
+            rec[f"gamma{i}"] = bn.weight.detach().numpy().copy()
+            rec[f"beta{i}"] = bn.bias.detach().numpy().copy()
+        return rec
+
+    hist = train(model, data.x_train, data.y_train, data.x_test, data.y_test, steps=steps,
+                 lr=lr, eval_every=eval_every, seed=seed, callback=record)
+    return hist, model
+
+
+def plot_gamma_beta(hist: Any, n_layers: int = 3) -> Figure:
+    """γ and β of every BN layer over training: median and 10–90 % band per layer."""
+    from bncourse.course.plots import new_figure
+
+    fig, axes = new_figure(ncols=2, width=12.0, height=4.2)
+    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
+    for name, ax in zip(("gamma", "beta"), axes, strict=True):
+        for layer in range(n_layers):
+            vals = np.stack([r[f"{name}{layer}"] for r in hist.records])  # (T, D)
+            lo, med, hi = np.percentile(vals, [10, 50, 90], axis=1)
+            ax.plot(hist.steps, med, color=colors[layer], label=f"BN layer {layer + 1} (median)")
+            ax.fill_between(hist.steps, lo, hi, color=colors[layer], alpha=0.2)
+        sym = "γ" if name == "gamma" else "β"
+        ax.set_title(f"{sym} per unit over training (band: 10–90 % of units)")
+        ax.set_xlabel("SGD step")
+        ax.set_ylabel(sym)
+        ax.legend(loc="best")
+    return fig
+
+
+def unit_ablation(model: nn.Module, x: FloatArray, y: NDArray[np.int64], layer: int = -1
+                  ) -> tuple[FloatArray, FloatArray]:
+    """Loss increase when one unit of a BN layer is switched off, and that unit's |γ|.
+
+    "Switched off" means the unit's BN output is replaced by its β (its normalized value
+    is zeroed), i.e. the unit no longer carries information about the input.
+
+    Returns: (|γ| per unit, test-loss increase per unit), both (D,).
+    """
+    import torch
+    from torch import nn
+
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
+    bn = bns[layer]
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    model.eval()
+    with torch.no_grad():
+        base = nn.functional.cross_entropy(model(xt), yt).item()
+        increases = []
+        for unit in range(bn.num_features):
+            mask = torch.ones(bn.num_features)
+            mask[unit] = 0.0
+
+            def hook(_m: nn.Module, _inp: Any, out: torch.Tensor, mask: torch.Tensor = mask) -> torch.Tensor:
+                return out * mask + bn.bias * (1 - mask)
+
+            handle = bn.register_forward_hook(hook)
+            increases.append(nn.functional.cross_entropy(model(xt), yt).item() - base)
+            handle.remove()
+    return bn.weight.detach().abs().numpy().copy(), np.array(increases)
+
+
+def gamma_beta_widget(z: FloatArray, bins: int = 60) -> Any:
+    """Sliders for γ and β over a histogram of ``y = γ·x̂ + β`` with the sigmoid drawn on top.
+
+    ``z`` are pre-activations of one unit (any shape; flattened and normalized with the
+    batch statistics).  The title reports the fraction of saturated values
+    (σ'(y) < :data:`SATURATION_THRESHOLD`).  Returns an ``ipywidgets`` widget.
+    """
+    import ipywidgets as widgets
+
+    from bncourse.course.plots import COLORS, new_figure
+    from bncourse.course.widgets import figure_with_sliders
+
+    z = np.asarray(z, dtype=np.float64).ravel()
+    x_hat = (z - z.mean()) / np.sqrt(z.var() + EPS)
+
+    def draw(gamma: float, beta: float) -> Figure:
+        y = gamma * x_hat + beta
+        fig, ax = new_figure(width=8.0, height=4.0)
+        ax.hist(y, bins=bins, range=(-8, 8), density=True, color=COLORS["bn"], alpha=0.5,
+                label="y = γ·x̂ + β (density)")
+        grid = np.linspace(-8, 8, 400)
+        ax2 = ax.twinx()
+        ax2.plot(grid, 1 / (1 + np.exp(-grid)), color=COLORS["reference"], label="sigmoid σ(y)")
+        ax2.set_ylabel("σ(y)")
+        ax2.set_ylim(0, 1)
+        ax.set_xlim(-8, 8)
+        ax.set_xlabel("pre-activation y")
+        ax.set_ylabel("density")
+        ax.set_title(f"γ = {gamma:.2f}, β = {beta:.2f}: {100 * saturated_fraction(y):.0f} % saturated")
+        lines = ax.get_legend_handles_labels()
+        lines2 = ax2.get_legend_handles_labels()
+        ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper left")
+        return fig
+
+    gamma_slider = widgets.FloatSlider(value=1.0, min=0.1, max=6.0, step=0.1, description="γ")
+    beta_slider = widgets.FloatSlider(value=0.0, min=-6.0, max=6.0, step=0.1, description="β")
+    return figure_with_sliders(draw, [gamma_slider, beta_slider])  # draw(gamma, beta) -> Figure
+
+
+def plot_saturation_examples(z: FloatArray, settings: Sequence[tuple[float, float]]) -> Figure:
+    """Static version of the widget: one panel per ``(γ, β)`` in ``settings``."""
+    from bncourse.course.plots import COLORS, new_figure
+
+    z = np.asarray(z, dtype=np.float64).ravel()
+    x_hat = (z - z.mean()) / np.sqrt(z.var() + EPS)
+    fig, axes = new_figure(ncols=len(settings), width=4.2 * len(settings), height=3.6, sharey=True)
+    grid = np.linspace(-8, 8, 400)
+    for ax, (gamma, beta) in zip(np.atleast_1d(axes), settings, strict=True):
+        y = gamma * x_hat + beta
+        ax.hist(y, bins=60, range=(-8, 8), density=True, color=COLORS["bn"], alpha=0.5, label="y density")
+        ax.plot(grid, 1 / (1 + np.exp(-grid)), color=COLORS["reference"], label="σ(y)")
+        ax.set_title(f"γ={gamma:g}, β={beta:g}: {100 * saturated_fraction(y):.0f} % saturated")
+        ax.set_xlabel("pre-activation y")
+    np.atleast_1d(axes)[0].set_ylabel("density / σ(y)")
+    np.atleast_1d(axes)[0].legend(loc="upper left")
+    return fig
+
+
+def init_scale_sweep(scales: Sequence[float], steps: int = 400, lr: float = 0.5, seed: int = 0
+                     ) -> dict[str, list[float]]:
+    """Final test accuracy of the digits MLP (sigmoid) with and without BN, per init scale.
+
+    Every Linear weight is multiplied by the scale at initialization
+    (:func:`bncourse.course.models.init_scaled_`).  Returns ``{"no BN": [...], "BN": [...]}``.
+    """
+    from bncourse.course.data import load_digits_split
+    from bncourse.course.models import make_mlp
+    from bncourse.course.training import train
+
+    data = load_digits_split(seed=0)
+    out: dict[str, list[float]] = {"no BN": [], "BN": []}
+    for label, norm in (("no BN", "none"), ("BN", "bn")):
+        for scale in scales:
+            model = make_mlp(norm=norm, init_scale=scale, seed=seed)
+            hist = train(model, data.x_train, data.y_train, data.x_test, data.y_test, steps=steps,
+                         lr=lr, eval_every=steps, seed=seed)
+            out[label].append(hist.final_acc)
+    return out
+
+
+def gradient_weight_cosine(model: nn.Module, x: FloatArray, y: NDArray[np.int64]) -> float:
+    """Largest |cos| between a pre-BN Linear layer's weight rows and their loss gradients.
+
+    For a scale-invariant layer the gradient of each output unit's weight row is
+    orthogonal to that row, so this is ~0 (rounding) — the reason SGD makes ‖W‖ grow.
+    """
+    import torch
+    from torch import nn
+
+    layers = list(model.children())
+    linears = [m for m, nxt in itertools.pairwise(layers)
+               if isinstance(m, nn.Linear) and isinstance(nxt, nn.BatchNorm1d)]
+    model.train()
+    model.zero_grad()
+    nn.functional.cross_entropy(model(torch.as_tensor(x)), torch.as_tensor(y)).backward()
+    worst = 0.0
+    for lin in linears:
+        w, g = lin.weight.detach().double(), lin.weight.grad.detach().double()  # type: ignore[union-attr]
+        cos = (w * g).sum(1) / (w.norm(dim=1) * g.norm(dim=1) + 1e-30)
+        worst = max(worst, cos.abs().max().item())
+    model.zero_grad()
+    return worst

@@ -1,0 +1,1 @@
+"""Lesson 05, ``notebooks/05_test_time.ipynb``: Batch normalization at test time."""

@@ -1,0 +1,675 @@
+"""Alternatives to batch normalization and its caveats: the helpers of notebook 07.
+
+* :data:`NORM_AXES`, :func:`plot_norm_cube`, :func:`torch_normalizations` -- BN, LN, IN
+  and GN as one kernel over different axes, and PyTorch's modules to compare with.
+* :func:`batch_size_sweep`, :func:`batch_stat_noise`, :func:`renorm_experiment` -- small
+  batches on the digits CNN.
+* :func:`adabn`, :func:`domain_shift_experiment` -- test-time shift and AdaBN.
+* :func:`regularization_experiment` -- the regularization effect of batch noise.
+* :func:`sequence_norm_demo` -- why sequences use LayerNorm.
+* :func:`weight_norm_parity`, :func:`spectral_norm_parity`, :func:`power_iteration_trace`,
+  :func:`lipschitz_demo` -- normalizing weights instead of activations.
+
+Importing this module imports torch and matplotlib.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from numpy.typing import NDArray
+from torch import nn
+
+from bncourse import reference as ref
+from bncourse.conventions import EPS
+from bncourse.course import plots
+from bncourse.course.data import DigitsSplit, load_digits_split, shift_digits
+from bncourse.course.models import make_cnn
+from bncourse.course.training import accuracy, as_tensor, train
+from bncourse.errors import ParameterError, ShapeError
+from bncourse.nn.renorm import BatchRenorm1d, BatchRenorm2d, renorm_limits
+
+__all__ = [
+    "GN_PAPER",
+    "NORM_AXES",
+    "RegularizationResult",
+    "ShiftResult",
+    "SweepResult",
+    "adabn",
+    "batch_size_sweep",
+    "batch_stat_noise",
+    "domain_shift_experiment",
+    "format_rows",
+    "lipschitz_demo",
+    "plot_batch_size_sweep",
+    "plot_norm_cube",
+    "plot_power_iteration",
+    "power_iteration_trace",
+    "regularization_experiment",
+    "renorm_experiment",
+    "sequence_norm_demo",
+    "spectral_norm_parity",
+    "torch_normalizations",
+    "weight_norm_parity",
+]
+
+FloatArray = NDArray[np.floating[Any]]
+
+NORM_AXES: dict[str, str] = {
+    "BatchNorm": "(N, H, W) per channel",
+    "LayerNorm": "(C, H, W) per example",
+    "InstanceNorm": "(H, W) per example and channel",
+    "GroupNorm": "(C/G, H, W) per example and group",
+}
+"""What each normalization averages over, for an ``(N, C, H, W)`` input."""
+
+GN_PAPER: dict[str, dict[int, float]] = {
+    "BN": {32: 23.6, 16: 23.7, 8: 24.8, 4: 27.3, 2: 34.7},
+    "GN": {32: 24.1, 16: 24.2, 8: 24.0, 4: 24.2, 2: 24.1},
+}
+"""Wu & He 2018, ResNet-50 on ImageNet, validation error (%) by images per worker
+(columns 16 and 8 only from notes quoting the paper; see PAPERS.md)."""
+
+
+# ----------------------------------------------------------------------------- the cube
+
+
+def _cube_mask(kind: str, shape: tuple[int, int, int], groups: int) -> NDArray[np.bool_]:
+    """Cells ``(n, c, hw)`` that share the statistics of the cell (0, 0, 0)."""
+    C = shape[1]
+    m = np.zeros(shape, dtype=bool)
+    if kind == "BatchNorm":
+        m[:, 0, :] = True
+    elif kind == "LayerNorm":
+        m[0, :, :] = True
+    elif kind == "InstanceNorm":
+        m[0, 0, :] = True
+    elif kind == "GroupNorm":
+        m[0, : C // groups, :] = True
+    else:
+        raise ParameterError(f"kind must be one of {list(NORM_AXES)}, got {kind!r}")
+    return m
+
+
+def plot_norm_cube(shape: tuple[int, int, int] = (4, 6, 4), groups: int = 3) -> Figure:
+    """The ``(N, C, H·W)`` cube four times, with the values one mean/variance covers shaded.
+
+    As in Figure 2 of Wu & He (2018): BN shades one channel for every example, LN one
+    example for every channel, IN one (example, channel) pair, GN one example's group
+    of ``C/groups`` channels.  Returns the figure.
+    """
+    N, C, S = shape
+    if groups < 1 or C % groups:
+        raise ParameterError(f"plot_norm_cube: C={C} not divisible by groups={groups}")
+    plots.use_style()
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(13.0, 3.9), layout="constrained")
+    shaded, other = plots.COLORS["gn"], "#dddddd"
+    for i, kind in enumerate(NORM_AXES):
+        ax = fig.add_subplot(1, 4, i + 1, projection="3d")
+        ax.set_facecolor("none")  # do not paint over the neighbouring panel's labels
+        mask = _cube_mask(kind, shape, groups)
+        # voxel axes: x = C, y = N (depth), z = H·W (up)
+        filled = np.ones((C, N, S), dtype=bool)
+        colors = np.empty((C, N, S), dtype=object)
+        colors[...] = other + "40"
+        colors[np.transpose(mask, (1, 0, 2))] = shaded + "e0"
+        ax.voxels(filled, facecolors=colors, edgecolor="#555555", linewidth=0.4)
+        ax.set_xlabel("C", labelpad=-10)
+        ax.set_ylabel("N", labelpad=-10)
+        ax.set_zlabel("H·W", labelpad=-12)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_zticks([])
+        ax.set_box_aspect((C, N, S))
+        ax.view_init(elev=22, azim=-62)
+        ax.set_title(f"{kind}\n{NORM_AXES[kind]}", fontsize=11)
+    fig.suptitle("Which values share one mean and variance (shaded), for x of shape (N, C, H, W)")
+    return fig
+
+
+def torch_normalizations(x: FloatArray, groups: int, eps: float = EPS) -> dict[str, FloatArray]:
+    """BN, LN, IN and GN of ``x`` computed by PyTorch's modules (no affine part).
+
+    ``BatchNorm2d`` in training mode (batch statistics), ``LayerNorm(x.shape[1:])``,
+    ``InstanceNorm2d`` and ``GroupNorm(groups, C)``, all with ``eps``.
+
+    Shapes:
+        x: ``(N, C, H, W)``. Returns arrays of the same shape and dtype, keyed by name.
+    """
+    if x.ndim != 4:
+        raise ShapeError(f"torch_normalizations expects (N, C, H, W), got shape {x.shape}")
+    C = x.shape[1]
+    t = torch.from_numpy(np.ascontiguousarray(x))
+    modules: dict[str, nn.Module] = {
+        "BatchNorm": nn.BatchNorm2d(C, eps=eps, affine=False).train(),
+        "LayerNorm": nn.LayerNorm(list(x.shape[1:]), eps=eps, elementwise_affine=False),
+        "InstanceNorm": nn.InstanceNorm2d(C, eps=eps),
+        "GroupNorm": nn.GroupNorm(groups, C, eps=eps, affine=False),
+    }
+    out = {}
+    with torch.no_grad():
+        for name, m in modules.items():
+            out[name] = m.to(t.dtype)(t).numpy()
+    return out
+
+
+# ------------------------------------------------------------------- small batches
+
+
+@dataclass
+class SweepResult:
+    """Test accuracy (eval mode) of each normalization at each training batch size."""
+
+    batch_sizes: list[int]
+    accuracy: dict[str, list[float]]
+    steps: int
+
+    def error_percent(self, norm: str) -> list[float]:
+        return [100.0 * (1.0 - a) for a in self.accuracy[norm]]
+
+
+def _digits(split: DigitsSplit | None) -> DigitsSplit:
+    return split if split is not None else load_digits_split(seed=0, images=True)
+
+
+def batch_size_sweep(
+    norms: Sequence[str] = ("bn", "gn", "ln"),
+    batch_sizes: Sequence[int] = (2, 4, 8, 16, 32),
+    steps: int = 150,
+    lr: float = 0.02,
+    momentum: float = 0.9,
+    channels: Sequence[int] = (8, 16),
+    groups: int = 4,
+    seed: int = 0,
+    split: DigitsSplit | None = None,
+) -> SweepResult:
+    """Train the digits CNN once per (normalization, batch size); record test accuracy.
+
+    Every run has the same number of SGD steps and the same learning rate, so a larger
+    batch also means more examples seen: compare normalizations *at each batch size*.
+    Models are evaluated in eval mode (BN with its running statistics).
+    """
+    d = _digits(split)
+    acc: dict[str, list[float]] = {}
+    for norm in norms:
+        acc[norm] = []
+        for bs in batch_sizes:
+            model = make_cnn(channels=channels, norm=norm, groups=groups, seed=seed)
+            h = train(model, d.x_train, d.y_train, d.x_test, d.y_test, steps=steps,
+                      batch_size=bs, lr=lr, momentum=momentum, eval_every=10**9, seed=seed)
+            acc[norm].append(h.final_acc)
+    return SweepResult(list(batch_sizes), acc, steps)
+
+
+def plot_batch_size_sweep(result: SweepResult, paper: dict[str, dict[int, float]] = GN_PAPER) -> Figure:
+    """Left: our test error vs batch size per normalization; right: the GN paper's numbers."""
+    fig, (ax, ax2) = plots.new_figure(2, width=12.0, height=4.3)
+    names = {"bn": "BatchNorm", "gn": "GroupNorm", "ln": "LayerNorm", "in": "InstanceNorm"}
+    for norm in result.accuracy:
+        ax.plot(result.batch_sizes, result.error_percent(norm), "o-", label=names.get(norm, norm),
+                color=plots.COLORS.get(norm))
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(result.batch_sizes, [str(b) for b in result.batch_sizes])
+    ax.set_xlabel("batch size (examples per step)")
+    ax.set_ylabel("test error (%)")
+    ax.set_title(f"Digits CNN, {result.steps} steps each (ours)")
+    ax.legend()
+    for norm, row in paper.items():
+        bs = sorted(row)
+        ax2.plot(bs, [row[b] for b in bs], "o-", label=names.get(norm.lower(), norm),
+                 color=plots.COLORS.get(norm.lower()))
+    ax2.set_xscale("log", base=2)
+    ax2.set_xticks(sorted(next(iter(paper.values()))), [str(b) for b in sorted(next(iter(paper.values())))])
+    ax2.set_xlabel("batch size (images per worker)")
+    ax2.set_ylabel("validation error (%)")
+    ax2.set_title("ResNet-50 on ImageNet (Wu & He 2018)")
+    ax2.legend()
+    return fig
+
+
+@torch.no_grad()
+def batch_stat_noise(
+    model: nn.Module, x: FloatArray, y: NDArray[np.int64], batch_sizes: Sequence[int], seed: int = 0
+) -> dict[int, float]:
+    """Test accuracy when BN normalizes each test batch of size B with *its own* statistics.
+
+    The model is put in training mode on a deep copy (so the original's running
+    statistics are untouched), the test set is cut into shuffled batches of B and the
+    predictions are scored.  Shows how much a BN network's output depends on the
+    batch it sits in.  Returns ``{B: accuracy}``.
+    """
+    m = copy.deepcopy(model).train()
+    xt, yt = as_tensor(x), as_tensor(y)
+    perm = torch.from_numpy(np.random.default_rng(seed).permutation(len(xt)))
+    out = {}
+    for bs in batch_sizes:
+        n = len(xt) - len(xt) % bs
+        idx = perm[:n]
+        pred = torch.cat([m(xt[idx[i:i + bs]]).argmax(1) for i in range(0, n, bs)])
+        out[int(bs)] = float((pred == yt[idx]).float().mean())
+    return out
+
+
+def renorm_experiment(
+    batch_size: int = 4,
+    steps: int = 600,
+    lr: float = 0.02,
+    momentum: float = 0.9,
+    r_max: float = 3.0,
+    d_max: float = 5.0,
+    bn_momentum: float = 0.01,
+    warmup_fraction: float = 5 / 130,
+    channels: Sequence[int] = (8, 16),
+    seed: int = 0,
+    split: DigitsSplit | None = None,
+) -> dict[str, float]:
+    """Plain BN vs Batch Renorm on the digits CNN at a small batch size.
+
+    Both use the same CNN, steps and learning rate, and the paper's moving-average rate
+    0.01 (``bn_momentum``).  Batch Renorm follows :func:`renorm_limits` with the paper's
+    schedule scaled to ``steps`` (the paper: 5k warm-up, r_max at 40k, d_max at 25k of
+    ~130k steps).  Returns test accuracies in eval mode, keyed ``"BN"``, ``"BRN"``, and the
+    final ``(r_max, d_max)``.
+    """
+    d = _digits(split)
+    scale = steps / 130
+    warmup = max(1, round(warmup_fraction * steps))
+    r_at, d_at = max(warmup + 1, round(40 * scale)), max(warmup + 1, round(25 * scale))
+    out: dict[str, float] = {}
+    for name in ("BN", "BRN"):
+        if name == "BN":
+            def factory(c: int) -> nn.Module:
+                return nn.BatchNorm2d(c, momentum=bn_momentum)
+        else:
+            def factory(c: int) -> nn.Module:
+                return BatchRenorm2d(c, momentum=bn_momentum)
+        model = make_cnn(channels=channels, norm="bn", norm_factory=factory, seed=seed)
+        limits = (1.0, 0.0)
+
+        def before_step(step: int, m: nn.Module) -> None:
+            nonlocal limits
+            limits = renorm_limits(step, warmup, r_max, r_at, d_max, d_at)
+            for layer in m.modules():
+                if isinstance(layer, (BatchRenorm1d, BatchRenorm2d)):
+                    layer.r_max, layer.d_max = limits
+
+        h = train(model, d.x_train, d.y_train, d.x_test, d.y_test, steps=steps, batch_size=batch_size,
+                  lr=lr, momentum=momentum, eval_every=10**9, seed=seed,
+                  before_step=before_step if name == "BRN" else None)
+        out[name] = h.final_acc
+        if name == "BRN":
+            out["final r_max"], out["final d_max"] = limits
+    return out
+
+
+# ------------------------------------------------------------------ domain shift, AdaBN
+
+
+@torch.no_grad()
+def adabn(model: nn.Module, x_target: FloatArray) -> nn.Module:
+    """AdaBN (Li et al. 2016): a copy of ``model`` whose BN statistics come from ``x_target``.
+
+    Every BatchNorm layer's running statistics are reset and re-estimated from one pass
+    over the unlabeled target data in training mode (one batch: the population mean
+    and unbiased variance of the target activations).  Weights are unchanged; the
+    original model is not modified.  Returns the adapted copy in eval mode.
+    """
+    m = copy.deepcopy(model)
+    bns = [layer for layer in m.modules() if isinstance(layer, nn.modules.batchnorm._BatchNorm)]
+    for layer in bns:
+        layer.reset_running_stats()
+        layer.momentum = None  # cumulative average: after one batch, exactly its statistics
+    m.train()
+    m(as_tensor(x_target))
+    for layer, orig in zip(bns, [b for b in model.modules() if isinstance(b, nn.modules.batchnorm._BatchNorm)],
+                           strict=True):
+        layer.momentum = orig.momentum
+    return m.eval()
+
+
+@dataclass
+class ShiftResult:
+    """Test accuracies on the source and on each shifted target domain."""
+
+    source_acc: dict[str, float]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def domain_shift_experiment(
+    shifts: Sequence[tuple[str, float]] = (("scale", 0.4), ("offset", 0.5), ("noise", 0.3)),
+    steps: int = 300,
+    batch_size: int = 32,
+    lr: float = 0.05,
+    momentum: float = 0.9,
+    channels: Sequence[int] = (8, 16),
+    seed: int = 0,
+    split: DigitsSplit | None = None,
+    models: dict[str, nn.Module] | None = None,
+) -> ShiftResult:
+    """Train a BN CNN and a GN CNN on digits, test them on shifted digits, then AdaBN.
+
+    For each ``(kind, amount)`` of :func:`bncourse.course.data.shift_digits`, the unlabeled
+    target data for AdaBN is the *validation* split shifted (seed 1); accuracy is
+    measured on the *test* split shifted (seed 2), so adaptation never sees test images.
+    Rows hold ``shift``, ``BN``, ``BN + AdaBN`` and ``GN`` accuracies.  ``source_acc`` also
+    has ``BN + AdaBN`` on the *unshifted* validation images: re-estimating the statistics
+    also replaces the moving averages, so that is the fair baseline for the AdaBN column.
+
+    ``models`` may supply already trained ``"bn"``/``"gn"`` CNNs (e.g. trained with these
+    same settings elsewhere in the notebook); missing ones are trained here.
+    """
+    d = _digits(split)
+    models = dict(models or {})
+    for norm in ("bn", "gn"):
+        if norm in models:
+            continue
+        models[norm] = make_cnn(channels=channels, norm=norm, seed=seed)
+        train(models[norm], d.x_train, d.y_train, d.x_test, d.y_test, steps=steps,
+              batch_size=batch_size, lr=lr, momentum=momentum, eval_every=10**9, seed=seed)
+    res = ShiftResult({
+        "BN": accuracy(models["bn"], d.x_test, d.y_test),
+        "BN + AdaBN": accuracy(adabn(models["bn"], d.x_val), d.x_test, d.y_test),
+        "GN": accuracy(models["gn"], d.x_test, d.y_test),
+    })
+    for kind, amount in shifts:
+        x_target = shift_digits(d.x_val, kind, amount, seed=1)
+        x_test = shift_digits(d.x_test, kind, amount, seed=2)
+        res.rows.append({
+            "shift": f"{kind} {amount:g}",
+            "BN": accuracy(models["bn"], x_test, d.y_test),
+            "BN + AdaBN": accuracy(adabn(models["bn"], x_target), x_test, d.y_test),
+            "GN": accuracy(models["gn"], x_test, d.y_test),
+        })
+    return res
+
+
+# --------------------------------------------------------------- regularization effect
+
+
+def _regularization_mlp(norm: bool, dropout: float, hidden: Sequence[int], seed: int) -> nn.Sequential:
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    width_in = 64
+    for width in hidden:
+        layers.append(nn.Linear(width_in, width, bias=not norm))
+        if norm:
+            layers.append(nn.BatchNorm1d(width))
+        layers.append(nn.ReLU())
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width_in = width
+    layers.append(nn.Linear(width_in, 10))
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class RegularizationResult:
+    """Final train/test accuracy (eval mode) and their gap, per variant."""
+
+    rows: list[dict[str, Any]]
+    n_train: int
+
+
+def regularization_experiment(
+    n_train: int = 150,
+    steps: int = 400,
+    batch_size: int = 16,
+    lr: float = 0.05,
+    momentum: float = 0.9,
+    hidden: Sequence[int] = (128, 128),
+    dropout: float = 0.3,
+    seeds: Sequence[int] = (0, 1),
+) -> RegularizationResult:
+    """Train/test gap of an MLP on a small digits subset, with and without batch noise.
+
+    Variants (same architecture, optimizer, steps and mini-batches):
+
+    * ``no norm``;
+    * ``BN`` -- statistics of each mini-batch of ``batch_size`` (noisy);
+    * ``BN, population stats`` -- BN whose statistics come from the whole training
+      subset at every step (each batch is forwarded together with the full subset and
+      only the batch's loss is used), so the same example always gets the same
+      normalization: BN without the batch noise;
+    * ``no norm + dropout``, ``BN + dropout``.
+
+    Accuracies are averaged over ``seeds`` (model init and batch order).
+    """
+    d = load_digits_split(seed=0)
+    x_tr, y_tr = as_tensor(d.x_train[:n_train]), as_tensor(d.y_train[:n_train])
+    variants = {
+        "no norm": (False, 0.0, False),
+        "BN": (True, 0.0, False),
+        "BN, population stats": (True, 0.0, True),
+        "no norm + dropout": (False, dropout, False),
+        "BN + dropout": (True, dropout, False),
+    }
+    loss_fn = nn.CrossEntropyLoss()
+    rows = []
+    for name, (norm, p, population) in variants.items():
+        tr_accs, te_accs = [], []
+        for seed in seeds:
+            model = _regularization_mlp(norm, p, hidden, seed)
+            opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+            gen = torch.Generator().manual_seed(seed)
+            model.train()
+            for _ in range(steps):
+                idx = torch.randint(0, n_train, (batch_size,), generator=gen)
+                xb = torch.cat([x_tr[idx], x_tr]) if population else x_tr[idx]
+                loss = loss_fn(model(xb)[:batch_size], y_tr[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            tr_accs.append(accuracy(model, x_tr, y_tr))
+            te_accs.append(accuracy(model, d.x_test, d.y_test))
+        tr, te = float(np.mean(tr_accs)), float(np.mean(te_accs))
+        rows.append({"variant": name, "train acc": tr, "test acc": te, "gap": tr - te})
+    return RegularizationResult(rows, n_train)
+
+
+# --------------------------------------------------------------------------- sequences
+
+
+def sequence_norm_demo(
+    lengths: Sequence[int] = (5, 3, 8), features: int = 4, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Why sequence models use LayerNorm: a padded batch of variable-length sequences.
+
+    Sequences of ``lengths`` tokens (``features`` each) are zero-padded to the longest
+    and normalized three ways: BN over (batch, time) including the padding, BN over the
+    real tokens only (masked), and LN per token over its features.  For sequence 0
+    (tokens that are *not* padding) the function reports how much its normalized values
+    change between being in this batch and being alone in a batch of one sequence.
+    Returns one row per method: ``method``, ``max change`` and ``needs other sequences``.
+    """
+    rng = np.random.default_rng(seed)
+    T = max(lengths)
+    x = np.zeros((len(lengths), T, features))
+    mask = np.zeros((len(lengths), T), dtype=bool)
+    for i, L in enumerate(lengths):
+        x[i, :L] = rng.normal(loc=i, scale=1 + i, size=(L, features))  # sequences differ
+        mask[i, :L] = True
+
+    def bn_padded(xb: FloatArray) -> FloatArray:
+        flat = xb.reshape(-1, features)
+        return ref.normalize(flat, axes=(0,))[0].reshape(xb.shape)
+
+    def bn_masked(xb: FloatArray, mb: NDArray[np.bool_]) -> FloatArray:
+        tokens = xb[mb]
+        mu, var = tokens.mean(0), tokens.var(0)
+        return (xb - mu) / np.sqrt(var + EPS)
+
+    def ln(xb: FloatArray) -> FloatArray:
+        return ref.normalize(xb, axes=(2,))[0]
+
+    L0 = lengths[0]
+    alone_x, alone_m = x[:1, :L0], mask[:1, :L0]
+    rows = []
+    for method, in_batch, alone in (
+        ("BN over (batch, time), padding included", bn_padded(x), bn_padded(alone_x)),
+        ("BN over real tokens only (masked)", bn_masked(x, mask), bn_masked(alone_x, alone_m)),
+        ("LN per token", ln(x), ln(alone_x)),
+    ):
+        change = float(np.max(np.abs(in_batch[0, :L0] - alone[0, :L0])))
+        rows.append({"method": method, "max change": change})
+    return rows
+
+
+# ------------------------------------------------------------- weight and spectral norm
+
+
+def weight_norm_parity(out_features: int = 5, in_features: int = 7, seed: int = 0) -> dict[str, float]:
+    """:func:`bncourse.reference.weight_norm` vs ``torch.nn.utils.parametrizations.weight_norm``.
+
+    A float64 ``nn.Linear`` gets torch's weight-norm parametrization; its ``original0``
+    (g) and ``original1`` (v) are set to random values and the weight torch computes is
+    compared with ``g·v/‖v‖`` from the reference.  Also reports ``max | ‖w_i‖ − |g_i| |``
+    (each row's norm is g's magnitude).
+    """
+    from torch.nn.utils import parametrizations
+
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal((out_features, in_features))
+    g = rng.uniform(0.5, 2.0, size=(out_features, 1))
+    lin = parametrizations.weight_norm(nn.Linear(in_features, out_features).double(), dim=0)
+    with torch.no_grad():
+        lin.parametrizations.weight.original0.copy_(torch.from_numpy(g))
+        lin.parametrizations.weight.original1.copy_(torch.from_numpy(v))
+    w_torch = lin.weight.detach().numpy()
+    w_ref = ref.weight_norm(v, g.ravel(), dim=0)
+    return {
+        "max |w_torch - w_ref|": float(np.max(np.abs(w_torch - w_ref))),
+        "max | ||w_i|| - g_i |": float(np.max(np.abs(np.linalg.norm(w_ref, axis=1) - g.ravel()))),
+    }
+
+
+def spectral_norm_parity(
+    out_features: int = 6, in_features: int = 9, n_power_iterations: int = 1, seed: int = 0
+) -> dict[str, float]:
+    """:func:`bncourse.reference.spectral_norm` vs ``torch.nn.utils.parametrizations.spectral_norm``.
+
+    A float64 ``nn.Linear`` with torch's spectral-norm parametrization (training mode)
+    is called once; the reference is given the same weight and the same u, v buffers
+    torch held before the call.  Reports the max difference of the normalized weights,
+    σ from the reference, the exact largest singular value of W, and that of ``W/σ``.
+    """
+    from torch.nn.utils import parametrizations
+
+    torch.manual_seed(seed)
+    lin = nn.Linear(in_features, out_features).double()
+    w = lin.weight.detach().numpy().copy()
+    sn = parametrizations.spectral_norm(lin, n_power_iterations=n_power_iterations)
+    param: Any = sn.parametrizations.weight[0]  # type: ignore[index,union-attr]
+    u0, v0 = param._u.detach().numpy().copy(), param._v.detach().numpy().copy()
+    sn.train()
+    w_torch = torch.as_tensor(sn.weight).detach().numpy()
+    w_ref, _, sigma = ref.spectral_norm(w, u0, n_power_iterations, v=v0)
+    return {
+        "max |W_torch - W_ref|": float(np.max(np.abs(w_torch - w_ref))),
+        "sigma (power iteration)": float(sigma),
+        "sigma_max(W) (SVD)": ref.largest_singular_value(w),
+        "sigma_max(W / sigma)": ref.largest_singular_value(w_ref),
+    }
+
+
+def power_iteration_trace(weight: FloatArray, n_iterations: int = 15, seed: int = 0) -> FloatArray:
+    """σ estimates ``uᵀWv`` after 1..n power iterations from a random u (reference code).
+
+    Returns an array of length ``n_iterations``; it increases towards σ_max(W).
+    """
+    u: FloatArray = np.random.default_rng(seed).standard_normal((int(weight.shape[0]),))
+    sigmas = []
+    for _ in range(n_iterations):
+        _, u, sigma = ref.spectral_norm(weight, u, 1)
+        sigmas.append(float(sigma))
+    return np.array(sigmas)
+
+
+def plot_power_iteration(traces: dict[str, FloatArray], exact: dict[str, float]) -> Figure:
+    """Power-iteration estimates of σ_max over iterations, with the exact values dashed."""
+    fig, ax = plots.new_figure(1, width=7.0, height=4.0)
+    for i, (name, tr) in enumerate(traces.items()):
+        color = f"C{i}"
+        ax.plot(np.arange(1, len(tr) + 1), tr, "o-", color=color, label=f"{name}: power iteration")
+        ax.axhline(exact[name], color=color, ls="--", lw=1.2, label=f"{name}: exact σ_max (SVD)")
+    ax.set_xlabel("power iterations")
+    ax.set_ylabel("estimate of σ_max(W)")
+    ax.set_title("Power iteration converges to the largest singular value")
+    ax.legend(fontsize=9)
+    return fig
+
+
+def lipschitz_demo(
+    widths: Sequence[int] = (16, 64, 64, 1), n_inputs: int = 512, seed: int = 0
+) -> list[dict[str, Any]]:
+    """A random discriminator-like MLP, before and after spectral normalization.
+
+    For ``Linear → LeakyReLU(0.2) → ... → Linear`` the Lipschitz constant is at most the
+    product of the layers' σ_max.  Reports that product and the largest input-gradient
+    norm ``‖∂f/∂x‖`` found on ``n_inputs`` random inputs (a lower bound on the
+    Lipschitz constant), for the plain network and with
+    ``torch.nn.utils.parametrizations.spectral_norm`` on every layer (eval mode after
+    50 training-mode calls so u, v have converged).
+    """
+    from torch.nn.utils import parametrizations
+
+    def build(sn: bool) -> nn.Sequential:
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(itertools.pairwise(widths)):
+            lin = nn.Linear(a, b).double()
+            with torch.no_grad():
+                lin.weight.mul_(3.0)  # a discriminator whose weights have grown
+            layers.append(parametrizations.spectral_norm(lin) if sn else lin)
+            if i < len(widths) - 2:
+                layers.append(nn.LeakyReLU(0.2))
+        return nn.Sequential(*layers)
+
+    x = torch.randn(n_inputs, widths[0], dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    rows = []
+    for sn in (False, True):
+        net = build(sn)
+        if sn:
+            net.train()
+            with torch.no_grad():
+                for _ in range(50):
+                    net(x[:1])
+        net.eval()
+        xg = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(net(xg).sum(), xg)
+        bound = 1.0
+        for layer in net:
+            if isinstance(layer, nn.Linear):
+                bound *= ref.largest_singular_value(layer.weight.detach().numpy())
+        rows.append({
+            "network": "spectral norm" if sn else "plain",
+            "product of sigma_max": bound,
+            "max ||df/dx|| on inputs": float(grad.norm(dim=1).max()),
+        })
+    return rows
+
+
+def format_rows(rows: Sequence[dict[str, Any]], digits: int = 3) -> str:
+    """A plain-text table of dict rows with floats rounded to ``digits`` decimals."""
+    if not rows:
+        return ""
+    cols = list(rows[0])
+
+    def fmt(v: Any) -> str:
+        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+    cells = [[fmt(r[c]) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cols, widths, strict=True)))]
+    lines += ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True)))
+              for row in cells]
+    return "\n".join(lines)
+

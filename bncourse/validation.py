@@ -1,0 +1,195 @@
+"""Input validation shared by :mod:`bncourse.reference` and :mod:`bncourse.nn`, and the
+course's one comparison of arrays, :func:`rel_error`.
+
+Every public function validates its arguments at the top with these helpers, so a bad
+call fails with a :class:`~bncourse.errors.BNCourseError` subclass whose message names
+the function, what was expected and what was received -- never with an ``IndexError``
+or a NumPy broadcast error from deep inside the math.  Helpers that only look at a
+shape, a dtype name or a number take plain Python values, so the PyTorch modules can
+reuse them without NumPy arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from bncourse.errors import BatchSizeError, DTypeError, ParameterError, ShapeError
+
+Shape = tuple[int, ...]
+
+
+def as_float_array(a: ArrayLike, name: str, fn: str) -> NDArray[np.floating[Any]]:
+    """``np.asarray(a)``, rejecting anything that is not a floating-point array.
+
+    The array is not copied, so the caller must not write into it.
+    """
+    arr = np.asarray(a)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise DTypeError(
+            f"{fn}: {name} must be a floating-point array (float32 or float64), "
+            f"got dtype {arr.dtype}"
+        )
+    return arr
+
+
+def as_param(
+    a: ArrayLike, name: str, fn: str, shape: Shape, dtype: np.dtype[Any]
+) -> NDArray[np.floating[Any]]:
+    """A floating-point parameter of exactly ``shape``, viewed in ``dtype`` (no copy if equal)."""
+    arr = as_float_array(a, name, fn)
+    check_shape(arr.shape, shape, name, fn)
+    return arr.astype(dtype, copy=False)
+
+
+def check_ndim(shape: Shape, ndims: Sequence[int], name: str, fn: str, layout: str) -> None:
+    """Raise ``ShapeError`` unless ``len(shape)`` is one of ``ndims``.
+
+    ``layout`` describes the expected shape, e.g. ``"(N, D)"``.
+    """
+    if len(shape) not in ndims:
+        raise ShapeError(f"{fn} expects {name} of shape {layout}, got shape {tuple(shape)}")
+
+
+def check_min_ndim(shape: Shape, min_ndim: int, name: str, fn: str, layout: str) -> None:
+    """Raise ``ShapeError`` if ``shape`` has fewer than ``min_ndim`` axes."""
+    if len(shape) < min_ndim:
+        raise ShapeError(f"{fn} expects {name} of shape {layout}, got shape {tuple(shape)}")
+
+
+def check_shape(shape: Shape, expected: Shape, name: str, fn: str) -> None:
+    """Raise ``ShapeError`` unless ``shape == expected``."""
+    if tuple(shape) != tuple(expected):
+        raise ShapeError(
+            f"{fn}: {name} must have shape {tuple(expected)}, got shape {tuple(shape)}"
+        )
+
+
+def check_eps(eps: float, fn: str) -> float:
+    """Return ``float(eps)``; raise ``ParameterError`` unless it is finite and > 0."""
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating, np.integer)):
+        raise ParameterError(f"{fn}: eps must be a number > 0, got {eps!r}")
+    value = float(eps)
+    if not (value > 0 and math.isfinite(value)):
+        raise ParameterError(f"{fn}: eps must be > 0, got eps={eps!r}")
+    return value
+
+
+def check_momentum(momentum: float | None, fn: str) -> float | None:
+    """Return ``momentum`` as a float (or ``None``); raise unless it lies in [0, 1]."""
+    if momentum is None:
+        return None
+    if isinstance(momentum, bool) or not isinstance(
+        momentum, (int, float, np.floating, np.integer)
+    ):
+        raise ParameterError(f"{fn}: momentum must be a number in [0, 1] or None, got {momentum!r}")
+    value = float(momentum)
+    if not 0.0 <= value <= 1.0:
+        raise ParameterError(f"{fn}: momentum must be in [0, 1] or None, got momentum={momentum!r}")
+    return value
+
+
+def check_positive_int(value: int, name: str, fn: str) -> int:
+    """Return ``value``; raise ``ParameterError`` unless it is an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ParameterError(f"{fn}: {name} must be a positive integer, got {name}={value!r}")
+    return int(value)
+
+
+def check_batchnorm_args(
+    num_features: int, eps: float, momentum: float | None, fn: str
+) -> tuple[int, float, float | None]:
+    """``(num_features, eps, momentum)`` of a BatchNorm module's constructor, validated.
+
+    The NumPy :class:`~bncourse.reference.BatchNorm1d` and the PyTorch modules of
+    :mod:`bncourse.nn` take the same arguments and reject the same values:
+    :func:`check_positive_int`, :func:`check_eps`, :func:`check_momentum`.
+    """
+    return (
+        check_positive_int(num_features, "num_features", fn),
+        check_eps(eps, fn),
+        check_momentum(momentum, fn),
+    )
+
+
+def check_batch_size(shape: Shape, axes: Sequence[int], fn: str) -> None:
+    """Raise ``BatchSizeError`` if the statistics would be over a single value.
+
+    The same condition as PyTorch's "Expected more than 1 value per channel when
+    training": the product of the sizes of the reduced ``axes`` must exceed 1.
+    """
+    m = math.prod(shape[a] for a in axes)
+    if m <= 1:
+        raise BatchSizeError(
+            f"{fn}: training batchnorm needs >1 value per channel, got x.shape={tuple(shape)}"
+        )
+
+
+def check_num_groups(num_channels: int, num_groups: int, fn: str) -> int:
+    """Return ``num_groups``; raise ``ParameterError`` unless it divides ``num_channels``."""
+    groups = check_positive_int(num_groups, "num_groups", fn)
+    if num_channels % groups != 0:
+        raise ParameterError(f"{fn}: C={num_channels} not divisible by G={groups}")
+    return groups
+
+
+def check_axes(axes: Sequence[int] | int, ndim: int, fn: str) -> tuple[int, ...]:
+    """Normalize ``axes`` to a sorted tuple of distinct non-negative axes of an ``ndim`` array."""
+    raw = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
+    if not raw:
+        raise ShapeError(f"{fn}: axes must name at least one axis, got axes={axes!r}")
+    out = []
+    for a in raw:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not -ndim <= a < ndim:
+            raise ShapeError(
+                f"{fn}: axes must be integers in [-{ndim}, {ndim - 1}] for a {ndim}-D input, "
+                f"got axes={axes!r}"
+            )
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{fn}: axes must be distinct, got axes={axes!r}")
+    return tuple(sorted(out))
+
+
+def check_nonnegative(a: NDArray[np.floating[Any]], name: str, fn: str) -> None:
+    """Raise ``ParameterError`` if any entry of ``a`` is negative or NaN (e.g. a variance)."""
+    if a.size and not bool(np.all(a >= 0)):
+        raise ParameterError(
+            f"{fn}: {name} must be >= 0 everywhere, got min {float(np.nanmin(a))!r}"
+            + (" and NaN" if bool(np.isnan(a).any()) else "")
+        )
+
+
+def rel_error(a: ArrayLike, b: ArrayLike) -> float:
+    r"""CS231n's relative error: the largest elementwise ``|a − b| / max(1e-8, |a| + |b|)``.
+
+    .. math::
+        \max_i \frac{|a_i - b_i|}{\max(10^{-8}, |a_i| + |b_i|)}
+
+    Scale-free, so one threshold fits any magnitude: about 1e-7 or less for a correct
+    float64 gradient against :func:`numerical_gradient`.  Entries where both a and b are
+    near zero can dominate it; compare such arrays with an absolute tolerance.
+
+    Shapes:
+        a, b: the same shape.
+
+    Returns:
+        The maximum relative error, a Python float (0.0 for empty arrays; NaN, without a
+        warning, when an entry is NaN or infinite, as a student's output often is).
+
+    Raises:
+        ShapeError: a and b have different shapes.
+    """
+    a_ = np.asarray(a, dtype=np.float64)
+    b_ = np.asarray(b, dtype=np.float64)
+    if a_.shape != b_.shape:
+        raise ShapeError(f"rel_error: shapes differ, got {a_.shape} and {b_.shape}")
+    if a_.size == 0:
+        return 0.0
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf entries give NaN, quietly
+        denom: NDArray[Any] = np.maximum(1e-8, np.abs(a_) + np.abs(b_))
+        return float(np.max(np.abs(a_ - b_) / denom))

@@ -1,0 +1,285 @@
+"""The slide decks in a real browser: headless Debian Chromium, network cut off.
+
+For the fixture notebook and every course notebook in notebooks/: reveal.js starts, the
+deck has the notebook's number of slides, MathJax typeset every formula (no raw ``$$``
+left), every image decoded, the keyboard reaches the last slide through every slide, and
+every slide fits: its content is at most ``OVERFLOW_TOLERANCE`` taller than the slide, at
+the zoom the deck chose (never below ``slides.MIN_ZOOM``).  Screenshots of the title slide,
+the first math slide and the most zoomed slide go to build/screenshots/slides/
+<deck>-title.png, <deck>-math.png and <deck>-fit.png for review, and <deck>-overflow.txt
+lists every slide that needed a zoom or does not fit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from bncourse.authoring import slides
+from tests.browser_helpers import chromium_browser_session, watch_page
+from tests.paths import ROOT
+from tests.slides_fixture import (
+    EXPECT,
+    NOTES_TEXT,
+    ExpectedSlide,
+    expected_slides,
+    make_fixture_notebook,
+)
+
+pytestmark = pytest.mark.browser
+
+
+SCREENSHOTS = ROOT / "build" / "screenshots" / "slides"
+COURSE_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+# ----------------------------------------------------------------- browser checks
+
+_SLIDE_STATE = """() => {
+  const out = [];
+  for (const slide of Reveal.getSlides()) {
+    const idx = Reveal.getIndices(slide);
+    const clone = slide.cloneNode(true);
+    clone.querySelectorAll('script, style, aside.notes').forEach(e => e.remove());
+    const jax = Array.from(slide.querySelectorAll('script[type^="math/tex"]'))
+      .filter(s => !s.closest('aside.notes'));
+    const rendered = jax.filter(s => document.getElementById(s.id + '-Frame'));
+    out.push({h: idx.h, v: idx.v || 0, text: clone.textContent, n_jax: jax.length,
+              n_rendered: rendered.length});
+  }
+  return out;
+}"""
+
+_CURRENT_MATH_SIZE = """async () => {
+  await new Promise(resolve => MathJax.Hub.Queue(resolve));
+  const slide = Reveal.getCurrentSlide();
+  return Array.from(slide.querySelectorAll('script[type^="math/tex"]'))
+    .filter(s => !s.closest('aside.notes'))
+    .map(s => { const f = document.getElementById(s.id + '-Frame');
+                return f ? f.getBoundingClientRect().width : 0; });
+}"""
+
+_BROKEN_IMAGES = """() => Array.from(document.querySelectorAll('.slides img'))
+  .filter(i => !(i.complete && i.naturalWidth > 0 && i.naturalHeight > 0))
+  .map(i => (i.getAttribute('src') || '').slice(0, 60))"""
+
+
+# Height of the current slide's content (at the zoom the deck's fit applied, in slide px),
+# the slide height and that zoom.  Only the shown slide has a layout.
+_OVERFLOW = """() => { const s = Reveal.getCurrentSlide();
+  return [s.scrollHeight, Reveal.getConfig().height, parseFloat(s.dataset.bncourseZoom || '1')]; }"""
+
+#: How much taller than the slide its content may measure: 1 %, 8 px of 800.  The deck's fit
+#: makes every slide it can fit at most the slide height, so this only absorbs sub-pixel
+#: rounding (scrollHeight is rounded, zoomed children are not) and the last block's bottom
+#: margin, which is blank.  Anything more is cut off behind the slide's scroll bar, so a
+#: looser bound (5 %, ~1.5 lines of text) would let real overflow through.
+OVERFLOW_TOLERANCE = 0.01
+
+
+def _settle(page: Any) -> None:
+    page.evaluate("() => document.fonts.ready.then(() => new Promise(r => MathJax.Hub.Queue(r)))")
+    page.wait_for_timeout(150)
+
+
+def check_deck(browser: Any, deck: Path, notebook: Path) -> dict[str, Any]:
+    """Open a deck in Chromium, assert everything the issue asks, save two screenshots."""
+    expect = expected_slides(nbformat.read(notebook, as_version=4))
+    context, page, log = watch_page(browser)
+    try:
+        page.goto(deck.resolve().as_uri(), wait_until="load")
+        page.wait_for_function(
+            "() => window.bncourseSlides && bncourseSlides.revealReady && bncourseSlides.mathDone",
+            timeout=60_000,
+        )
+        assert page.evaluate("() => Reveal.isReady() && Reveal.hasPlugin('notes')")
+        total = page.evaluate("() => Reveal.getTotalSlides()")
+        assert total == len(expect), f"{deck.name}: {total} slides, notebook has {len(expect)}"
+        leaves = page.evaluate(
+            "() => document.querySelectorAll('.slides section:not(:has(section))').length")
+        assert leaves == len(expect)
+
+        state = page.evaluate(_SLIDE_STATE)
+        assert [(s["h"], s["v"]) for s in state] == [(e.h, e.v) for e in expect]
+        for s, e in zip(state, expect, strict=True):
+            where = f"{deck.name} slide ({e.h},{e.v})"
+            assert "$$" not in s["text"], f"{where}: raw $$ left: {s['text'][:200]!r}"
+            assert s["n_rendered"] == s["n_jax"], f"{where}: {s['n_jax'] - s['n_rendered']} not typeset"
+            if e.n_math:
+                assert s["n_rendered"] >= 1, f"{where}: has math in the notebook, none rendered"
+        errors = page.evaluate(
+            "() => document.querySelectorAll('.MathJax_Error, .merror').length")
+        assert errors == 0, f"{deck.name}: {errors} MathJax errors"
+        assert "Math Processing Error" not in page.evaluate("() => document.body.innerText")
+        assert page.evaluate(_BROKEN_IMAGES) == []
+
+        # Screenshots (instant transitions so the picture is the slide, not a blur).
+        page.evaluate("() => Reveal.configure({transition: 'none', backgroundTransition: 'none'})")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.keyboard.press("Home")
+        _settle(page)
+        assert page.evaluate("() => Reveal.isFirstSlide()")
+        page.screenshot(path=str(SCREENSHOTS / f"{deck.stem}-title.png"))
+        math_slides = [e for e in expect if e.n_math]
+        if math_slides:
+            m = math_slides[0]
+            page.evaluate(f"() => Reveal.slide({m.h}, {m.v}, 1000)")  # all fragments shown
+            _settle(page)
+            widths = page.evaluate(_CURRENT_MATH_SIZE)
+            assert widths and min(widths) > 0, f"{deck.name}: math with zero width {widths}"
+            page.screenshot(path=str(SCREENSHOTS / f"{deck.stem}-math.png"))
+
+        # Keyboard navigation: space steps through every fragment and slide to the end.
+        page.keyboard.press("Home")
+        visited = {(0, 0)}
+        fit: dict[tuple[int, int], tuple[int, int, float]] = {(0, 0): tuple(page.evaluate(_OVERFLOW))}
+        for _ in range(4 * len(expect) + 50):
+            if page.evaluate("() => Reveal.isLastSlide() && !Reveal.availableFragments().next"):
+                break
+            page.keyboard.press("Space")
+            idx = page.evaluate("() => Reveal.getIndices()")
+            visited.add((idx["h"], idx["v"] or 0))
+            height, limit, zoom = page.evaluate(_OVERFLOW)
+            key = (idx["h"], idx["v"] or 0)
+            fit[key] = max(fit.get(key, (0, limit, 1.0)), (height, limit, zoom))  # tallest seen
+        assert page.evaluate("() => Reveal.isLastSlide()"), f"{deck.name}: never reached the end"
+        assert visited == {(e.h, e.v) for e in expect}
+        too_tall = {k: v for k, v in fit.items() if v[0] > v[1] * (1 + OVERFLOW_TOLERANCE)}
+        (SCREENSHOTS / f"{deck.stem}-overflow.txt").write_text("".join(
+            f"slide {h + 1}.{v + 1} (h={h}, v={v}): content {hh}px "
+            f"{'>' if (h, v) in too_tall else '<='} slide {lim}px at zoom {z:.3f}\n"
+            for (h, v), (hh, lim, z) in sorted(fit.items()) if z < 1 or hh > lim))
+        assert all(slides.MIN_ZOOM <= z <= 1 for _, _, z in fit.values()), fit
+        if fit and min(z for _, _, z in fit.values()) < 1:  # the most shrunk slide, for review
+            (h, v), _ = min(fit.items(), key=lambda kv: kv[1][2])
+            page.evaluate(f"() => Reveal.slide({h}, {v}, 1000)")
+            _settle(page)
+            page.screenshot(path=str(SCREENSHOTS / f"{deck.stem}-fit.png"))
+        assert not too_tall, (
+            f"{deck.name}: {len(too_tall)} slide(s) taller than the slide even at zoom "
+            f"{slides.MIN_ZOOM} (see {SCREENSHOTS / f'{deck.stem}-overflow.txt'}): "
+            + ", ".join(f"{h + 1}.{v + 1} {hh}px" for (h, v), (hh, _, _) in sorted(too_tall.items())))
+        page.keyboard.press("Home")
+        assert page.evaluate("() => Reveal.getIndices().h") == 0
+        log.assert_clean()
+        return {"state": state, "expect": expect, "page": page, "fit": fit}
+    finally:
+        context.close()
+
+
+# ----------------------------------------------------------------- fixtures and tests
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    with chromium_browser_session() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def fixture_deck(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("slides_browser")
+    nb = make_fixture_notebook(base / "nb" / "99_slides_fixture.ipynb")
+    out = base / "out"
+    slides.build(out, [nb])
+    return nb, out / "99_slides_fixture.html"
+
+
+def test_fixture_deck_in_chromium(chromium: Any, fixture_deck: tuple[Path, Path]) -> None:
+    nb, deck = fixture_deck
+    result = check_deck(chromium, deck, nb)
+    expect: list[ExpectedSlide] = result["expect"]
+    assert len(expect) == EXPECT.n_slides
+    assert tuple((e.h, e.v) for e in expect if e.n_math) == EXPECT.math_slides
+    n_jax = sum(s["n_jax"] for s in result["state"])
+    assert n_jax == EXPECT.n_display_math + EXPECT.n_inline_math
+    zoomed = tuple(k for k, (_, _, z) in sorted(result["fit"].items()) if z < 1)
+    assert zoomed == EXPECT.zoomed_slides  # the long list is shrunk (and, above, fits) ...
+    assert all(result["fit"][k][2] > slides.MIN_ZOOM for k in zoomed)  # ... not to the floor
+
+
+def test_folded_code_opens_and_the_slide_refits(chromium: Any, fixture_deck: tuple[Path, Path]) -> None:
+    _, deck = fixture_deck
+    h, v = EXPECT.zoomed_slides[0]  # the long list, whose slide also has the folded code cell
+    context, page, log = watch_page(chromium)
+    try:
+        page.goto(deck.resolve().as_uri() + f"#/{h}/{v}", wait_until="load")
+        page.wait_for_function("() => window.bncourseSlides && bncourseSlides.revealReady")
+        _settle(page)
+        code = "() => Reveal.getCurrentSlide().querySelector('details.bncourse-fold .jp-InputArea')"
+        assert page.evaluate(f"() => ({code})().getBoundingClientRect().height") == 0  # closed
+        before = page.evaluate(_OVERFLOW)
+        page.click("details.bncourse-fold > summary")
+        page.wait_for_function("() => Reveal.getCurrentSlide().querySelector('details.bncourse-fold').open")
+        assert page.evaluate(f"() => ({code})().getBoundingClientRect().height") > 100  # 12 lines
+        after = page.evaluate(_OVERFLOW)
+        assert before[0] <= before[1] and slides.MIN_ZOOM < before[2] < 1
+        # List + open code do not fit even at the smallest zoom: the slide stays there and
+        # scrolls (nothing is cut off for good); closing the code restores the first fit.
+        assert after[2] == slides.MIN_ZOOM and after[0] > after[1]
+        assert page.evaluate("() => getComputedStyle(Reveal.getCurrentSlide()).overflowY") == "auto"
+        page.click("details.bncourse-fold > summary")
+        page.wait_for_function("() => !Reveal.getCurrentSlide().querySelector('details.bncourse-fold').open")
+        assert page.evaluate(_OVERFLOW) == before
+        log.assert_clean()
+    finally:
+        context.close()
+
+
+def test_fixture_fragment_and_notes(chromium: Any, fixture_deck: tuple[Path, Path]) -> None:
+    _, deck = fixture_deck
+    context, page, log = watch_page(chromium)
+    try:
+        page.goto(deck.resolve().as_uri() + "#/2", wait_until="load")
+        page.wait_for_function("() => window.bncourseSlides && bncourseSlides.revealReady")
+        assert page.evaluate("() => Reveal.getIndices().h") == 2
+        fragment_visible = "() => Reveal.getCurrentSlide().querySelector('.fragment').classList.contains('visible')"
+        assert not page.evaluate(fragment_visible)
+        page.keyboard.press("ArrowRight")  # first press shows the fragment, stays on the slide
+        assert page.evaluate("() => Reveal.getIndices().h") == 2
+        assert page.evaluate(fragment_visible)
+        notes = page.evaluate("() => Reveal.getSlideNotes(Reveal.getSlide(2, 0))")
+        assert NOTES_TEXT in notes
+        assert page.evaluate("() => Reveal.getSlideNotes(Reveal.getSlide(1, 0))") == ""
+        log.assert_clean()
+    finally:
+        context.close()
+
+
+def _pdf_pages(path: Path) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", path.read_bytes()))
+
+
+def test_pdf_export(fixture_deck: tuple[Path, Path], tmp_path: Path) -> None:
+    from tests.browser_helpers import require_browser
+
+    require_browser()
+    nb, _ = fixture_deck
+    written = slides.build(tmp_path, [nb], pdf=True)
+    pdf = tmp_path / "99_slides_fixture.pdf"
+    assert pdf in written
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    assert _pdf_pages(pdf) == EXPECT.n_slides  # one page per slide, fragments shown
+    assert 'href="99_slides_fixture.pdf"' in (tmp_path / "index.html").read_text()
+
+
+@pytest.fixture(scope="module")
+def course_decks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("course_slides")
+    if COURSE_NOTEBOOKS:
+        slides.build(out, COURSE_NOTEBOOKS)
+    return out
+
+
+@pytest.mark.parametrize(
+    "notebook", COURSE_NOTEBOOKS or [None], ids=[p.stem for p in COURSE_NOTEBOOKS] or ["none"]
+)
+def test_course_deck_in_chromium(chromium: Any, course_decks: Path, notebook: Path | None) -> None:
+    if notebook is None:
+        pytest.skip("no course notebooks in notebooks/ yet")
+    check_deck(chromium, course_decks / f"{notebook.stem}.html", notebook)
