@@ -1,7 +1,7 @@
 """The ``bncourse`` command line: thin wrappers around package functions.
 
 Each subcommand parses its arguments and calls one function (``release.build``,
-``release.lint_notebooks``, ``grading.grader.grade_class``, ``slides.build``); the logic
+``lint.lint_notebooks``, ``grading.grader.grade_class``, ``slides.build``); the logic
 and its tests live there.  The exit status is nonzero only when the command itself could
 not do its job (not when a student's submission is bad).
 """
@@ -28,10 +28,10 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _lint(args: argparse.Namespace) -> int:
-    from bncourse.authoring import release
+    from bncourse.authoring import lint
 
     paths = [Path(p) for p in args.notebooks] or sorted(Path("notebooks").glob("*.ipynb"))
-    problems = release.lint_notebooks(paths)
+    problems = lint.lint_notebooks(paths)
     for p in problems:
         print(p)
     print(f"{len(paths)} notebooks checked, {len(problems)} problems")

@@ -7,7 +7,8 @@ They are PyTorch's (``torch.nn.BatchNorm1d/2d``):
 * The batch variance used to normalize is the **biased** one (divide by ``m``).
 * ``running_var`` stores the **unbiased** batch variance (divide by ``m - 1``).
 * ``running_mean`` starts at 0, ``running_var`` at 1, ``num_batches_tracked`` at 0.
-* The moving-average update weights the **new** batch by ``momentum``::
+* The moving-average update weights the **new** batch by ``momentum`` (:data:`BN_MOMENTUM`;
+  the optimizer's momentum is another thing, :data:`SGD_MOMENTUM`)::
 
       running = (1 - momentum) * running + momentum * batch_statistic   # momentum = 0.1
 
@@ -25,8 +26,9 @@ from __future__ import annotations
 __all__ = [
     "EPS",
     "KERAS_EPS",
-    "KERAS_MOMENTUM",
-    "MOMENTUM",
+    "BN_MOMENTUM",
+    "KERAS_BN_MOMENTUM",
+    "SGD_MOMENTUM",
     "ema_update",
     "keras_momentum_to_torch",
     "torch_momentum_to_keras",
@@ -35,11 +37,17 @@ __all__ = [
 EPS: float = 1e-5
 """PyTorch's default epsilon, added to the variance inside the square root."""
 
-MOMENTUM: float = 0.1
-"""PyTorch's default momentum: the weight of the *new* batch statistic."""
+BN_MOMENTUM: float = 0.1
+"""PyTorch's default batch-norm momentum: the weight of the *new* batch statistic in the
+running averages.  Not the optimizer's momentum (:data:`SGD_MOMENTUM`)."""
 
-KERAS_MOMENTUM: float = 0.99
-"""Keras's default momentum: the weight of the *old* moving value."""
+KERAS_BN_MOMENTUM: float = 0.99
+"""Keras's default batch-norm momentum: the weight of the *old* moving value."""
+
+SGD_MOMENTUM: float = 0.9
+"""The heavy-ball momentum of the course's SGD runs (``torch.optim.SGD(momentum=...)``): the
+weight of the previous update in the next one.  Unrelated to :data:`BN_MOMENTUM`, despite
+the word."""
 
 KERAS_EPS: float = 1e-3
 """Keras's default epsilon."""
@@ -55,6 +63,6 @@ def torch_momentum_to_keras(m_torch: float) -> float:
     return 1.0 - m_torch
 
 
-def ema_update(running: float, batch: float, momentum: float = MOMENTUM) -> float:
+def ema_update(running: float, batch: float, momentum: float = BN_MOMENTUM) -> float:
     """One step of PyTorch's rule: ``(1 - momentum) * running + momentum * batch``."""
     return (1.0 - momentum) * running + momentum * batch

@@ -38,8 +38,10 @@ def test_quick_run_writes_json_with_every_kernel_and_impl(quick_run: Path) -> No
     kernels_seen = {r["kernel"] for r in rows}
     assert set(kernels.PASSES) <= kernels_seen and "Linear+BN inference" in kernels_seen
     fb = {(r["impl"], r["threads"]) for r in rows if r["kernel"] == "BN forward+backward"}
-    assert fb == {("numpy", None), ("numpy-graph", None), ("numpy-naive", None),
+    assert fb == {("numpy", None), ("numpy-fast", None), ("numpy-graph", None),
                   ("torch", 1), ("torch", 2)}
+    assert {r["impl"] for r in rows if r["kernel"] in ("BN forward", "BN backward")} == {
+        "numpy", "numpy-fast", "numpy-graph", "torch"}
     for r in rows:
         assert r["median_ms"] > 0 and r["min_ms"] <= r["median_ms"], r
         if r["passes"] is not None:
@@ -80,10 +82,11 @@ def test_target_lines_judge_the_ratio() -> None:
     def torch_row(kernel: str, ms: float) -> dict[str, object]:
         return dict(row("torch", ms, 1.0), kernel=kernel, threads=1)
 
-    fast = report.target_lines([row("numpy", 20.0, 1.5), row("numpy-naive", 50.0, 3.9)])
-    slow = report.target_lines([row("numpy", 40.0, 2.5), row("numpy-naive", 50.0, 3.9),
+    fast = report.target_lines([row("numpy-fast", 20.0, 1.5), row("numpy", 50.0, 3.9)])
+    slow = report.target_lines([row("numpy-fast", 40.0, 2.5), row("numpy", 50.0, 3.9),
                                 torch_row("BN forward", 6.0), torch_row("BN backward", 10.0)])
     assert len(fast) == 1 and "1.50× torch" in fast[0] and "within 2×" in fast[0] and "NOT" not in fast[0]
+    assert "reference (formulas as written) 50.0 ms = 3.90×" in fast[0], fast[0]
     assert "NOT within 2×" in slow[0] and "3.90×" in slow[0]
     assert "= 16.0 ms, no autograd): 2.50×" in slow[0], slow[0]
 

@@ -89,9 +89,9 @@ def test_errors_are_value_errors() -> None:
 
 
 def test_conventions_keras_torch_momentum() -> None:
-    assert conventions.EPS == 1e-5 and conventions.MOMENTUM == 0.1
-    assert conventions.keras_momentum_to_torch(conventions.KERAS_MOMENTUM) == pytest.approx(0.01)
-    assert conventions.torch_momentum_to_keras(conventions.MOMENTUM) == pytest.approx(0.9)
+    assert conventions.EPS == 1e-5 and conventions.BN_MOMENTUM == 0.1
+    assert conventions.keras_momentum_to_torch(conventions.KERAS_BN_MOMENTUM) == pytest.approx(0.01)
+    assert conventions.torch_momentum_to_keras(conventions.BN_MOMENTUM) == pytest.approx(0.9)
     assert conventions.ema_update(0.0, 1.0) == pytest.approx(0.1)  # weight 0.1 on the *new* value
 
 

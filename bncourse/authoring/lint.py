@@ -46,8 +46,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from bncourse import notebook_file
 from bncourse.authoring.release import local_images, marker_problems, student_notebook
 from bncourse.errors import BNCourseError, NotebookError
+from bncourse.notebook_file import cell_tags
 
 __all__ = [
     "KNOWN_TAGS",
@@ -91,10 +93,6 @@ def _output_texts(output: Any) -> Iterable[str]:
             if mime in _BINARY_MIME:
                 continue
             yield data if isinstance(data, str) else json.dumps(data)
-
-
-def _tags(cell: Any) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
 
 
 def _check_call(source: str) -> tuple[str, str] | None:
@@ -172,7 +170,7 @@ class _Linter:
                 self.add("no metadata.slideshow.slide_type", i)
             elif slide not in SLIDE_TYPES:
                 self.add(f"slide_type {slide!r} is not one of {', '.join(sorted(SLIDE_TYPES))}", i)
-            unknown = sorted(set(_tags(cell)) - KNOWN_TAGS)
+            unknown = sorted(set(cell_tags(cell)) - KNOWN_TAGS)
             if unknown:
                 self.add(f"unknown tags {unknown}; known tags: {', '.join(sorted(KNOWN_TAGS))}", i)
 
@@ -181,7 +179,7 @@ class _Linter:
 
     def imports_cell(self) -> None:
         code = self.code_cells()
-        tagged = [i for i, c in enumerate(self.nb.cells) if "imports" in _tags(c)]
+        tagged = [i for i, c in enumerate(self.nb.cells) if "imports" in cell_tags(c)]
         if not code:
             self.add("no code cells")
             return
@@ -208,7 +206,7 @@ class _Linter:
         code = self.code_cells()
         defined: dict[int, list[str]] = {}
         for i in code:
-            if "exercise" not in _tags(cells[i]):
+            if "exercise" not in cell_tags(cells[i]):
                 continue
             try:
                 tree = ast.parse(cells[i].source)
@@ -226,11 +224,11 @@ class _Linter:
             if bad:
                 self.add(f"exercise cell imports {', '.join(bad)}; exercises use NumPy only", i)
             later = [j for j in code if j > i]
-            if not later or "check" not in _tags(cells[later[0]]):
+            if not later or "check" not in cell_tags(cells[later[0]]):
                 self.add("exercise cell is not followed by a code cell tagged `check`", i)
         exercise_names: set[str] = {n for names in defined.values() for n in names}
         for pos, i in enumerate(code):
-            tags = _tags(cells[i])
+            tags = cell_tags(cells[i])
             if "check" not in tags:
                 if "exercise" not in tags:
                     direct = sorted(_called_names(cells[i].source) & exercise_names)
@@ -241,7 +239,7 @@ class _Linter:
                         )
                 continue
             prev = code[pos - 1] if pos > 0 else None
-            if prev is None or "exercise" not in _tags(cells[prev]):
+            if prev is None or "exercise" not in cell_tags(cells[prev]):
                 self.add("check cell does not follow an exercise cell", i)
             call = _check_call(cells[i].source)
             if call is None:
@@ -317,9 +315,9 @@ def lint_notebook(path: Path) -> tuple[list[str], dict[str, int]]:
 
     path = Path(path)
     try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception as exc:  # any failure to read is a problem to report, not a crash
-        return [f"{path}: cannot read the notebook: {type(exc).__name__}: {exc}"], {}
+        nb = notebook_file.read(path)
+    except NotebookError as exc:  # any failure to read is a problem to report, not a crash
+        return [str(exc)], {}
     try:
         nbformat.validate(nb)
     except nbformat.ValidationError as exc:

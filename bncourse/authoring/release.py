@@ -37,8 +37,8 @@ never replaced.  The edition is written to a temporary folder next to the target
 swapped in with two renames, so a reader never sees a half-written edition and a failed
 release leaves the previous one untouched.
 
-The linter (``bncourse lint-notebooks``) lives in :mod:`bncourse.authoring.lint`;
-:func:`lint_notebooks` is its entry point.
+The linter (``bncourse lint-notebooks``) is :func:`bncourse.authoring.lint.lint_notebooks`;
+it uses this module's marker rules, never the other way round.
 """
 
 from __future__ import annotations
@@ -57,15 +57,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bncourse import __version__
+from bncourse import __version__, notebook_file
 from bncourse.errors import BNCourseError, NotebookError
+from bncourse.notebook_file import cell_tags, sha256_file
 
 __all__ = [
     "MANIFEST",
     "SolutionBlock",
     "build",
     "hint_problems",
-    "lint_notebooks",
     "local_images",
     "marker_problems",
     "modified_files",
@@ -230,10 +230,6 @@ def hint_problems(source: str) -> list[str]:
     return problems
 
 
-def _cell_tags(cell: Any) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
-
-
 def marker_problems(nb: Any) -> list[tuple[int, str]]:
     """Marker and hint problems of a notebook, as ``(0-based cell index, message)``.
 
@@ -243,7 +239,7 @@ def marker_problems(nb: Any) -> list[tuple[int, str]]:
     problems: list[tuple[int, str]] = []
     for idx, cell in enumerate(nb.cells):
         source = cell.get("source", "")
-        is_exercise = "exercise" in _cell_tags(cell)
+        is_exercise = "exercise" in cell_tags(cell)
         has_marker = any(
             _LOOSE_MARKER_RE.search(ln) or _HINT_RE.match(ln) for ln in source.splitlines()
         )
@@ -326,7 +322,7 @@ def student_notebook(nb: Any, name: str = "notebook") -> Any:
     student = nbformat.from_dict(json.loads(json.dumps(nb)))  # deep copy
     cells = []
     for idx, cell in enumerate(student.cells):
-        tags = _cell_tags(cell)
+        tags = cell_tags(cell)
         if "instructor" in tags:
             continue
         cell.metadata = nbformat.from_dict(_clean_cell_metadata(dict(cell.get("metadata", {}))))
@@ -393,14 +389,6 @@ def _serialize(nb: Any) -> bytes:
 # --------------------------------------------------------------------------- the edition
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _files_under(root: Path) -> list[str]:
     """Every file (or symlink, or special file) under ``root``, as sorted POSIX relative paths."""
     found = []
@@ -433,7 +421,7 @@ def modified_files(out: Path) -> list[str]:
     changed = []
     for rel in present:
         path = out / rel
-        if rel not in recorded or path.is_symlink() or not path.is_file() or _sha256(path) != recorded[rel]:
+        if rel not in recorded or path.is_symlink() or not path.is_file() or sha256_file(path) != recorded[rel]:
             changed.append(rel)
     return changed
 
@@ -479,12 +467,11 @@ def _title(nb: Any, fallback: str) -> str:
 
 def _write_edition(root: Path, notebooks_dir: Path, sources: list[Path]) -> dict[str, str]:
     """Write the edition into the empty folder ``root``; return relative path -> sha256."""
-    import nbformat
 
     written: dict[str, bytes] = {}
     listing = []
     for path in sources:
-        nb = nbformat.read(path, as_version=4)
+        nb = notebook_file.read(path)
         student = student_notebook(nb, name=path.name)
         student.metadata["bncourse"] = {"notebook": path.stem, "edition": "student"}
         written[f"notebooks/{path.name}"] = _serialize(student)
@@ -570,13 +557,3 @@ def build(out: Path, notebooks_dir: Path = Path("notebooks"), force: bool = Fals
     with contextlib.suppress(OSError):
         os.chmod(out, 0o755)  # mkdtemp creates 0o700 folders
     return out
-
-
-def lint_notebooks(paths: list[Path]) -> list[str]:
-    """Problems of the instructor notebooks ``paths``, as ``"path: cell N: message"``.
-
-    See :func:`bncourse.authoring.lint.lint_notebooks` for the rules.
-    """
-    from bncourse.authoring.lint import lint_notebooks as _lint
-
-    return _lint(paths)

@@ -61,7 +61,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bncourse import notebook_file
 from bncourse.errors import BNCourseError, NotebookError
+from bncourse.notebook_file import cell_tags
 
 __all__ = [
     "ASSETS_DIRNAME",
@@ -271,17 +273,6 @@ def copy_assets(out: Path, reveal: Path, mathjax: Path) -> Path:
 # --------------------------------------------------------------------------- notebooks
 
 
-def _read_notebook(path: Path) -> Any:
-    import nbformat
-
-    if not path.is_file():
-        raise NotebookError(f"{path}: no such notebook")
-    try:
-        return nbformat.read(path, as_version=4)
-    except Exception as exc:  # nbformat raises several unrelated types on bad JSON
-        raise NotebookError(f"{path}: not a readable notebook ({type(exc).__name__}: {exc})") from exc
-
-
 def notebook_title(nb: Any, path: Path) -> str:
     """The deck title: the first ``# `` heading of the first markdown cell.
 
@@ -341,7 +332,7 @@ def prepare_notebook(nb: Any, path: Path) -> Any:
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        if _HIDE_OUTPUT_TAG in cell.metadata.get("tags", []):
+        if _HIDE_OUTPUT_TAG in cell_tags(cell):
             cell.outputs = []
         else:
             cell.outputs = [o for o in cell.outputs if _keep_output(o)]
@@ -396,7 +387,7 @@ def _exporter() -> Any:
 def render_deck(notebook: Path, out: Path) -> Deck:
     """Write ``out/<stem>.html``, the deck of one notebook; assets are expected in ``out/assets``."""
     notebook = Path(notebook)
-    nb = prepare_notebook(_read_notebook(notebook), notebook)
+    nb = prepare_notebook(notebook_file.read(notebook), notebook)
     resources = {
         "metadata": {"name": notebook.stem, "path": str(notebook.parent)},
         "bncourse": {"assets": ASSETS_DIRNAME, "fold_key": FOLD_KEY, "min_zoom": MIN_ZOOM,

@@ -307,8 +307,8 @@ def blame_dependencies(result: ExerciseResult, dependencies: Mapping[str, Exerci
     name, dep = next(iter(wrong.items()))
     why = f" ({dep.diagnosis})" if dep.diagnosis else ""
     note = (
-        f"Your {name} does not pass {dep.exercise_id} yet{why}; this exercise is checked with the "
-        f"output and cache of your {name}, so fix {dep.exercise_id} first."
+        f"Your {name} does not pass its check yet{why}; this exercise is checked with the "
+        f"output and cache of your {name}, so fix {name} first."
     )
     for c in result.cases:
         if not c.passed:

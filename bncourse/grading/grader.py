@@ -53,11 +53,16 @@ from bncourse.grading.sandbox import (
     preload_modules,
     run_submission,
 )
+from bncourse.notebook_file import (
+    cell_source,
+    cell_tags,
+    load_json,
+    sha256_file,
+)
 
 __all__ = ["Submission", "Summary", "discover_submissions", "grade_class", "grade_notebook", "static_findings"]
 
 GRADER_VERSION = "1"
-MAX_NOTEBOOK_BYTES = 20 * 2**20
 _COURSE_STEM = re.compile(r"^\d\d_[A-Za-z0-9_]+$")
 _KERNELS = {"batch_norm", "layer_norm", "group_norm", "instance_norm", "BatchNorm1d", "BatchNorm2d",
             "LayerNorm", "GroupNorm", "InstanceNorm2d", "functional"}
@@ -148,36 +153,15 @@ def discover_submissions(paths: Iterable[Path]) -> list[Submission]:
 # --- reading a notebook ----------------------------------------------------------------------
 
 
-def _load_notebook(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The notebook's JSON and its cells (dicts only); ValueError/OSError if it is not one.
-
-    Plain JSON: nbformat's validation is slow and not needed here.
-    """
-    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-        raise ValueError(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
-    with open(path, encoding="utf-8") as f:
-        nb = json.load(f)
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise ValueError("not a notebook (no cell list)")
-    if nb.get("nbformat") != 4:
-        raise ValueError(f"nbformat {nb.get('nbformat')!r}, expected 4")
-    return nb, [c for c in nb["cells"] if isinstance(c, dict)]
-
-
 def _cell_source(cell: Any) -> str:
-    src = cell.get("source", "")
-    src = "".join(src) if isinstance(src, list) else str(src)
+    """The cell's source with IPython magics and shell lines made inert (``pass  # %time``)."""
+    src = cell_source(cell)
     lines = []
     for line in src.splitlines():
         stripped = line.lstrip()
         lines.append(line[: len(line) - len(stripped)] + "pass  # " + stripped
                      if stripped.startswith(("%", "!")) else line)
     return "\n".join(lines) + "\n"
-
-
-def _tags(cell: Any) -> list[str]:
-    tags = cell.get("metadata", {}).get("tags", [])
-    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
 
 
 def _checked_ids(cells: Sequence[Any]) -> list[str]:
@@ -204,7 +188,7 @@ def _identify_notebook(path: Path, nb: Any, cells: Sequence[Any]) -> str | None:
             continue
     defined = set()
     for cell in cells:
-        if "exercise" in _tags(cell):
+        if "exercise" in cell_tags(cell):
             defined |= set(re.findall(r"^(?:def|class)\s+([A-Za-z_]\w*)", _cell_source(cell), re.M))
     for ex in all_exercises():
         if ex.name in defined:
@@ -309,14 +293,6 @@ def _module_names(sources: Iterable[str]) -> set[str]:
 # --- grading one notebook --------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _fingerprint(exercises: Sequence[Exercise]) -> str:
     key = GRADER_VERSION + "|" + "|".join(f"{e.id}:{e.points}" for e in exercises)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -375,11 +351,11 @@ def grade_notebook(
     worker from (much faster than a fresh interpreter per notebook); ``None`` = cold start.
     """
     start = time.perf_counter()
-    record: dict[str, Any] = {"student": sub.student, "path": str(sub.path), "sha256": _sha256(sub.path),
+    record: dict[str, Any] = {"student": sub.student, "path": str(sub.path), "sha256": sha256_file(sub.path),
                               "notebook": None, "results": [], "errors": [], "cell_errors": [],
                               "blocked": [], "static": {}}
     try:
-        nb, cells_all = _load_notebook(sub.path)
+        nb, cells_all = load_json(sub.path)
     except Exception as exc:
         record["errors"].append(f"unreadable notebook: {type(exc).__name__}: {exc}")
         record["seconds"] = time.perf_counter() - start
@@ -400,7 +376,7 @@ def grade_notebook(
     for i, cell in enumerate(cells_all):
         if cell.get("cell_type") != "code":
             continue
-        tags = _tags(cell)
+        tags = cell_tags(cell)
         if "imports" in tags and not seen_imports:
             seen_imports = True
             cells.append(CellSource(i, "imports", _cell_source(cell)))
@@ -575,7 +551,7 @@ def grade_class(
     todo: list[int] = []
     seen: dict[tuple[str, str | None], int] = {}
     for i, sub in enumerate(subs):
-        sha = _sha256(sub.path)
+        sha = sha256_file(sub.path)
         old = previous.get((sub.student, sha))
         if old is not None and old.get("fingerprint") == _current_fingerprint(old.get("notebook")):
             records[i] = old
@@ -642,8 +618,8 @@ def grade_class(
 def _preload_of(path: Path) -> list[str]:
     """Modules the notebook's imports cell names that a fork server may import in advance."""
     try:
-        _, cells = _load_notebook(path)
-        cell = next(c for c in cells if c.get("cell_type") == "code" and "imports" in _tags(c))
+        _, cells = load_json(path)
+        cell = next(c for c in cells if c.get("cell_type") == "code" and "imports" in cell_tags(c))
         return preload_modules(_cell_source(cell))
     except Exception:  # an unreadable notebook is reported when it is graded
         return []

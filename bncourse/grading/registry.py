@@ -125,6 +125,9 @@ class Exercise:
         return self.id
 
 
+LESSONS_PACKAGE = "bncourse.lessons"
+"""Where exercise declarations are discovered: ``<LESSONS_PACKAGE>.<lesson>.exercises``."""
+
 _REGISTRY: dict[str, Exercise] = {}
 _DISCOVERED = False
 _DISCOVERY_LOCK = threading.RLock()
@@ -155,8 +158,7 @@ def _discover() -> None:
     with _DISCOVERY_LOCK:
         if _DISCOVERED:  # another thread finished while this one waited
             return
-        from bncourse import lessons
-
+        lessons = importlib.import_module(LESSONS_PACKAGE)  # a plugin folder: grading never depends on it
         for info in sorted(pkgutil.iter_modules(lessons.__path__), key=lambda m: m.name):
             if info.name.startswith("_") or not info.ispkg:
                 continue

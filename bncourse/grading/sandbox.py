@@ -378,13 +378,14 @@ sandbox, so only these, known to be inert on import; plus public ``bncourse`` mo
 
 
 def preloadable(name: str) -> bool:
-    """May a fork server import ``name`` in advance?  Public course modules and
-    :data:`PRELOADABLE`; never a private or ``__main__`` module (importing
+    """May a fork server import ``name`` in advance?  Public course modules (of a lesson, only
+    its ``experiments``) and :data:`PRELOADABLE`; never a private or ``__main__`` module (importing
     ``bncourse.__main__`` or ``numpy.f2py.__main__`` would *run* a program)."""
     parts = name.split(".")
     if not all(p.isidentifier() and not p.startswith("_") for p in parts):
         return False
-    return name in PRELOADABLE or (parts[0] == "bncourse" and len(parts) <= 4)
+    lesson_experiments = len(parts) == 4 and parts[1] == "lessons" and parts[3] == "experiments"
+    return name in PRELOADABLE or (parts[0] == "bncourse" and (len(parts) <= 3 or lesson_experiments))
 MAX_PRELOAD = 64
 MAX_RESTARTS = 2
 """A fork server that died this often is not started again (workers start cold)."""

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from bncourse import validation
-from bncourse.conventions import EPS, MOMENTUM
+from bncourse.conventions import EPS, BN_MOMENTUM
 from bncourse.errors import DTypeError, ShapeError
 from bncourse.nn import functional
 
@@ -54,7 +54,7 @@ class _BatchNorm(nn.Module):
         self,
         num_features: int,
         eps: float = EPS,
-        momentum: float | None = MOMENTUM,
+        momentum: float | None = BN_MOMENTUM,
         affine: bool = True,
         track_running_stats: bool = True,
         device: torch.device | str | None = None,

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from bncourse.conventions import EPS, MOMENTUM
+from bncourse.conventions import EPS, BN_MOMENTUM
 from bncourse.errors import ParameterError
 
 __all__ = ["batch_norm", "channel_shape", "reduce_dims"]
@@ -115,7 +115,7 @@ def batch_norm(
     weight: Tensor | None = None,
     bias: Tensor | None = None,
     training: bool = False,
-    momentum: float = MOMENTUM,
+    momentum: float = BN_MOMENTUM,
     eps: float = EPS,
 ) -> Tensor:
     r"""Batch normalization of ``input`` over every dimension but 1, as ``torch.nn.functional.batch_norm``.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from bncourse.conventions import EPS, MOMENTUM
+from bncourse.conventions import EPS, BN_MOMENTUM
 from bncourse.errors import ParameterError, ShapeError
 
 __all__ = ["BatchRenorm1d", "BatchRenorm2d", "renorm_limits"]
@@ -40,7 +40,7 @@ class _BatchRenorm(nn.Module):
         self,
         num_features: int,
         eps: float = EPS,
-        momentum: float = MOMENTUM,
+        momentum: float = BN_MOMENTUM,
         r_max: float = 1.0,
         d_max: float = 0.0,
     ) -> None:

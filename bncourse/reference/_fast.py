@@ -1,9 +1,23 @@
-"""Cache-blocked kernels behind the fast closed form of batch norm (not taught; speed only).
+"""Batch norm at speed: cache-blocked kernels behind the reference's signatures (not taught).
+
+The functions of :mod:`bncourse.reference` are the formulas as written, one NumPy
+expression per line of math: the answer key.  This module computes the same results
+faster, for the benchmarks (``benchmarks/kernels.py``); nothing in the course uses it.
+Its entry points have the signatures, the input checks (the same
+:mod:`bncourse.validation` helpers and error messages) and the
+:class:`~bncourse.reference.BatchNormCache` of the reference functions, so either
+forward's cache feeds either backward:
+
+* :func:`batchnorm_forward`, :func:`batchnorm_backward_alt` -- ``(N, D)``; inputs of
+  fewer than :data:`MIN_ELEMENTS` values are handed to the reference functions;
+* :func:`spatial_batchnorm_forward`, :func:`spatial_batchnorm_backward` --
+  ``(N, C, H, W)``, always blocked.
 
 Batch norm on ``(N, D)`` and spatial batch norm on ``(N, C, H, W)`` are the same
-computation: statistics per channel c (axis 1) over every other axis.  The kernels take
-``(N, C)`` or the ``(N, C, H·W)`` view of an image batch, so the image case needs no
-``(N·H·W, C)`` transpose (which copies the data).
+computation: statistics per channel c (axis 1) over every other axis.  The kernels
+(:func:`forward_kernel`, :func:`backward_kernel`) take ``(N, C)`` or the ``(N, C, H·W)``
+view of an image batch, so the image case needs no ``(N·H·W, C)`` transpose (which
+copies the data).
 
 Written the obvious way, NumPy runs every ``*``, ``-`` and ``+`` of a formula as a separate
 pass over memory with a fresh temporary.  These kernels instead walk the leading axis in
@@ -12,9 +26,9 @@ on one block before moving on, so the second and third operation find the block 
 cache; results are written with ``out=`` into buffers allocated once, and products that
 are only summed go into a block-sized scratch buffer.  Memory traffic per call:
 
-* :func:`forward` -- reads x twice (the mean; centring + Σ(x−μ)²) and x − μ once (x̂ and
-  y), and writes x − μ, x̂ and y once each (the cache needs both x − μ and x̂);
-* :func:`backward` -- reads dy and x̂ twice (the two sums; dx) and writes dx once.
+* :func:`forward_kernel` -- reads x twice (the mean; centring + Σ(x−μ)²) and x − μ once
+  (x̂ and y), and writes x − μ, x̂ and y once each (the cache needs both x − μ and x̂);
+* :func:`backward_kernel` -- reads dy and x̂ twice (the two sums; dx) and writes dx once.
 
 Accuracy: each block's partial sums are taken in the input dtype (NumPy sums the
 contiguous spatial axis pairwise) and the partial sums are added in float64 (see
@@ -28,11 +42,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
+from bncourse.conventions import EPS
+from bncourse.reference import batchnorm as reference_bn
+from bncourse.reference import spatial as reference_spatial
+from bncourse.reference.batchnorm import BatchNormCache
 from bncourse.reference.normalization import accumulator
 
-__all__ = ["BLOCK_BYTES", "MIN_ELEMENTS", "backward", "forward"]
+__all__ = [
+    "BLOCK_BYTES",
+    "MIN_ELEMENTS",
+    "backward_kernel",
+    "batchnorm_backward_alt",
+    "batchnorm_forward",
+    "forward_kernel",
+    "spatial_batchnorm_backward",
+    "spatial_batchnorm_forward",
+]
 
 FloatArray = NDArray[np.floating[Any]]
 
@@ -42,14 +69,72 @@ cost per block is small (measured: 64 KiB blocks are 1.4× slower on (4096, 1024
 small enough for the cache."""
 
 MIN_ELEMENTS = 1 << 16
-""":mod:`~bncourse.reference.batchnorm` uses these kernels from this many values up; below
-it the Python loop costs more than the passes it saves and the plain formulas run.
-:mod:`~bncourse.reference.spatial` uses them at every size (its plain alternative, the
-``(N·H·W, C)`` transpose, copies the data)."""
+""":func:`batchnorm_forward` and :func:`batchnorm_backward_alt` use the kernels from this
+many values up; below it the Python loop costs more than the passes it saves and they
+call the reference functions.  The spatial entry points use the kernels at every size
+(the reference's ``(N·H·W, C)`` transpose copies the data)."""
 
 MAX_BLOCK_ROWS = 256
 """At most this many slices of the leading axis per block, which bounds the number of
 terms a float32 partial sum adds (for ``(N, D)`` input, one term per row)."""
+
+
+# ------------------------------------------------------------------------ entry points
+
+
+def batchnorm_forward(
+    x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, eps: float = EPS
+) -> tuple[FloatArray, BatchNormCache]:
+    """:func:`bncourse.reference.batchnorm_forward`, blocked from :data:`MIN_ELEMENTS` values up."""
+    x, gamma, beta, eps = reference_bn._check_forward_inputs(x, gamma, beta, eps, "batchnorm_forward")
+    if x.size < MIN_ELEMENTS:
+        return reference_bn.batchnorm_forward(x, gamma, beta, eps)
+    out, x_hat, x_centered, mean, var, inv_std = forward_kernel(x, gamma, beta, eps)
+    return out, BatchNormCache(x_hat, x_centered, inv_std, gamma, mean, var, eps)
+
+
+def batchnorm_backward_alt(
+    dout: ArrayLike, cache: BatchNormCache
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`bncourse.reference.batchnorm_backward_alt`, blocked from :data:`MIN_ELEMENTS` values up."""
+    dout = reference_bn._check_dout(dout, cache, "batchnorm_backward_alt")
+    if dout.size < MIN_ELEMENTS:
+        return reference_bn.batchnorm_backward_alt(dout, cache)
+    return backward_kernel(dout, cache.x_hat, cache.gamma, cache.inv_std)
+
+
+def spatial_batchnorm_forward(
+    x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, eps: float = EPS
+) -> tuple[FloatArray, BatchNormCache]:
+    """:func:`bncourse.reference.spatial_batchnorm_forward` on the ``(N, C, H·W)`` view, blocked."""
+    x, gamma, beta, eps = reference_spatial._check_spatial_inputs(
+        x, gamma, beta, eps, "spatial_batchnorm_forward"
+    )
+    out, x_hat, x_centered, mean, var, inv_std = forward_kernel(_channels_view(x), gamma, beta, eps)
+    cache = BatchNormCache(
+        x_hat.reshape(x.shape), x_centered.reshape(x.shape), inv_std, gamma, mean, var, eps
+    )
+    return out.reshape(x.shape), cache
+
+
+def spatial_batchnorm_backward(
+    dout: ArrayLike, cache: BatchNormCache
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`bncourse.reference.spatial_batchnorm_backward` on the ``(N, C, H·W)`` view, blocked."""
+    dout = reference_spatial._check_spatial_dout(dout, cache, "spatial_batchnorm_backward")
+    dx, dgamma, dbeta = backward_kernel(
+        _channels_view(dout), _channels_view(cache.x_hat), cache.gamma, cache.inv_std
+    )
+    return dx.reshape(dout.shape), dgamma, dbeta
+
+
+def _channels_view(a: FloatArray) -> FloatArray:
+    """``(N, C, H, W) -> (N, C, H·W)``: a view when ``a`` is contiguous, else a copy."""
+    N, C, H, W = a.shape
+    return a.reshape(N, C, H * W)
+
+
+# ----------------------------------------------------------------------------- kernels
 
 
 def _blocks(a: FloatArray) -> Iterator[slice]:
@@ -90,7 +175,7 @@ def _dot(a: FloatArray, b: FloatArray, scratch: FloatArray) -> NDArray[Any]:
     return prod.sum(axis=2).sum(axis=0)
 
 
-def forward(
+def forward_kernel(
     x: FloatArray, gamma: FloatArray, beta: FloatArray, eps: float
 ) -> tuple[FloatArray, FloatArray, FloatArray, NDArray[Any], NDArray[Any], NDArray[Any]]:
     r"""Training-mode batch norm of ``(N, C)`` or ``(N, C, S)``, statistics per channel.
@@ -134,7 +219,7 @@ def forward(
     return out, x_hat, x_centered, mean, var64.astype(dtype), inv_std
 
 
-def backward(
+def backward_kernel(
     dout: FloatArray, x_hat: FloatArray, gamma: FloatArray, inv_std: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     r"""Closed-form batch-norm backward on ``(N, C)`` or ``(N, C, S)``, sums per channel.

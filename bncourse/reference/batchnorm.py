@@ -7,13 +7,10 @@ The four functions sit side by side, in the order the course teaches them:
 3. :func:`batchnorm_backward_alt` -- the same gradient in closed form, in fewer passes;
 4. :func:`batchnorm_inference` -- test time, with running statistics.
 
-The forward pass and the closed form are also the fast path: from
-:data:`~bncourse.reference._fast.MIN_ELEMENTS` values up they hand the arithmetic to
-the cache-blocked kernels of :mod:`bncourse.reference._fast` (the same formulas, a
-block of rows at a time, without full-size temporaries), which keeps them within a
-small factor of PyTorch's native kernel.  Smaller inputs run the formulas as written
-(the Python loop over blocks would cost more than it saves).  The graph version stays
-node by node.
+Each function is its formula, one NumPy line per line of math, at every size: this is
+the answer key a student compares their code with.  (A cache-blocked version with the
+same signatures and results, for speed only, lives apart in
+:mod:`bncourse.reference._fast`; the course does not use it.)
 
 Both backwards take the same :class:`BatchNormCache`: two derivations, one contract.
 The functions are pure: the running statistics live in
@@ -31,7 +28,6 @@ from numpy.typing import ArrayLike, NDArray
 from bncourse import validation
 from bncourse.conventions import EPS
 from bncourse.errors import BNCourseError
-from bncourse.reference import _fast as _blocked
 from bncourse.reference.normalization import accumulator, normalize
 
 __all__ = [
@@ -81,8 +77,7 @@ def batchnorm_forward(
     per feature (column).  The variance is the biased one (divide by N) and ε sits
     inside the square root, as in ``torch.nn.BatchNorm1d``.  The statistics come from
     :func:`~bncourse.reference.normalize` with ``axes=(0,)`` (float32 sums accumulate
-    in float64); large inputs take the same steps block by block
-    (:func:`bncourse.reference._fast.forward`).
+    in float64).
 
     Shapes:
         x: ``(N, D)`` with N > 1; gamma, beta: ``(D,)``.
@@ -97,7 +92,27 @@ def batchnorm_forward(
         BatchSizeError: N = 1 (a single value per feature has no variance).
         ParameterError: ``eps <= 0``.
     """
-    fn = "batchnorm_forward"
+    x, gamma, beta, eps = _check_forward_inputs(x, gamma, beta, eps, "batchnorm_forward")
+    D = x.shape[1]
+
+    x_hat, norm = normalize(x, axes=(0,), eps=eps)  # μ, σ² (biased), x̂ = (x − μ)/√(σ² + ε)
+    out = gamma * x_hat + beta  # y = γ x̂ + β
+    cache = BatchNormCache(
+        x_hat=x_hat,
+        x_centered=norm.x_centered,
+        inv_std=norm.inv_std.reshape(D),
+        gamma=gamma,
+        mean=norm.mean.reshape(D),
+        var=norm.var.reshape(D),
+        eps=eps,
+    )
+    return out, cache
+
+
+def _check_forward_inputs(
+    x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, eps: float, fn: str
+) -> tuple[FloatArray, FloatArray, FloatArray, float]:
+    """``(x, gamma, beta, eps)`` validated: x ``(N, D)`` with N > 1, γ and β ``(D,)`` in x's dtype."""
     x = validation.as_float_array(x, "x", fn)
     validation.check_ndim(x.shape, (2,), "x", fn, "(N, D)")
     D = x.shape[1]
@@ -105,24 +120,7 @@ def batchnorm_forward(
     beta = validation.as_param(beta, "beta", fn, (D,), x.dtype)
     eps = validation.check_eps(eps, fn)
     validation.check_batch_size(x.shape, (0,), fn)
-
-    if x.size < _blocked.MIN_ELEMENTS:
-        x_hat, norm = normalize(x, axes=(0,), eps=eps)  # μ, σ² (biased), x̂ = (x − μ)/√(σ² + ε)
-        out = gamma * x_hat + beta  # y = γ x̂ + β
-        x_centered = norm.x_centered
-        mean, var, inv_std = (s.reshape(D) for s in (norm.mean, norm.var, norm.inv_std))
-    else:  # the same, a cache-sized block of rows at a time
-        out, x_hat, x_centered, mean, var, inv_std = _blocked.forward(x, gamma, beta, eps)
-    cache = BatchNormCache(
-        x_hat=x_hat,
-        x_centered=x_centered,
-        inv_std=inv_std,
-        gamma=gamma,
-        mean=mean,
-        var=var,
-        eps=eps,
-    )
-    return out, cache
+    return x, gamma, beta, eps
 
 
 def _check_dout(dout: ArrayLike, cache: BatchNormCache, fn: str) -> FloatArray:
@@ -212,12 +210,6 @@ def batchnorm_backward_alt(
     Sums of float32 arrays accumulate in float64 (as torch does); the graph version
     keeps plain sums, so in float32 the two agree to rounding, not bit for bit.
 
-    For large inputs (:data:`~bncourse.reference._fast.MIN_ELEMENTS` values and up)
-    the same is computed with the per-feature factors taken out once
-    (``dx = k * dout - (k * dgamma / m) * x_hat - k * dbeta / m``, ``k = gamma * inv_std``),
-    one cache-sized block of rows at a time (:func:`bncourse.reference._fast.backward`):
-    one pass for the two sums and one for dx, with no full-size temporaries.
-
     Shapes:
         dout: ``(N, D)``.
 
@@ -227,8 +219,6 @@ def batchnorm_backward_alt(
     fn = "batchnorm_backward_alt"
     dout = _check_dout(dout, cache, fn)
     x_hat, inv_std, gamma = cache.x_hat, cache.inv_std, cache.gamma
-    if dout.size >= _blocked.MIN_ELEMENTS:
-        return _blocked.backward(dout, x_hat, gamma, inv_std)
     m = dout.shape[0]
     acc = accumulator(dout.dtype)  # float32 sums accumulate in float64
 

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from bncourse import validation
-from bncourse.conventions import EPS, MOMENTUM
+from bncourse.conventions import EPS, BN_MOMENTUM
 from bncourse.errors import BNCourseError, DTypeError, ShapeError
 from bncourse.reference.normalization import (
     NormalizeCache,
@@ -85,7 +85,7 @@ class BatchNorm1d:
         self,
         num_features: int,
         eps: float = EPS,
-        momentum: float | None = MOMENTUM,
+        momentum: float | None = BN_MOMENTUM,
         affine: bool = True,
         track_running_stats: bool = True,
         dtype: DTypeLike = np.float64,

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bncourse import validation
-from bncourse.conventions import EPS, MOMENTUM
+from bncourse.conventions import EPS, BN_MOMENTUM
 from bncourse.errors import ParameterError
 from bncourse.reference.normalization import (
     NormalizeCache,
@@ -65,7 +65,7 @@ def batch_renorm_forward(
     r_max: float,
     d_max: float,
     eps: float = EPS,
-    momentum: float = MOMENTUM,
+    momentum: float = BN_MOMENTUM,
 ) -> BatchRenormResult:
     r"""Batch Renormalization in training mode, as a pure function.
 

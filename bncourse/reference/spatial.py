@@ -2,11 +2,13 @@
 
 Every position (n, h, w) of a channel is one more example of that channel, so spatial
 batch norm is the batch norm of :mod:`bncourse.reference.batchnorm` on the
-``(N·H·W, C)`` matrix of rows ``x[n, :, h, w]``: ``normalize(x, axes=(0, 2, 3))`` with one
-γ and β per channel.  Building that matrix takes a transpose, which copies the whole
-array (twice, with the way back), so the code instead views x as ``(N, C, H·W)`` --
-free for a contiguous array -- and runs the same per-channel kernels
-(:mod:`bncourse.reference._fast`) with the sums over axes (0, 2) of that view.
+``(N·H·W, C)`` matrix of rows ``x[n, :, h, w]`` -- the same numbers as
+``normalize(x, axes=(0, 2, 3))`` with one γ and β per channel.  The code says exactly
+that: transpose the channels to the last axis, flatten the rest into rows, run
+:func:`~bncourse.reference.batchnorm_forward` or
+:func:`~bncourse.reference.batchnorm_backward_alt`, and put the result back in
+``(N, C, H, W)``.  (The transpose copies the data; a cache-blocked version that avoids
+the copy, for speed only, is in :mod:`bncourse.reference._fast`.)
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ from numpy.typing import ArrayLike, NDArray
 
 from bncourse import validation
 from bncourse.conventions import EPS
-from bncourse.reference import _fast as _blocked
-from bncourse.reference.batchnorm import BatchNormCache, _check_dout
+from bncourse.reference.batchnorm import (
+    BatchNormCache,
+    _check_dout,
+    batchnorm_backward_alt,
+    batchnorm_forward,
+)
 
 __all__ = ["spatial_batchnorm_backward", "spatial_batchnorm_forward"]
 
@@ -28,10 +34,15 @@ FloatArray = NDArray[np.floating[Any]]
 _LAYOUT = "(N, C, H, W)"
 
 
-def _channels_view(a: FloatArray) -> FloatArray:
-    """``(N, C, H, W) -> (N, C, H·W)``: a view when ``a`` is contiguous, else a copy."""
-    N, C, H, W = a.shape
-    return a.reshape(N, C, H * W)
+def _to_rows(a: FloatArray) -> FloatArray:
+    """``(N, C, H, W) -> (N·H·W, C)``: one row ``a[n, :, h, w]`` per position."""
+    return a.transpose(0, 2, 3, 1).reshape(-1, a.shape[1])
+
+
+def _from_rows(rows: FloatArray, shape: tuple[int, ...]) -> FloatArray:
+    """``(N·H·W, C) -> (N, C, H, W)``, the inverse of :func:`_to_rows` (C-contiguous)."""
+    N, C, H, W = shape
+    return np.ascontiguousarray(rows.reshape(N, H, W, C).transpose(0, 3, 1, 2))
 
 
 def spatial_batchnorm_forward(
@@ -61,7 +72,21 @@ def spatial_batchnorm_forward(
         BatchSizeError: N·H·W = 1.
         ParameterError: ``eps <= 0``.
     """
-    fn = "spatial_batchnorm_forward"
+    x, gamma, beta, eps = _check_spatial_inputs(x, gamma, beta, eps, "spatial_batchnorm_forward")
+
+    # μ_c, σ²_c over (n, h, w); x̂ = (x − μ)/√(σ² + ε); y = γ_c x̂ + β_c: batch norm of the rows
+    out_rows, rows_cache = batchnorm_forward(_to_rows(x), gamma, beta, eps)
+    cache = rows_cache._replace(
+        x_hat=_from_rows(rows_cache.x_hat, x.shape),
+        x_centered=_from_rows(rows_cache.x_centered, x.shape),
+    )
+    return _from_rows(out_rows, x.shape), cache
+
+
+def _check_spatial_inputs(
+    x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, eps: float, fn: str
+) -> tuple[FloatArray, FloatArray, FloatArray, float]:
+    """``(x, gamma, beta, eps)`` validated: x ``(N, C, H, W)`` with N·H·W > 1, γ, β ``(C,)``."""
     x = validation.as_float_array(x, "x", fn)
     validation.check_ndim(x.shape, (4,), "x", fn, _LAYOUT)
     validation.check_batch_size(x.shape, (0, 2, 3), fn)
@@ -70,21 +95,7 @@ def spatial_batchnorm_forward(
     gamma = validation.as_param(gamma, "gamma", where, (C,), x.dtype)
     beta = validation.as_param(beta, "beta", where, (C,), x.dtype)
     eps = validation.check_eps(eps, where)
-
-    # μ_c, σ²_c over (n, h, w); x̂ = (x − μ)/√(σ² + ε); y = γ_c x̂ + β_c
-    out, x_hat, x_centered, mean, var, inv_std = _blocked.forward(
-        _channels_view(x), gamma, beta, eps
-    )
-    cache = BatchNormCache(
-        x_hat=x_hat.reshape(x.shape),
-        x_centered=x_centered.reshape(x.shape),
-        inv_std=inv_std,
-        gamma=gamma,
-        mean=mean,
-        var=var,
-        eps=eps,
-    )
-    return out.reshape(x.shape), cache
+    return x, gamma, beta, eps
 
 
 def spatial_batchnorm_backward(
@@ -98,7 +109,7 @@ def spatial_batchnorm_backward(
 
     with the sums per channel over ``(N, H, W)``; dγ and dβ are those two sums.  The
     formula of :func:`~bncourse.reference.batchnorm_backward_alt`, on the
-    ``(N, C, H·W)`` view.
+    ``(N·H·W, C)`` rows.
 
     Shapes:
         dout: ``(N, C, H, W)``.
@@ -111,12 +122,18 @@ def spatial_batchnorm_backward(
         ShapeError: dout is not 4-D or not shaped like the forward's x.
         BNCourseError: ``cache`` is not the forward's :class:`BatchNormCache`.
     """
-    fn = "spatial_batchnorm_backward"
+    dout = _check_spatial_dout(dout, cache, "spatial_batchnorm_backward")
+
+    # the closed form on the rows; it reads only x̂, 1/√(σ² + ε) and γ from the cache
+    rows_cache = cache._replace(x_hat=_to_rows(cache.x_hat))
+    dx_rows, dgamma, dbeta = batchnorm_backward_alt(_to_rows(dout), rows_cache)
+    return _from_rows(dx_rows, dout.shape), dgamma, dbeta
+
+
+def _check_spatial_dout(dout: ArrayLike, cache: BatchNormCache, fn: str) -> FloatArray:
+    """``dout`` validated: ``(N, C, H, W)``, the shape of the forward's x, the cache's dtype."""
     dout = validation.as_float_array(dout, "dout", fn)
     validation.check_ndim(dout.shape, (4,), "dout", fn, _LAYOUT)
     dout = _check_dout(dout, cache, fn)
     validation.check_ndim(cache.x_hat.shape, (4,), "cache.x_hat", fn, _LAYOUT)
-    dx, dgamma, dbeta = _blocked.backward(
-        _channels_view(dout), _channels_view(cache.x_hat), cache.gamma, cache.inv_std
-    )
-    return dx.reshape(dout.shape), dgamma, dbeta
+    return dout

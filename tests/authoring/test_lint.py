@@ -5,7 +5,6 @@ gives no problem; the real course notebooks are clean."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,12 @@ from typing import Any
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 
-from bncourse.authoring import lint, release
+from bncourse.authoring import lint
 from bncourse.cli import main
-from tests.paths import ROOT
+from tests.paths import COURSE_NOTEBOOKS, require_notebooks
 from tests.release_helpers import STEM, instructor_notebook, synthetic_exercises_registered, write
 
-# The course notebooks; BNCOURSE_NOTEBOOKS_DIR points these tests at another folder.
-NOTEBOOKS_DIR = Path(os.environ.get("BNCOURSE_NOTEBOOKS_DIR", ROOT / "notebooks"))
-REAL_NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+REAL_NOTEBOOKS = COURSE_NOTEBOOKS
 
 
 @pytest.fixture
@@ -31,7 +28,7 @@ def registered() -> Iterator[None]:
 
 def _lint(tmp_path: Path, nb: Any, name: str = f"{STEM}.ipynb") -> list[str]:
     path = write(nb, tmp_path / name)
-    return release.lint_notebooks([path])
+    return lint.lint_notebooks([path])
 
 
 @pytest.mark.usefixtures("registered")
@@ -170,7 +167,7 @@ def test_notebook_level_rules(tmp_path: Path) -> None:
 def test_an_id_in_two_notebooks_is_reported(tmp_path: Path) -> None:
     a = write(instructor_notebook(), tmp_path / f"{STEM}.ipynb")
     b = write(instructor_notebook(), tmp_path / "97_copy.ipynb")
-    problems = release.lint_notebooks([a, b])
+    problems = lint.lint_notebooks([a, b])
     assert f"{b}: cell 5: exercise id 'sum_of_squares' is also checked in {a} cell 5; each id appears in " \
            "exactly one notebook" in problems
 
@@ -190,11 +187,11 @@ def test_unreadable_and_invalid_notebooks_are_problems_not_crashes(tmp_path: Pat
     (tmp_path / "01_bad.ipynb").write_text("{not json")
     (tmp_path / "02_invalid.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
         {"cell_type": "code", "id": "a", "metadata": {}, "source": "", "outputs": [], "execution_count": "one"}]}))
-    problems = release.lint_notebooks([tmp_path / "01_bad.ipynb", tmp_path / "02_invalid.ipynb",
+    problems = lint.lint_notebooks([tmp_path / "01_bad.ipynb", tmp_path / "02_invalid.ipynb",
                                        tmp_path / "03_missing.ipynb"])
     assert [p.split(":")[0] for p in problems] == [str(tmp_path / n) for n in
                                                    ("01_bad.ipynb", "02_invalid.ipynb", "03_missing.ipynb")]
-    assert "cannot read" in problems[0] and "not a valid nbformat 4 notebook" in problems[1]
+    assert "not a readable notebook" in problems[0] and "not a valid nbformat 4 notebook" in problems[1]
 
 
 @pytest.mark.usefixtures("registered")
@@ -223,9 +220,8 @@ def test_cli_lint_prints_problems_and_exits_1(tmp_path: Path, capsys: pytest.Cap
 # --------------------------------------------------------------------------- the real notebooks
 
 
-@pytest.mark.skipif(not REAL_NOTEBOOKS, reason="no notebooks in notebooks/ yet")
 def test_real_notebooks_are_lint_clean() -> None:
-    problems = release.lint_notebooks(REAL_NOTEBOOKS)
+    problems = lint.lint_notebooks(require_notebooks())
     assert problems == [], "\n".join(problems)
 
 

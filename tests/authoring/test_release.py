@@ -14,7 +14,6 @@ import copy
 import hashlib
 import io
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,14 @@ from bncourse.authoring import release
 from bncourse.cli import main
 from bncourse.errors import BNCourseError, NotebookError
 from bncourse.grading import check
-from tests.paths import ROOT
+from tests.paths import (
+    COURSE_NOTEBOOKS,
+    NOTEBOOKS_DIR,
+    ROOT,
+    notebook_params,
+    require_notebook,
+    require_notebooks,
+)
 from tests.release_helpers import (
     CLS_ID,
     CLS_NAME,
@@ -46,9 +52,7 @@ from tests.release_helpers import (
     write,
 )
 
-# The course notebooks; BNCOURSE_NOTEBOOKS_DIR points these tests at another folder.
-NOTEBOOKS_DIR = Path(os.environ.get("BNCOURSE_NOTEBOOKS_DIR", ROOT / "notebooks"))
-REAL_NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+REAL_NOTEBOOKS = COURSE_NOTEBOOKS
 NB_NAME = f"notebooks/{STEM}.ipynb"
 
 
@@ -454,8 +458,7 @@ def test_synthetic_student_edition_runs_top_to_bottom_from_its_folder(source_dir
 
 _real = pytest.mark.parametrize(
     "path",
-    [pytest.param(p, id=p.stem) for p in REAL_NOTEBOOKS]
-    or [pytest.param(None, marks=pytest.mark.skip(reason="no notebooks in notebooks/ yet"))],
+    notebook_params(),
 )
 
 
@@ -467,6 +470,7 @@ def real_editions(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, Path]:
 
 @pytest.fixture
 def real_edition(path: Path, real_editions: dict[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = require_notebook(path)
     if path not in real_editions:
         src = tmp_path_factory.mktemp(f"src-{path.stem}") / "notebooks"
         src.mkdir()
@@ -482,9 +486,9 @@ def _student(edition: Path, path: Path) -> Any:
     return nbformat.read(edition / "notebooks" / path.name, as_version=4)
 
 
-@pytest.mark.skipif(not REAL_NOTEBOOKS, reason="no notebooks in notebooks/ yet")
 def test_real_release_builds_the_whole_edition(tmp_path: Path) -> None:
     """What `make student` does: every notebook, the README and the manifest, nothing else."""
+    require_notebooks()
     out = release.build(tmp_path / "student", NOTEBOOKS_DIR)
     manifest = json.loads((out / release.MANIFEST).read_text())["files"]
     notebooks = {f"notebooks/{p.name}" for p in REAL_NOTEBOOKS}

@@ -22,7 +22,7 @@ from bs4 import BeautifulSoup
 from bncourse.authoring import slides
 from bncourse.cli import main
 from bncourse.errors import NotebookError
-from tests.paths import ROOT
+from tests.paths import COURSE_NOTEBOOKS, notebook_params, require_notebook
 from tests.slides_fixture import (
     EXPECT,
     HIDDEN_OUTPUT_TEXT,
@@ -38,8 +38,6 @@ from tests.slides_fixture import (
     expected_slides,
     make_fixture_notebook,
 )
-
-COURSE_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 # ----------------------------------------------------------------- offline scanner
 
@@ -474,11 +472,10 @@ def course_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize(
-    "notebook", COURSE_NOTEBOOKS or [None], ids=[p.stem for p in COURSE_NOTEBOOKS] or ["none"]
+    "notebook", notebook_params()
 )
 def test_course_deck_offline_and_complete(course_out: Path, notebook: Path | None) -> None:
-    if notebook is None:
-        pytest.skip("no course notebooks in notebooks/ yet")
+    notebook = require_notebook(notebook)
     deck = course_out / f"{notebook.stem}.html"
     assert offline_problems(deck) == []
     expect = expected_slides(nbformat.read(notebook, as_version=4))

@@ -22,7 +22,7 @@ import pytest
 
 from bncourse.authoring import slides
 from tests.browser_helpers import chromium_browser_session, watch_page
-from tests.paths import ROOT
+from tests.paths import COURSE_NOTEBOOKS, ROOT, notebook_params, require_notebook
 from tests.slides_fixture import (
     EXPECT,
     NOTES_TEXT,
@@ -35,7 +35,6 @@ pytestmark = pytest.mark.browser
 
 
 SCREENSHOTS = ROOT / "build" / "screenshots" / "slides"
-COURSE_NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 # ----------------------------------------------------------------- browser checks
@@ -277,9 +276,8 @@ def course_decks(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize(
-    "notebook", COURSE_NOTEBOOKS or [None], ids=[p.stem for p in COURSE_NOTEBOOKS] or ["none"]
+    "notebook", notebook_params()
 )
 def test_course_deck_in_chromium(chromium: Any, course_decks: Path, notebook: Path | None) -> None:
-    if notebook is None:
-        pytest.skip("no course notebooks in notebooks/ yet")
+    notebook = require_notebook(notebook)
     check_deck(chromium, course_decks / f"{notebook.stem}.html", notebook)

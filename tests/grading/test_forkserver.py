@@ -57,16 +57,19 @@ def _facts(record: dict[str, Any]) -> dict[str, Any]:
 
 def test_preload_modules_takes_only_course_and_library_modules() -> None:
     cell = ("import numpy as np\nimport os, evil.pkg\nimport matplotlib.pyplot as plt\n"
-            "from bncourse import ics, data\nfrom bncourse.grading import check\nfrom . import sibling\n"
+            "from bncourse.lessons.l02_internal_covariate_shift import experiments as ics\n"
+            "from bncourse.course import data\nfrom bncourse.grading import check\nfrom . import sibling\n"
             "from torch import *\n")
-    assert preload_modules(cell) == ["numpy", "matplotlib.pyplot", "bncourse", "bncourse.lessons.l02_internal_covariate_shift.experiments", "bncourse.course.data",
-                                     "bncourse.grading", "bncourse.grading.check", "torch"]
+    assert preload_modules(cell) == ["numpy", "matplotlib.pyplot", "bncourse.lessons.l02_internal_covariate_shift",
+                                     "bncourse.lessons.l02_internal_covariate_shift.experiments", "bncourse.course",
+                                     "bncourse.course.data", "bncourse.grading", "bncourse.grading.check", "torch"]
     assert preload_modules("import numpy as np\ndef broken(:\n") == []
 
 
 @pytest.mark.parametrize("name", ["bncourse.__main__", "numpy.f2py.__main__", "numpy.f2py", "torch.utils.bottleneck",
                                   "bncourse.grading._private", "os", "antigravity", "matplotlib.backends.foo",
-                                  "bncourse.a.b.c"])
+                                  "bncourse.a.b.c", "bncourse.lessons.l03_forward_backward.solutions",
+                                  "bncourse.lessons.l03_forward_backward.mistakes"])
 def test_nothing_that_runs_a_program_on_import_is_preloaded(name: str) -> None:
     assert not preloadable(name)
     assert preload_modules(f"import {name}") == []

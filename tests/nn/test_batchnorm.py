@@ -272,7 +272,7 @@ def test_batch_of_one_fine_in_eval_and_counter_untouched_on_error():
 def test_functional_batch_norm_matches_torch(shape: tuple[int, ...], training: bool) -> None:
     """bncourse.nn.functional.batch_norm and torch.nn.functional.batch_norm agree in float64 to
     1e-10: output, the three gradients and the running buffers they update."""
-    import torch.nn.functional as tF
+    import torch.nn.functional as torch_F  # noqa: N812
 
     gen = torch.Generator().manual_seed(len(shape) + int(training))
     c = shape[1]
@@ -281,7 +281,7 @@ def test_functional_batch_norm_matches_torch(shape: tuple[int, ...], training: b
     b = torch.randn(c, generator=gen, dtype=torch.float64).requires_grad_()
     dout = torch.randn(shape, generator=gen, dtype=torch.float64)
     results = []
-    for impl in (bnn.functional.batch_norm, tF.batch_norm):
+    for impl in (bnn.functional.batch_norm, torch_F.batch_norm):
         rm, rv = torch.randn(c, dtype=torch.float64, generator=torch.Generator().manual_seed(9)), torch.ones(c, dtype=torch.float64) * 2
         y = impl(x, rm, rv, w, b, training=training, momentum=0.3, eps=1e-5)
         gx, gw, gb = torch.autograd.grad(y, (x, w, b), dout)

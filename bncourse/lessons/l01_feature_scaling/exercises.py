@@ -3,8 +3,8 @@
 ========================  ==========================  ==============================================
 id                        the student writes          checked against
 ========================  ==========================  ==============================================
-``standardize``           ``standardize``             :func:`bncourse.lessons.l01_feature_scaling.experiments.standardize`
-``gd_steps_to_converge``  ``gd_steps_to_converge``    :func:`bncourse.lessons.l01_feature_scaling.experiments.gd_steps_to_converge`
+``standardize``           ``standardize``             :func:`bncourse.lessons.l01_feature_scaling.solutions.standardize`
+``gd_steps_to_converge``  ``gd_steps_to_converge``    :func:`bncourse.lessons.l01_feature_scaling.solutions.gd_steps_to_converge`
 ========================  ==========================  ==============================================
 
 ``standardize(x_train, x_test, eps=1e-8) -> (x_train_std, x_test_std, mean, std)``:
@@ -17,8 +17,9 @@ returned ``std`` is the divisor used.
 ``‖∇L‖₂ <= tol`` (0 if the start already satisfies it), or ``-1`` if that does not happen
 within ``max_steps`` updates.  Counts are compared exactly (they are integers).
 
-Each ``Mistake`` below is a wrong implementation a student is likely to write; when the
-student's outputs match its outputs, its diagnosis (with the fix) is shown.
+Each ``Mistake`` below wraps a wrong implementation a student is likely to write (from
+:mod:`bncourse.lessons.l01_feature_scaling.mistakes`); when the student's outputs match
+its outputs, its diagnosis (with the fix) is shown.
 """
 
 from __future__ import annotations
@@ -31,12 +32,16 @@ from numpy.typing import NDArray
 
 from bncourse.grading.cases import describe, tolerance
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
-from bncourse.lessons.l01_feature_scaling import experiments as landscape
+from bncourse.lessons.l01_feature_scaling import mistakes, solutions
 
 __all__ = ["GD_MISTAKES", "STANDARDIZE_MISTAKES", "gd_cases", "standardize_cases"]
 
 Array = NDArray[Any]
-FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.lessons.l01_feature_scaling.experiments", "sklearn")
+_LESSON = "bncourse.lessons.l01_feature_scaling"
+STANDARDIZE_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", f"{_LESSON}.solutions", f"{_LESSON}.mistakes",
+                         "sklearn")
+GD_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", f"{_LESSON}.solutions", f"{_LESSON}.mistakes",
+                f"{_LESSON}.experiments", "sklearn")  # experiments.gd_steps_closed_form gives the same count
 
 
 # =========================================================================== standardize
@@ -113,123 +118,60 @@ def _diagnose_standardize(case: Case, got: Mapping[str, Array], exp: Mapping[str
     return None
 
 
-def _stats(x: Array, *, axis: int | None = 0, ddof: int = 0, eps: float = 1e-8) -> tuple[Array, Array]:
-    keep = axis != 0
-    mean = x.mean(axis=axis, keepdims=keep)
-    std = x.std(axis=axis, ddof=ddof, keepdims=keep) if x.shape[0] > ddof else np.zeros_like(mean)
-    return mean, np.where(std <= eps, np.ones_like(std), std)
-
-
-def _std_test_stats(x_train: Array, x_test: Array, eps: float = 1e-8) -> tuple[Array, ...]:
-    m, s = _stats(x_train, eps=eps)
-    mt, st = _stats(x_test, eps=eps)
-    return (x_train - m) / s, (x_test - mt) / st, m, s
-
-
-def _std_pooled(x_train: Array, x_test: Array, eps: float = 1e-8) -> tuple[Array, ...]:
-    m, s = _stats(np.concatenate([x_train, x_test]), eps=eps)
-    return (x_train - m) / s, (x_test - m) / s, m, s
-
-
-def _std_axis(axis: int | None) -> Callable[..., tuple[Array, ...]]:
-    def impl(x_train: Array, x_test: Array, eps: float = 1e-8) -> tuple[Array, ...]:
-        m, s = _stats(x_train, axis=axis, eps=eps)
-        # per example (axis=1) each test row has its own statistics; over everything the
-        # training set's single mean and std are reused
-        mt, st = _stats(x_test, axis=axis, eps=eps) if axis == 1 else (m, s)
-        d = x_train.shape[1]
-        return (x_train - m) / s, (x_test - mt) / st, np.broadcast_to(np.mean(m), (d,)), np.broadcast_to(np.mean(s), (d,))
-    return impl
-
-
-def _std_unbiased(x_train: Array, x_test: Array, eps: float = 1e-8) -> tuple[Array, ...]:
-    m, s = _stats(x_train, ddof=1, eps=eps)
-    return (x_train - m) / s, (x_test - m) / s, m, s
-
-
-def _std_variance(x_train: Array, x_test: Array, eps: float = 1e-8) -> tuple[Array, ...]:
-    m, s = _stats(x_train, eps=eps)
-    v = s**2
-    return (x_train - m) / v, (x_test - m) / v, m, v
-
-
-def _std_eps_added(x_train: Array, x_test: Array, eps: float = 1e-8) -> tuple[Array, ...]:
-    m = x_train.mean(axis=0)
-    s = x_train.std(axis=0) + x_train.dtype.type(eps)
-    return (x_train - m) / s, (x_test - m) / s, m, s
-
-
-def _std_eps_in_sqrt(x_train: Array, x_test: Array, eps: float = 1e-8) -> tuple[Array, ...]:
-    m = x_train.mean(axis=0)
-    s = np.sqrt(x_train.var(axis=0) + x_train.dtype.type(eps))
-    return (x_train - m) / s, (x_test - m) / s, m, s
-
-
-def _std_constant_zeroed(x_train: Array, x_test: Array, eps: float = 1e-8) -> tuple[Array, ...]:
-    m, s = _stats(x_train, eps=eps)
-    const = x_train.std(axis=0) <= eps
-    zero = x_train.dtype.type(0)
-    return (np.where(const, zero, (x_train - m) / s), np.where(const, zero, (x_test - m) / s), m, s)
-
-
-def _std_raw_std_returned(x_train: Array, x_test: Array, eps: float = 1e-8) -> tuple[Array, ...]:
-    m, s = _stats(x_train, eps=eps)
-    return (x_train - m) / s, (x_test - m) / s, m, x_train.std(axis=0)
-
-
-def _std_swapped(x_train: Array, x_test: Array, eps: float = 1e-8) -> tuple[Array, ...]:
-    a, b, m, s = landscape.standardize(x_train, x_test, eps)
-    return a, b, s, m
-
-
 STANDARDIZE_MISTAKES = (
     Mistake("test statistics",
             "x_test_std was standardized with the test set's own mean/std: reuse the training "
             "statistics, (x_test - mean) / std — the model must see test inputs transformed exactly "
             "like its training inputs (and a single test example has no std of its own).",
-            _std_test_stats),
+            mistakes.std_test_stats),
     Mistake("pooled statistics",
             "Your mean/std include the test set (computed on train and test together): that leaks "
             "test data into training — compute them on x_train only.",
-            _std_pooled),
+            mistakes.std_pooled),
     Mistake("per-example statistics",
             "You standardized each example over its features (axis=1): standardization is per feature, "
             "across the examples — reduce over axis=0.",
-            _std_axis(1), outputs=("x_train_std", "x_test_std")),
+            mistakes.std_per_example, outputs=("x_train_std", "x_test_std")),
     Mistake("statistics over everything",
             "You used one mean and one std for the whole array: each feature needs its own — "
             "reduce over axis=0 only.",
-            _std_axis(None), outputs=("x_train_std", "x_test_std")),
+            mistakes.std_over_everything, outputs=("x_train_std", "x_test_std")),
     Mistake("unbiased std",
             "Your std is the unbiased one (ddof=1, divide by n−1): the course uses the population std "
             "(np.std's default ddof=0, divide by n), as batch norm does.",
-            _std_unbiased),
+            mistakes.std_unbiased),
     Mistake("divided by the variance",
             "You divided by the variance: divide by the standard deviation σ = √var (np.std).",
-            _std_variance, outputs=("x_train_std", "x_test_std")),
+            mistakes.std_variance, outputs=("x_train_std", "x_test_std")),
     Mistake("eps added to the std",
             "You added eps to the std: here eps is a threshold — a std <= eps is replaced by 1 "
             "(np.where(std <= eps, 1.0, std)) and every other std is used as it is.",
-            _std_eps_added),
+            mistakes.std_eps_added),
     Mistake("eps inside the square root",
             "You divided by √(var + eps), batch norm's formula: here eps is a threshold — a std <= eps "
             "is replaced by 1 (np.where(std <= eps, 1.0, std)) and every other std is used as it is.",
-            _std_eps_in_sqrt),
+            mistakes.std_eps_in_sqrt),
     Mistake("constant feature zeroed",
             "You set a constant feature to 0 on the test set too: the documented policy divides it by 1, "
             "so the test column is x_test − mean (only the training column is exactly 0).",
-            _std_constant_zeroed),
+            mistakes.std_constant_zeroed),
     Mistake("raw std returned",
             "Return the std you divided by (1 for a constant feature), so that (x - mean) / std "
             "reproduces your output on new data.",
-            _std_raw_std_returned),
+            mistakes.std_raw_std_returned),
     Mistake("mean and std swapped",
             "mean and std are swapped: return x_train_std, x_test_std, mean, std in that order.",
-            _std_swapped),
+            mistakes.std_swapped),
 )
 
 
 # =========================================================================== gd_steps_to_converge
+
+
+def _max_stable_lr(x: Array) -> float:
+    """``2/λmax`` of the Hessian ``X̃ᵀX̃/n`` (``X̃ = [x, 1]``): GD diverges above it."""
+    xt = np.hstack([x, np.ones((x.shape[0], 1))])
+    return 2.0 / float(np.linalg.eigvalsh(xt.T @ xt / xt.shape[0])[-1])
 
 
 def _gd_case(
@@ -245,7 +187,7 @@ def _gd_case(
 ) -> Case:
     x64 = np.asarray(x, dtype=np.float64)
     if lr is None:
-        lr = lr_fraction * landscape.max_stable_lr(x64)
+        lr = lr_fraction * _max_stable_lr(x64)
     inputs = {"x": x64.astype(dtype), "y": np.asarray(y, dtype=np.float64).astype(dtype),
               "lr": float(lr), "tol": float(tol), "max_steps": int(max_steps)}
     return Case(name, inputs, (0.0, 0.0))
@@ -320,61 +262,31 @@ def _diagnose_gd(case: Case, got: Mapping[str, Array], exp: Mapping[str, Array])
     return None
 
 
-def _gd(
-    x: Array, y: Array, lr: float, tol: float = 1e-6, max_steps: int = 100_000, *,
-    bias: bool = True, norm_b: bool = True, grad_scale: float = 1.0, reduce: str = "mean",
-    norm: str = "l2", criterion: str = "grad",
-) -> int:
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    n, d = x.shape
-    w, b = np.zeros(d), 0.0
-    with np.errstate(over="ignore", invalid="ignore"):
-        for step in range(max_steps + 1):
-            r = x @ w + b - y
-            gw = grad_scale * (x.T @ r if reduce == "sum" else x.T @ r / n)
-            gb = grad_scale * (r.sum() if reduce == "sum" else r.mean()) if bias else 0.0
-            parts = np.append(gw, gb) if (bias and norm_b) else gw
-            if criterion == "loss":
-                value = 0.5 * np.mean(r**2)
-            elif norm == "max":
-                value = np.max(np.abs(parts))
-            else:
-                value = np.sqrt(np.sum(parts**2))
-            if value <= tol:
-                return step
-            if not np.isfinite(value):
-                return -1
-            w = w - lr * gw
-            b = b - lr * gb
-    return -1
-
-
 GD_MISTAKES = (
     Mistake("no bias",
             "Your model has no bias (or never updates it): ŷ = x·w + b, and b has its own gradient "
             "∂L/∂b = mean(r) — update it and include it in the gradient norm.",
-            lambda x, y, lr, tol=1e-6, max_steps=100_000: _gd(x, y, lr, tol, max_steps, bias=False)),
+            mistakes.gd_no_bias),
     Mistake("norm without the bias",
             "Your gradient norm leaves out ∂L/∂b: the norm is over all parameters, "
             "√(‖∇_w L‖² + (∂L/∂b)²).",
-            lambda x, y, lr, tol=1e-6, max_steps=100_000: _gd(x, y, lr, tol, max_steps, norm_b=False)),
+            mistakes.gd_norm_without_bias),
     Mistake("gradient twice too large",
             "Your gradient is twice ∇L: with L = ½·mean(r²) the gradient is xᵀr/n for w and mean(r) "
             "for b, without a factor 2.",
-            lambda x, y, lr, tol=1e-6, max_steps=100_000: _gd(x, y, lr, tol, max_steps, grad_scale=2.0)),
+            mistakes.gd_grad_twice),
     Mistake("sum instead of mean",
             "Your gradient sums over the examples instead of averaging: L is a mean, so "
             "∇_w L = xᵀr/n and ∂L/∂b = mean(r) (a sum makes the step n times too large).",
-            lambda x, y, lr, tol=1e-6, max_steps=100_000: _gd(x, y, lr, tol, max_steps, reduce="sum")),
+            mistakes.gd_sum_not_mean),
     Mistake("max-abs norm",
             "You measured the gradient with its largest entry: use the Euclidean norm "
             "np.sqrt(np.sum(grad**2)) over all parameters (w and b).",
-            lambda x, y, lr, tol=1e-6, max_steps=100_000: _gd(x, y, lr, tol, max_steps, norm="max")),
+            mistakes.gd_max_abs_norm),
     Mistake("loss below tol",
             "You stop when the loss is below tol: stop when the gradient norm is — the loss of noisy "
             "data never gets to 0, its gradient does.",
-            lambda x, y, lr, tol=1e-6, max_steps=100_000: _gd(x, y, lr, tol, max_steps, criterion="loss")),
+            mistakes.gd_loss_criterion),
 )
 
 
@@ -383,23 +295,23 @@ GD_MISTAKES = (
 register(Exercise(
     id="standardize",
     notebook="01_feature_scaling",
-    solution=landscape.standardize,
+    solution=solutions.standardize,
     cases=standardize_cases,
     call=_call_standardize,
     mistakes=STANDARDIZE_MISTAKES,
     diagnose=_diagnose_standardize,
-    forbidden=FORBIDDEN,
+    forbidden=STANDARDIZE_FORBIDDEN,
     points=10,
 ))
 
 register(Exercise(
     id="gd_steps_to_converge",
     notebook="01_feature_scaling",
-    solution=landscape.gd_steps_to_converge,
+    solution=solutions.gd_steps_to_converge,
     cases=gd_cases,
     call=_call_gd,
     mistakes=GD_MISTAKES,
     diagnose=_diagnose_gd,
-    forbidden=FORBIDDEN,
+    forbidden=GD_FORBIDDEN,
     points=10,
 ))

@@ -14,10 +14,12 @@ The computations behind notebook 01.  The model is ``ŷ = x·w + b`` with the lo
   ``κ = λmax/λmin`` is the condition number, so the steps to a tolerance grow like
   ``κ·log(1/tol)``.
 
-Also here: standardization with training statistics (the ``standardize`` exercise's
-solution), Adam's path for comparison, the experiments of the notebook, its figures and
-the scale-ratio widget.  Matplotlib and ipywidgets are imported only inside the
-functions that draw.
+Also here: Adam's path for comparison, the experiments of the notebook, its figures and
+the scale-ratio widget.  The exercises' solutions (``standardize``,
+``gd_steps_to_converge``) are not here: the experiments that need them take them as
+arguments (the notebook passes ``best_available(...)``'s result);
+:func:`gd_steps_closed_form` counts the same steps without a loop.  Matplotlib and
+ipywidgets are imported only inside the functions that draw.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ __all__ = [
     "elongated_bowl_figure",
     "gd_path",
     "gd_steps_closed_form",
-    "gd_steps_to_converge",
     "hessian",
     "least_squares",
     "loss_on_grid",
@@ -58,12 +59,10 @@ __all__ = [
     "plot_weight_errors",
     "relative_weight_errors",
     "scale_ratio_widget",
-    "standardize",
     "steps_until_within",
     "steps_vs_condition",
 ]
 
-FloatArray = NDArray[np.floating[Any]]
 StepsFn = Callable[..., Any]
 
 
@@ -259,45 +258,10 @@ def adam_path(
     return path
 
 
-def gd_steps_to_converge(
-    x: FloatArray, y: FloatArray, lr: float, tol: float = 1e-6, max_steps: int = 100_000
-) -> int:
-    """Number of gradient-descent steps until the gradient norm is at most ``tol``.
-
-    Solution of the exercise ``gd_steps_to_converge``.  Model ``ŷ = x·w + b``, loss
-    ``L = ½·mean((ŷ − y)²)``, start ``w = 0, b = 0``, update ``θ ← θ − lr·∇L(θ)`` with
-
-    .. math::  \\nabla_w L = x^T r / n, \\quad \\partial_b L = \\mathrm{mean}(r), \\quad r = xw + b - y.
-
-    Returns the smallest ``t`` in ``0..max_steps`` with ``‖∇L(θ_t)‖₂ ≤ tol`` (θ_t is θ after
-    t updates; 0 if the start already satisfies it), or ``-1`` if there is none (too few
-    steps, or a learning rate above ``2/λmax`` that makes GD diverge).  Computes in float64.
-
-    Shapes: x (n, d), y (n,) → int.
-    """
-    xa, ya = _as_xy(x, y)
-    _check_lr(lr)
-    n, d = xa.shape
-    w, b = np.zeros(d), 0.0
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run overflows: a result
-        for step in range(max_steps + 1):
-            r = xa @ w + b - ya
-            grad_w = xa.T @ r / n
-            grad_b = r.mean()
-            norm = np.sqrt(grad_w @ grad_w + grad_b**2)
-            if norm <= tol:
-                return step
-            if not np.isfinite(norm):  # diverged: it will never come back
-                return -1
-            w = w - lr * grad_w
-            b = b - lr * grad_b
-    return -1
-
-
 def gd_steps_closed_form(
     x: ArrayLike, y: ArrayLike, lr: float, tol: float = 1e-6, max_steps: int = 100_000
 ) -> int:
-    """:func:`gd_steps_to_converge` evaluated in the Hessian's eigenbasis: same count, no loop.
+    """The ``gd_steps_to_converge`` exercise's count evaluated in the Hessian's eigenbasis: no loop.
 
     Starting from θ = 0 the gradient obeys ``g_{t+1} = g_t − lr·H·g_t = (I − lr·H)·g_t``
     exactly (the loss is quadratic), so with ``H = Q·diag(λ)·Qᵀ`` and ``a = Qᵀg_0``
@@ -305,7 +269,8 @@ def gd_steps_closed_form(
     .. math::  \\|g_t\\|^2 = \\sum_i (1 - \\mathrm{lr}\\,\\lambda_i)^{2t}\\, a_i^2 .
 
     Every ``‖g_t‖`` is evaluated at once (in chunks), which makes runs of 10⁵–10⁶ steps
-    cheap.  The tests check it returns the same counts as the step-by-step loop.
+    cheap.  The tests check it returns the same counts as the step-by-step loop (the
+    exercise's solution).
 
     Shapes: x (n, d), y (n,) → int (−1 if not converged within ``max_steps``).
     """
@@ -329,36 +294,6 @@ def gd_steps_closed_form(
         if hit.size:
             return int(first + hit[0])
     return -1
-
-
-# --------------------------------------------------------------------------- standardization
-
-
-def standardize(
-    x_train: FloatArray, x_test: FloatArray, eps: float = 1e-8
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Standardize each feature with the *training* set's mean and std; reuse them on the test set.
-
-    Solution of the exercise ``standardize``.
-
-    .. math::  \\mu_j = \\frac1n\\sum_i x_{ij}, \\quad
-               \\sigma_j = \\sqrt{\\tfrac1n \\sum_i (x_{ij} - \\mu_j)^2}, \\quad
-               \\tilde x_{ij} = (x_{ij} - \\mu_j)/\\sigma_j
-
-    Statistics are per feature, over the examples (axis 0), of ``x_train`` only; the
-    population std (divide by n, ``ddof=0``), the course's convention (batch norm's too).
-    Zero-variance policy: a feature whose training std is ``<= eps`` counts as constant and
-    its std is replaced by 1, so it becomes ``x − μ`` (exactly 0 on the training set) and
-    never 0/0 = NaN.  The returned ``std`` is the divisor actually used.  Inputs are not
-    modified; the dtype is preserved.
-
-    Shapes: x_train (n, d), x_test (m, d) → x_train_std (n, d), x_test_std (m, d),
-    mean (d,), std (d,).
-    """
-    mean = x_train.mean(axis=0)
-    std = x_train.std(axis=0)
-    std = np.where(std <= eps, np.ones_like(std), std)
-    return (x_train - mean) / std, (x_test - mean) / std, mean, std
 
 
 # --------------------------------------------------------------------------- experiments
@@ -424,8 +359,8 @@ class ConvergenceRecord(NamedTuple):
 def steps_vs_condition(
     scale_ratios: Sequence[float],
     *,
-    steps_fn: StepsFn = gd_steps_to_converge,
-    standardize_fn: Callable[..., Any] = standardize,
+    steps_fn: StepsFn,
+    standardize_fn: Callable[..., Any],
     n: int = 200,
     noise: float = 0.1,
     seed: int = 0,
@@ -437,8 +372,9 @@ def steps_vs_condition(
 
     For each ratio r: data from :func:`~bncourse.course.data.make_two_scale_regression` (x2 is r
     times larger), ``lr = lr_fraction·2/λmax`` (0.5 gives ``1/λmax``), steps counted by
-    ``steps_fn`` (the exercise's signature; pass the student's version).  The same data
-    standardized with ``standardize_fn`` gives the second record.
+    ``steps_fn`` (the ``gd_steps_to_converge`` exercise's signature: the student's version,
+    or :func:`gd_steps_closed_form`).  The same data standardized with ``standardize_fn``
+    (the ``standardize`` exercise's signature) gives the second record.
     """
     if not 0 < lr_fraction < 1:
         raise ParameterError(f"lr_fraction must be in (0, 1) for GD to converge, got {lr_fraction}")
@@ -676,14 +612,15 @@ def _widget_title(scale_ratio: float, lr_fraction: float) -> str:
 
 
 def scale_ratio_widget(
-    n: int = 200, noise: float = 0.1, seed: int = 0, steps: int = 40, standardize_fn: Callable[..., Any] = standardize
+    n: int = 200, noise: float = 0.1, seed: int = 0, steps: int = 40, *, standardize_fn: Callable[..., Any]
 ) -> Any:
     """A slider for the scale ratio r of x2 to x1 (and one for the learning rate) that
     redraws the contours and the GD paths, raw and standardized, side by side.
 
     Each redraw generates data with :func:`~bncourse.course.data.make_two_scale_regression`,
     runs ``steps`` GD steps at ``lr = f·2/λmax`` on the raw and on the standardized
-    features, and shows κ and how far w1 got.  Returns an ``ipywidgets.VBox``; its
+    features (standardized with ``standardize_fn``, the ``standardize`` exercise's
+    signature), and shows κ and how far w1 got.  Returns an ``ipywidgets.VBox``; its
     ``draw(scale_ratio, lr_fraction) -> Figure`` is exposed for tests.
     """
     import ipywidgets as widgets

@@ -1,4 +1,14 @@
-"""Exercises of notebook 02 (internal covariate shift): activation_percentiles, gradient_predictiveness."""
+"""Exercises of notebook 02 (internal covariate shift): activation_percentiles, gradient_predictiveness.
+
+* ``activation_percentiles(z, qs) -> (len(qs), D)``: each unit's percentiles over the batch
+  (solution: :func:`bncourse.lessons.l02_internal_covariate_shift.solutions.activation_percentiles`).
+* ``gradient_predictiveness(grad_fn, w, etas) -> (K,)``: ``‖∇L(w − η·g) − g‖`` for each step
+  size (solution: :func:`bncourse.lessons.l02_internal_covariate_shift.solutions.gradient_predictiveness`).
+
+Each ``Mistake`` wraps a wrong implementation from
+:mod:`bncourse.lessons.l02_internal_covariate_shift.mistakes`; a student's outputs matching
+it gives the diagnosis.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +19,12 @@ import numpy as np
 
 from bncourse.grading.cases import F32_TOL, F64_TOL
 from bncourse.grading.registry import Case, Exercise, Mistake, register
-from bncourse.lessons.l02_internal_covariate_shift.experiments import (
-    activation_percentiles,
-    gradient_predictiveness,
-)
+from bncourse.lessons.l02_internal_covariate_shift import mistakes, solutions
 
 NOTEBOOK = "02_internal_covariate_shift"
 QS = (15.0, 50.0, 85.0)
+_LESSON = "bncourse.lessons.l02_internal_covariate_shift"
+FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", f"{_LESSON}.solutions", f"{_LESSON}.mistakes", "sklearn")
 
 
 # --- activation_percentiles ------------------------------------------------------------
@@ -35,20 +44,6 @@ def _perc_call(fn: Callable[..., Any], i: Mapping[str, Any], ns: Mapping[str, An
     return {"percentiles": fn(i["z"], i["qs"])}
 
 
-def _perc_fractions(z: Any, qs: Any = QS) -> Any:
-    return np.percentile(z, np.asarray(qs) / 100.0, axis=0).astype(z.dtype)
-
-
-def _perc_lower(z: Any, qs: Any = QS) -> Any:
-    return np.percentile(z, list(qs), axis=0, method="lower").astype(z.dtype)
-
-
-def _perc_rank_index(z: Any, qs: Any = QS) -> Any:
-    zs = np.sort(z, axis=0)
-    n = z.shape[0]
-    return np.stack([zs[min(int(q / 100.0 * n), n - 1)] for q in qs]).astype(z.dtype)
-
-
 def _perc_diagnose(case: Case, got: dict[str, Any], exp: dict[str, Any]) -> str | None:
     p, e = got.get("percentiles"), exp["percentiles"]
     if p is None or p.shape == e.shape:
@@ -66,17 +61,18 @@ def _perc_diagnose(case: Case, got: dict[str, Any], exp: dict[str, Any]) -> str 
 register(Exercise(
     id="activation_percentiles",
     notebook=NOTEBOOK,
-    solution=activation_percentiles,
+    solution=solutions.activation_percentiles,
     cases=_perc_cases,
     call=_perc_call,
     diagnose=_perc_diagnose,
+    forbidden=FORBIDDEN,
     mistakes=(
         Mistake("fractions", "np.percentile takes percents in 0..100 (np.quantile takes fractions): "
-                "don't divide qs by 100.", _perc_fractions),
+                "don't divide qs by 100.", mistakes.perc_fractions),
         Mistake("lower", "Use linear interpolation between order statistics (np.percentile's default), "
-                "not the lower neighbour.", _perc_lower),
+                "not the lower neighbour.", mistakes.perc_lower),
         Mistake("rank_index", "Indexing the sorted batch at int(q/100·N) is not the percentile: use "
-                "np.percentile (linear interpolation between order statistics).", _perc_rank_index),
+                "np.percentile (linear interpolation between order statistics).", mistakes.perc_rank_index),
     ),
 ))
 
@@ -112,37 +108,18 @@ def _grad_call(fn: Callable[..., Any], i: Mapping[str, Any], ns: Mapping[str, An
     return {"distances": fn(grad_fn, i["w"], i["etas"])}
 
 
-def _gp_ascent(grad_fn: Any, w: Any, etas: Any) -> Any:
-    g = grad_fn(w)
-    return np.array([np.linalg.norm(grad_fn(w + eta * g) - g) for eta in etas], dtype=w.dtype)
-
-
-def _gp_squared(grad_fn: Any, w: Any, etas: Any) -> Any:
-    g = grad_fn(w)
-    return np.array([np.sum((grad_fn(w - eta * g) - g) ** 2) for eta in etas], dtype=w.dtype)
-
-
-def _gp_no_difference(grad_fn: Any, w: Any, etas: Any) -> Any:
-    g = grad_fn(w)
-    return np.array([np.linalg.norm(grad_fn(w - eta * g)) for eta in etas], dtype=w.dtype)
-
-
-def _gp_relative(grad_fn: Any, w: Any, etas: Any) -> Any:
-    g = grad_fn(w)
-    return (gradient_predictiveness(grad_fn, w, etas) / np.linalg.norm(g)).astype(w.dtype)
-
-
 register(Exercise(
     id="gradient_predictiveness",
     notebook=NOTEBOOK,
-    solution=gradient_predictiveness,
+    solution=solutions.gradient_predictiveness,
     cases=_grad_cases,
     call=_grad_call,
+    forbidden=FORBIDDEN,
     mistakes=(
-        Mistake("ascent", "Step *against* the gradient: evaluate the gradient at w − η·g, not w + η·g.", _gp_ascent),
-        Mistake("squared", "Return the ℓ2 norm ‖∇L(w − ηg) − g‖, not its square.", _gp_squared),
+        Mistake("ascent", "Step *against* the gradient: evaluate the gradient at w − η·g, not w + η·g.", mistakes.gp_ascent),
+        Mistake("squared", "Return the ℓ2 norm ‖∇L(w − ηg) − g‖, not its square.", mistakes.gp_squared),
         Mistake("no_difference", "Measure the *change* of the gradient: subtract g = ∇L(w) before taking the norm.",
-                _gp_no_difference),
-        Mistake("relative", "Return the plain distance ‖∇L(w − ηg) − g‖, without dividing by ‖g‖.", _gp_relative),
+                mistakes.gp_no_difference),
+        Mistake("relative", "Return the plain distance ‖∇L(w − ηg) − g‖, without dividing by ‖g‖.", mistakes.gp_relative),
     ),
 ))

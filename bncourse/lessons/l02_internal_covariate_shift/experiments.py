@@ -1,7 +1,8 @@
 """Internal covariate shift, saturation, and the smoothness critique (notebook 02).
 
-* :func:`activation_percentiles` and :func:`gradient_predictiveness` are the NumPy
-  solutions of the notebook's exercises.
+* The notebook's exercises (``activation_percentiles``, ``gradient_predictiveness``) are not
+  here: :func:`run_figure1` takes the functions as arguments (the notebook passes
+  ``best_available(...)``'s result).
 * :mod:`bncourse.nn.noisy` holds the torch layers: ``NoisyShift`` (Santurkar et al.'s
   "noisy BN" noise after a BN layer) and ``L1BatchNorm`` (scale by the mean absolute
   deviation instead of the std).
@@ -31,10 +32,8 @@ if TYPE_CHECKING:
 __all__ = [
     "VARIANTS",
     "Figure1Run",
-    "activation_percentiles",
     "build_variant",
     "gradient_norms_per_layer",
-    "gradient_predictiveness",
     "layer_shift",
     "plot_accuracy_and_shift",
     "plot_figure1",
@@ -48,45 +47,6 @@ __all__ = [
 
 FloatArray = NDArray[np.floating[Any]]
 PERCENTILES = (15.0, 50.0, 85.0)
-
-
-def activation_percentiles(z: FloatArray, qs: Sequence[float] = PERCENTILES) -> FloatArray:
-    """Percentiles of every unit's input over a batch (linear interpolation, as ``np.percentile``).
-
-    Args:
-        z: (N, D) pre-activations of D units for N examples.
-        qs: percentiles in [0, 100], e.g. (15, 50, 85) as in the BN paper's Figure 1.
-
-    Returns:
-        (len(qs), D) array: row k holds the qs[k]-th percentile of each unit, in z's dtype.
-    """
-    z = np.asarray(z)
-    if z.ndim != 2:
-        raise ShapeError(f"activation_percentiles expects z of shape (N, D), got shape {z.shape}")
-    return np.percentile(z, list(qs), axis=0).astype(z.dtype, copy=False)
-
-
-def gradient_predictiveness(
-    grad_fn: Callable[[FloatArray], FloatArray], w: FloatArray, etas: FloatArray
-) -> FloatArray:
-    """How well the gradient at w predicts the gradient after a step along it.
-
-    .. math::  d(\\eta) = \\lVert \\nabla L(w - \\eta\\, g) - g \\rVert_2, \\qquad g = \\nabla L(w)
-
-    (Santurkar et al. 2018's "gradient predictiveness": small distances over a range of
-    step sizes mean a smooth, predictable landscape.)
-
-    Args:
-        grad_fn: maps parameters (P,) to the gradient (P,).
-        w: (P,) parameters.
-        etas: (K,) step sizes.
-
-    Returns:
-        (K,) distances, in w's dtype.
-    """
-    w = np.asarray(w)
-    g = grad_fn(w)
-    return np.array([np.linalg.norm(grad_fn(w - eta * g) - g) for eta in etas], dtype=w.dtype)
 
 
 def _torch_modules() -> tuple[Any, Any]:
@@ -200,21 +160,27 @@ def run_figure1(
     eval_every: int = 50,
     unit: int = 0,
     etas: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
-    percentile_fn: Callable[[FloatArray, Sequence[float]], FloatArray] = activation_percentiles,
-    predictiveness_fn: Callable[..., FloatArray] = gradient_predictiveness,
+    *,
+    percentile_fn: Callable[[FloatArray, Sequence[float]], FloatArray],
+    predictiveness_fn: Callable[..., FloatArray] | None = None,
     probe_size: int = 256,
     probe_landscape: bool = True,
     seed: int = 0,
 ) -> Figure1Run:
     """Train one variant of the Figure-1 network on the digits and record its internals.
 
-    At every evaluation: test accuracy; the 15/50/85th percentiles (via ``percentile_fn``)
-    of the input of sigmoid ``unit`` in the last hidden layer on the test set (eval mode);
-    per-layer mean/std of each sigmoid input on a fixed probe batch of training examples;
-    and, on that batch in training mode, the loss at ``w − η g`` and the gradient change
-    ``‖∇L(w − η g) − g‖`` (via ``predictiveness_fn``) for each η in ``etas`` — this
-    landscape probe is skipped (empty arrays) with ``probe_landscape=False``.
+    At every evaluation: test accuracy; the 15/50/85th percentiles (via ``percentile_fn``,
+    the ``activation_percentiles`` exercise's signature) of the input of sigmoid ``unit`` in
+    the last hidden layer on the test set (eval mode); per-layer mean/std of each sigmoid
+    input on a fixed probe batch of training examples; and, on that batch in training mode,
+    the loss at ``w − η g`` and the gradient change ``‖∇L(w − η g) − g‖`` (via
+    ``predictiveness_fn``, the ``gradient_predictiveness`` exercise's signature) for each η
+    in ``etas`` — this landscape probe is skipped (empty arrays) with
+    ``probe_landscape=False``, and then ``predictiveness_fn`` is not needed.
     """
+    if probe_landscape and predictiveness_fn is None:
+        raise ParameterError("run_figure1: probe_landscape=True needs predictiveness_fn "
+                             "(a gradient_predictiveness implementation)")
     _torch, _ = _torch_modules()
     from bncourse.course.data import load_digits_split
     from bncourse.course.training import as_tensor, train
@@ -239,7 +205,7 @@ def run_figure1(
         ins = [z.numpy() for z in _sigmoid_inputs(probe_model, x_probe)]
         means.append(np.stack([z.mean(0) for z in ins]))
         stds.append(np.stack([z.std(0) for z in ins]))
-        if probe_landscape:
+        if predictiveness_fn is not None and probe_landscape:
             loss_fn, grad_fn = _probe_functions(m, x_probe, y_probe)
             w = _flat_params(m)
             g = grad_fn(w)

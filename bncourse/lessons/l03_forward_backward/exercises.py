@@ -1,13 +1,18 @@
 """Exercises of notebook 03: the batch-norm forward, its two backwards, a gradient checker.
 
-=================  ==========================  =========================================
-id                 the student writes          checked against
-=================  ==========================  =========================================
-``batchnorm_forward``     ``batchnorm_forward``       :func:`bncourse.reference.batchnorm_forward`
-``batchnorm_backward``    ``batchnorm_backward``      :func:`bncourse.reference.batchnorm_backward`
-``batchnorm_backward_alt`` ``batchnorm_backward_alt`` :func:`bncourse.reference.batchnorm_backward_alt`
-``numerical_gradient``     ``numerical_gradient``      :func:`bncourse.reference.gradcheck.numerical_gradient`
-=================  ==========================  =========================================
+Declarations only: the seeded cases, how each exercise is called, the diagnose hooks and
+the ``Mistake`` s with their diagnoses.  The instructor's implementations are in
+:mod:`.solutions` (re-exported from :mod:`bncourse.reference`), the wrong implementations
+the ``Mistake`` s run are in :mod:`.mistakes`.
+
+==========================  ==========================  ============================================
+id                          the student writes          checked against
+==========================  ==========================  ============================================
+``batchnorm_forward``       ``batchnorm_forward``       :func:`.solutions.batchnorm_forward`
+``batchnorm_backward``      ``batchnorm_backward``      :func:`.solutions.batchnorm_backward`
+``batchnorm_backward_alt``  ``batchnorm_backward_alt``  :func:`.solutions.batchnorm_backward_alt`
+``numerical_gradient``      ``numerical_gradient``      :func:`.solutions.numerical_gradient`
+==========================  ==========================  ============================================
 
 The cache of ``batchnorm_forward`` is the student's own business: only ``out`` is
 compared.  The backward exercises therefore run the student's *own* forward (looked up by
@@ -30,7 +35,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bncourse import reference
 from bncourse.grading.cases import (
     affine_case,
     backward_call,
@@ -38,7 +42,7 @@ from bncourse.grading.cases import (
     forward_call,
 )
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
-from bncourse.reference import gradcheck
+from bncourse.lessons.l03_forward_backward import mistakes, solutions
 
 __all__ = ["GRAD_CHECK_FUNCTIONS", "bn_cases", "grad_check_cases"]
 
@@ -107,56 +111,31 @@ _diagnose_backward = backward_diagnose("batchnorm_forward", "batchnorm_forward",
 
 
 # --------------------------------------------------------------------------- forward mistakes
-# Written against the reference's math; each one is a single plausible slip.
-
-
-def _fwd(x: Array, gamma: Array, beta: Array, eps: float, *, ddof: int = 0, eps_in: bool = True,
-         sqrt: bool = True, axis: int | None = 0, affine: str = "ok") -> tuple[Array, None]:
-    mu = x.mean(axis=axis, keepdims=True)
-    var = x.var(axis=axis, ddof=ddof, keepdims=True)
-    if sqrt:
-        denom = np.sqrt(var + eps) if eps_in else np.sqrt(var)
-    else:
-        denom = var + eps if eps_in else var
-    x_hat = (x - mu) / denom
-    if affine == "swapped":
-        out = x_hat * beta + gamma
-    elif affine == "none":
-        out = x_hat
-    else:
-        out = gamma * x_hat + beta
-    return out.astype(x.dtype), None
-
-
-def _fwd_eps_outside(x: Array, gamma: Array, beta: Array, eps: float) -> tuple[Array, None]:
-    x_hat = (x - x.mean(axis=0)) / (x.std(axis=0) + eps)
-    return (gamma * x_hat + beta).astype(x.dtype), None
-
 
 FORWARD_MISTAKES = (
     Mistake("unbiased variance", "Your variance is the unbiased one (ddof=1): batch norm divides by N, "
             "not N-1 — use x.var(axis=0) or ((x - mu)**2).mean(axis=0).",
-            lambda x, g, b, eps: _fwd(x, g, b, eps, ddof=1)),
+            mistakes.fwd_unbiased_variance),
     Mistake("seed 003 formula", "You divided by the variance itself with no ε (the sloppy formula of one "
             "lecture note): divide by the standard deviation np.sqrt(var + eps).",
-            lambda x, g, b, eps: _fwd(x, g, b, eps, sqrt=False, eps_in=False)),
+            mistakes.fwd_divide_by_var_no_eps),
     Mistake("no square root", "You divided by var + eps: divide by the standard deviation, np.sqrt(var + eps).",
-            lambda x, g, b, eps: _fwd(x, g, b, eps, sqrt=False)),
+            mistakes.fwd_no_square_root),
     Mistake("missing eps", "ε is missing: use np.sqrt(var + eps), which also keeps a constant feature "
             "from dividing by zero.",
-            lambda x, g, b, eps: _fwd(x, g, b, eps, eps_in=False)),
+            mistakes.fwd_missing_eps),
     Mistake("eps outside the sqrt", "ε belongs inside the square root: np.sqrt(var + eps), not "
-            "np.sqrt(var) + eps (PyTorch's convention).", _fwd_eps_outside),
+            "np.sqrt(var) + eps (PyTorch's convention).", mistakes.fwd_eps_outside),
     Mistake("per-example statistics", "You normalized each example over its features (axis=1 — that is "
             "layer norm): batch norm takes μ and σ² per feature, over the batch (axis=0).",
-            lambda x, g, b, eps: _fwd(x, g, b, eps, axis=1)),
+            mistakes.fwd_per_example_statistics),
     Mistake("statistics over everything", "You computed one μ and σ² over the whole array: batch norm "
             "needs one per feature — reduce over axis=0 only.",
-            lambda x, g, b, eps: _fwd(x, g, b, eps, axis=None)),
+            mistakes.fwd_statistics_over_everything),
     Mistake("gamma and beta swapped", "γ and β are swapped: the output is gamma * x_hat + beta "
-            "(γ scales, β shifts).", lambda x, g, b, eps: _fwd(x, g, b, eps, affine="swapped")),
+            "(γ scales, β shifts).", mistakes.fwd_gamma_beta_swapped),
     Mistake("no affine", "You returned x̂: the output is y = gamma * x_hat + beta.",
-            lambda x, g, b, eps: _fwd(x, g, b, eps, affine="none")),
+            mistakes.fwd_no_affine),
 )
 
 
@@ -164,74 +143,33 @@ FORWARD_MISTAKES = (
 # They receive the reference cache (the exercise's namespace holds the reference forward);
 # a student's outputs match them whenever the student's forward is right.
 
-
-def _bwd_constant_stats(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
-    return dout * c.gamma * c.inv_std, (dout * c.x_hat).sum(0), dout.sum(0)
-
-
-def _bwd_no_var_path(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
-    dx = c.gamma * c.inv_std * (dout - dout.mean(0))
-    return dx, (dout * c.x_hat).sum(0), dout.sum(0)
-
-
-def _bwd_no_mean_path(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
-    dx = c.gamma * c.inv_std * (dout - c.x_hat * (dout * c.x_hat).mean(0))
-    return dx, (dout * c.x_hat).sum(0), dout.sum(0)
-
-
-def _bwd_no_gamma(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
-    dx, dgamma, dbeta = reference.batchnorm_backward_alt(dout, c)
-    return dx / c.gamma, dgamma, dbeta
-
-
-def _bwd_swapped(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
-    dx, dgamma, dbeta = reference.batchnorm_backward_alt(dout, c)
-    return dx, dbeta, dgamma
-
-
-def _bwd_mean_not_sum(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
-    dx, dgamma, dbeta = reference.batchnorm_backward_alt(dout, c)
-    m = dout.shape[0]
-    return dx, dgamma / m, dbeta / m
-
-
-def _bwd_unbiased(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
-    """The σ² node differentiated as if σ² = Σ(x−μ)²/(m−1) (forward still divides by m)."""
-    m = dout.shape[0]
-    dx_hat = dout * c.gamma
-    dvar = -0.5 * c.inv_std**3 * (dx_hat * c.x_centered).sum(0)
-    dxc = dx_hat * c.inv_std + 2.0 / (m - 1) * c.x_centered * dvar
-    dx = dxc - dxc.mean(0)
-    return dx, (dout * c.x_hat).sum(0), dout.sum(0)
-
-
 BACKWARD_MISTAKES = (
     Mistake("mu and var treated as constants",
             "You treated μ and σ² as constants (dx = γ·dout/√(σ²+ε)): they are functions of every "
             "x in the batch, so the gradient must also flow back through them — "
             "dx = γ/(m√(σ²+ε))·(m·dy − Σdy − x̂·Σ(dy·x̂)).",
-            _bwd_constant_stats, outputs=("dx",)),
+            mistakes.bwd_constant_stats, outputs=("dx",)),
     Mistake("no path through the variance",
             "dx is missing the path through σ², the term −x̂·Σ(dy·x̂)/m inside the bracket: "
             "dx = γ/(m√(σ²+ε))·(m·dy − Σdy − x̂·Σ(dy·x̂)).",
-            _bwd_no_var_path, outputs=("dx",)),
+            mistakes.bwd_no_var_path, outputs=("dx",)),
     Mistake("no path through the mean",
             "dx is missing the path through μ, the term −Σdy/m inside the bracket: "
             "dx = γ/(m√(σ²+ε))·(m·dy − Σdy − x̂·Σ(dy·x̂)).",
-            _bwd_no_mean_path, outputs=("dx",)),
+            mistakes.bwd_no_mean_path, outputs=("dx",)),
     Mistake("m-1 in the variance node",
             "dx uses 1/(m−1) in the derivative of σ²: the forward divides by m, so "
-            "∂σ²/∂x_i = 2(x_i − μ)/m.", _bwd_unbiased, outputs=("dx",)),
+            "∂σ²/∂x_i = 2(x_i − μ)/m.", mistakes.bwd_unbiased, outputs=("dx",)),
     Mistake("dx without gamma",
             "dx is missing the factor γ: y = γx̂ + β, so dx̂ = γ·dout before going back through x̂.",
-            _bwd_no_gamma, outputs=("dx",)),
+            mistakes.bwd_no_gamma, outputs=("dx",)),
     Mistake("dgamma and dbeta swapped",
             "dgamma and dbeta are swapped: dgamma = Σ dout·x̂ and dbeta = Σ dout (over the batch).",
-            _bwd_swapped, outputs=("dgamma", "dbeta")),
+            mistakes.bwd_swapped, outputs=("dgamma", "dbeta")),
     Mistake("mean instead of sum",
             "dgamma/dbeta are averaged over the batch: γ and β are used by every example, so their "
             "gradients are sums — .sum(axis=0), not .mean(axis=0).",
-            _bwd_mean_not_sum, outputs=("dgamma", "dbeta")),
+            mistakes.bwd_mean_not_sum, outputs=("dgamma", "dbeta")),
 )
 
 
@@ -239,7 +177,7 @@ BACKWARD_MISTAKES = (
 
 
 def _bn_out(gamma: Array, beta: Array) -> Callable[[Array], Array]:
-    return lambda x: reference.batchnorm_forward(x, gamma, beta)[0]
+    return lambda x: solutions.batchnorm_forward(x, gamma, beta)[0]
 
 
 GRAD_CHECK_FUNCTIONS: dict[str, Callable[[Mapping[str, Any]], Callable[[Array], Array]]] = {
@@ -289,82 +227,69 @@ def _call_grad_check(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapp
     return {"dx": grad}
 
 
-def _grad_forward_difference(f: Callable[[Array], Array], x: Array, dout: Array, h: float = 1e-5) -> Array:
-    x = x.astype(np.float64).copy()
-    base = np.sum(f(x) * dout)
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + h
-        grad[i] = (np.sum(f(x) * dout) - base) / h
-        x[i] = old
-    return grad
-
-
-def _grad_no_dout(f: Callable[[Array], Array], x: Array, dout: Array, h: float = 1e-5) -> Array:
-    return gradcheck.numerical_gradient(lambda z: np.sum(f(z)), x, None, h)
-
-
-def _grad_h_not_2h(f: Callable[[Array], Array], x: Array, dout: Array, h: float = 1e-5) -> Array:
-    return 2.0 * gradcheck.numerical_gradient(f, x, dout, h)
-
-
 GRAD_CHECK_MISTAKES = (
     Mistake("forward difference",
             "This is a one-sided (forward) difference (f(x+h) − f(x))/h, whose error is O(h): use the "
             "centered difference (f(x+h) − f(x−h))/(2h), whose error is O(h²).",
-            _grad_forward_difference),
+            mistakes.grad_forward_difference),
     Mistake("dout ignored",
             "dout is ignored: compute the change of L = Σ f(x)·dout, i.e. "
             "np.sum((f(x+h) − f(x−h)) * dout) / (2h), not the change of Σ f(x).",
-            _grad_no_dout),
+            mistakes.grad_no_dout),
     Mistake("divided by h",
             "Your gradient is twice too large: the centered difference spans 2h, so divide by 2*h.",
-            _grad_h_not_2h),
+            mistakes.grad_h_not_2h),
 )
 
 
 # --------------------------------------------------------------------------- registration
 
+_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "sklearn", solutions.__name__, mistakes.__name__)
+"""What the student's code may not use: libraries that do the computation, and this lesson's
+own solutions and mistakes."""
+
 register(Exercise(
     id="batchnorm_forward",
     notebook="03_forward_backward",
-    solution=reference.batchnorm_forward,
+    solution=solutions.batchnorm_forward,
     cases=bn_cases,
     call=_call_forward,
     mistakes=FORWARD_MISTAKES,
+    forbidden=_FORBIDDEN,
 ))
 
-_BACKWARD_NS = {"batchnorm_forward": reference.batchnorm_forward}
+_BACKWARD_NS = {"batchnorm_forward": solutions.batchnorm_forward}
 
 register(Exercise(
     id="batchnorm_backward",
     notebook="03_forward_backward",
-    solution=reference.batchnorm_backward,
+    solution=solutions.batchnorm_backward,
     cases=bn_cases,
     call=_call_backward,
     mistakes=BACKWARD_MISTAKES,
     diagnose=_diagnose_backward,
     namespace=_BACKWARD_NS,
+    forbidden=_FORBIDDEN,
 ))
 
 register(Exercise(
     id="batchnorm_backward_alt",
     notebook="03_forward_backward",
-    solution=reference.batchnorm_backward_alt,
+    solution=solutions.batchnorm_backward_alt,
     cases=bn_cases,
     call=_call_backward,
     mistakes=BACKWARD_MISTAKES,
     diagnose=_diagnose_backward,
     namespace=_BACKWARD_NS,
+    forbidden=_FORBIDDEN,
 ))
 
 register(Exercise(
     id="numerical_gradient",
     notebook="03_forward_backward",
-    solution=gradcheck.numerical_gradient,
+    solution=solutions.numerical_gradient,
     cases=grad_check_cases,
     call=_call_grad_check,
     mistakes=GRAD_CHECK_MISTAKES,
-    forbidden=("torch", "bncourse.reference", "bncourse.nn", "bncourse.reference.gradcheck", "sklearn"),
+    forbidden=(*_FORBIDDEN, "bncourse.reference.gradcheck"),
 ))

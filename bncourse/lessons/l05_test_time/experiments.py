@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bncourse.conventions import MOMENTUM
+from bncourse.conventions import BN_MOMENTUM
 from bncourse.errors import BatchSizeError, DTypeError, ParameterError, ShapeError
 from bncourse.validation import check_momentum
 
@@ -149,7 +149,7 @@ def population_stats(batches: Sequence[FloatArray]) -> tuple[FloatArray, FloatAr
 
 
 def running_average(
-    batch_stats: FloatArray, momentum: float | None = MOMENTUM, initial: float = 0.0
+    batch_stats: FloatArray, momentum: float | None = BN_MOMENTUM, initial: float = 0.0
 ) -> NDArray[np.float64]:
     r"""PyTorch's running estimate after each of a sequence of batch statistics.
 
@@ -496,8 +496,8 @@ def run_estimates_experiment(
     means, variances = rec.arrays()
     for (bm, bv), mu, var in zip(_buffers(model), means, variances, strict=True):
         replay_error = max(
-            float(np.abs(running_average(mu, MOMENTUM, 0.0)[-1] - bm).max()),
-            float(np.abs(running_average(var, MOMENTUM, 1.0)[-1] - bv).max()),
+            float(np.abs(running_average(mu, BN_MOMENTUM, 0.0)[-1] - bm).max()),
+            float(np.abs(running_average(var, BN_MOMENTUM, 1.0)[-1] - bv).max()),
             replay_error,
         )
     final_pop = snapshots[-1][1]["population"][layer]

@@ -1,12 +1,17 @@
 """Exercises of notebook 06 (BN in CNNs): spatial batch norm forward/backward, folding BN.
 
-=======================  ===============================  ===============================================
-id                       the student writes               checked against
-=======================  ===============================  ===============================================
-``spatial_batchnorm_forward``   ``spatial_batchnorm_forward``    :func:`bncourse.reference.spatial_batchnorm_forward`
-``spatial_batchnorm_backward``  ``spatial_batchnorm_backward``   :func:`bncourse.reference.spatial_batchnorm_backward`
-``fold_batchnorm``              ``fold_batchnorm``               :func:`bncourse.reference.fold_batchnorm`
-=======================  ===============================  ===============================================
+Declarations only: the seeded cases, how each exercise is called, the diagnose hooks and
+the ``Mistake`` s with their diagnoses.  The instructor's implementations are in
+:mod:`.solutions` (re-exported from :mod:`bncourse.reference`), the wrong implementations
+the ``Mistake`` s run are in :mod:`.mistakes`.
+
+==============================  ==============================  ================================================
+id                              the student writes              checked against
+==============================  ==============================  ================================================
+``spatial_batchnorm_forward``   ``spatial_batchnorm_forward``   :func:`.solutions.spatial_batchnorm_forward`
+``spatial_batchnorm_backward``  ``spatial_batchnorm_backward``  :func:`.solutions.spatial_batchnorm_backward`
+``fold_batchnorm``              ``fold_batchnorm``              :func:`.solutions.fold_batchnorm`
+==============================  ==============================  ================================================
 
 As in notebook 03, the cache of the forward is the student's own business: the backward
 exercise runs the student's own ``spatial_batchnorm_forward`` (looked up by name) to get
@@ -25,7 +30,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bncourse import reference
 from bncourse.conventions import EPS
 from bncourse.grading.cases import (
     affine_case,
@@ -35,6 +39,7 @@ from bncourse.grading.cases import (
     tolerance,
 )
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
+from bncourse.lessons.l06_bn_in_cnns import mistakes, solutions
 
 __all__ = ["fold_cases", "spatial_cases"]
 
@@ -111,119 +116,64 @@ _diagnose_backward = backward_diagnose("spatial_batchnorm_forward", "spatial_bat
 
 # --------------------------------------------------------------------------- forward mistakes
 
-
-def _fwd_axes(x: Array, gamma: Array, beta: Array, eps: float, *, axes: tuple[int, ...] | None = (0, 2, 3),
-              ddof: int = 0, with_eps: bool = True) -> tuple[Array, None]:
-    mu = x.mean(axis=axes, keepdims=True)
-    var = x.var(axis=axes, ddof=ddof, keepdims=True)
-    with np.errstate(all="ignore"):  # N = 1 with ddof = 1, or var = 0 without ε
-        x_hat = (x - mu) / np.sqrt(var + eps if with_eps else var)
-    g, b = gamma.reshape(1, -1, 1, 1), beta.reshape(1, -1, 1, 1)
-    return (g * x_hat + b).astype(x.dtype), None
-
-
-def _fwd_no_transpose(x: Array, gamma: Array, beta: Array, eps: float) -> tuple[Array, None]:
-    rows = x.reshape(-1, x.shape[1])  # (N, C, H, W) -> (N·H·W, C) without moving C last
-    x_hat = (rows - rows.mean(axis=0)) / np.sqrt(rows.var(axis=0) + eps)
-    return (gamma * x_hat + beta).reshape(x.shape).astype(x.dtype), None
-
-
 _AXES_FIX = "reduce over axes (0, 2, 3), i.e. x.transpose(0, 2, 3, 1).reshape(-1, C) and then axis 0"
 
 FORWARD_MISTAKES = (
     Mistake("per-position statistics",
             "You normalized each (c, h, w) position over the batch only (1-D batch norm on the flattened "
             f"image): in a CNN all N·H·W values of a channel share one μ and σ² — {_AXES_FIX}.",
-            lambda x, g, b, eps: _fwd_axes(x, g, b, eps, axes=(0,))),
+            mistakes.fwd_per_position_statistics),
     Mistake("per-pixel statistics",
             "Your statistics are per pixel position, reduced over N and C: batch norm keeps the channels "
             f"apart and pools the positions — {_AXES_FIX}.",
-            lambda x, g, b, eps: _fwd_axes(x, g, b, eps, axes=(0, 1))),
+            mistakes.fwd_per_pixel_statistics),
     Mistake("statistics over everything",
             "You computed one μ and σ² over the whole array: spatial batch norm needs one per channel — "
             f"{_AXES_FIX}.",
-            lambda x, g, b, eps: _fwd_axes(x, g, b, eps, axes=None)),
+            mistakes.fwd_statistics_over_everything),
     Mistake("instance norm",
             "You normalized each example's channel over (H, W) only (that is instance norm): batch norm "
             f"pools the batch too — {_AXES_FIX}.",
-            lambda x, g, b, eps: _fwd_axes(x, g, b, eps, axes=(2, 3))),
+            mistakes.fwd_instance_norm),
     Mistake("layer norm",
             "You normalized each example over (C, H, W) (that is layer norm): batch norm takes statistics "
             f"per channel over the batch — {_AXES_FIX}.",
-            lambda x, g, b, eps: _fwd_axes(x, g, b, eps, axes=(1, 2, 3))),
+            mistakes.fwd_layer_norm),
     Mistake("reshape without transpose",
             "You reshaped (N, C, H, W) to (-1, C) without moving C last, so each 'column' mixes values of "
             "different channels: transpose first, x.transpose(0, 2, 3, 1).reshape(-1, C), and undo it with "
             "reshape(N, H, W, C).transpose(0, 3, 1, 2).",
-            _fwd_no_transpose),
+            mistakes.fwd_no_transpose),
     Mistake("unbiased variance",
             "Your variance is the unbiased one (ddof=1): batch norm divides by m = N·H·W, not m − 1.",
-            lambda x, g, b, eps: _fwd_axes(x, g, b, eps, ddof=1)),
+            mistakes.fwd_unbiased_variance),
     Mistake("missing eps",
             "ε is missing: divide by np.sqrt(var + eps), which also keeps a constant channel from "
             "dividing by zero.",
-            lambda x, g, b, eps: _fwd_axes(x, g, b, eps, with_eps=False)),
+            mistakes.fwd_missing_eps),
 )
 
 
 # --------------------------------------------------------------------------- backward mistakes
 # They receive the reference cache; x_hat is (N, C, H, W) (rows (N·H·W, C) are accepted too).
 
-
-def _rows(a: Array) -> Array:
-    """``(N, C, H, W) -> (N·H·W, C)``; a 2-D array is taken to be rows already."""
-    return a if a.ndim == 2 else a.transpose(0, 2, 3, 1).reshape(-1, a.shape[1])
-
-
-def _unrows(rows: Array, shape: tuple[int, ...]) -> Array:
-    n, c, h, w = shape
-    return rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)
-
-
-def _bwd_constant_stats(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
-    dy, x_hat = _rows(dout), _rows(c.x_hat)
-    return _unrows(dy * c.gamma * c.inv_std, dout.shape), (dy * x_hat).sum(0), dy.sum(0)
-
-
-def _bwd_m_is_n(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
-    dy, x_hat = _rows(dout), _rows(c.x_hat)
-    m = dout.shape[0]  # the batch size instead of N·H·W
-    dbeta, dgamma = dy.sum(0), (dy * x_hat).sum(0)
-    dx = (c.gamma * c.inv_std / m) * (m * dy - dbeta - x_hat * dgamma)
-    return _unrows(dx, dout.shape), dgamma, dbeta
-
-
-def _bwd_no_transpose(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
-    dy = dout.reshape(-1, dout.shape[1])  # channels mixed
-    x_hat = _rows(c.x_hat)
-    m = dy.shape[0]
-    dbeta, dgamma = dy.sum(0), (dy * x_hat).sum(0)
-    dx = (c.gamma * c.inv_std / m) * (m * dy - dbeta - x_hat * dgamma)
-    return dx.reshape(dout.shape), dgamma, dbeta
-
-
-def _bwd_swapped(dout: Array, c: reference.BatchNormCache) -> tuple[Array, Array, Array]:
-    dx, dgamma, dbeta = reference.spatial_batchnorm_backward(dout, c)
-    return dx, dbeta, dgamma
-
-
 BACKWARD_MISTAKES = (
     Mistake("mu and var treated as constants",
             "You treated μ and σ² as constants (dx = γ·dout/√(σ²+ε)): they depend on every value of the "
             "channel, so the gradient must flow back through them — "
             "dx = γ/(m√(σ²+ε))·(m·dy − Σdy − x̂·Σ(dy·x̂)) with sums over (N, H, W).",
-            _bwd_constant_stats, outputs=("dx",)),
+            mistakes.bwd_constant_stats, outputs=("dx",)),
     Mistake("m = N",
             "dx uses m = N (the batch size): each channel's statistics average m = N·H·W values, so use "
             "m = N·H·W in dx = γ/(m√(σ²+ε))·(m·dy − Σdy − x̂·Σ(dy·x̂)).",
-            _bwd_m_is_n, outputs=("dx",)),
+            mistakes.bwd_m_is_n, outputs=("dx",)),
     Mistake("reshape without transpose",
             "You reshaped dout (N, C, H, W) to (-1, C) without moving C last, so its rows do not line up "
             "with x̂'s: use dout.transpose(0, 2, 3, 1).reshape(-1, C), and transpose dx back at the end.",
-            _bwd_no_transpose),
+            mistakes.bwd_no_transpose),
     Mistake("dgamma and dbeta swapped",
             "dgamma and dbeta are swapped: dgamma = Σ dout·x̂ and dbeta = Σ dout (over N, H, W).",
-            _bwd_swapped, outputs=("dgamma", "dbeta")),
+            mistakes.bwd_swapped, outputs=("dgamma", "dbeta")),
 )
 
 
@@ -283,86 +233,72 @@ def _call_fold(fn: Callable[..., Any], i: Mapping[str, Any], ns: Mapping[str, An
     return {"weight": weight, "bias": bias}
 
 
-def _fold(weight: Array, bias: Array | None, gamma: Array, beta: Array, mean: Array, var: Array,
-          eps: float, *, axis: int = 0, with_eps: bool = True, sqrt: bool = True, use_gamma: bool = True,
-          bias_rule: str = "ok") -> tuple[Array, Array]:
-    b = np.zeros_like(gamma) if bias is None else bias
-    denom = var + eps if with_eps else var
-    with np.errstate(all="ignore"):
-        s = (gamma if use_gamma else 1.0) / (np.sqrt(denom) if sqrt else denom)
-    shape = [1] * weight.ndim
-    shape[axis] = -1
-    w_new = weight * s.reshape(shape)
-    if bias_rule == "no_mean":
-        b_new = b * s + beta
-    elif bias_rule == "mean_unscaled":
-        b_new = b * s + beta - mean
-    elif bias_rule == "no_beta":
-        b_new = (b - mean) * s
-    else:
-        b_new = (b - mean) * s + beta
-    return w_new.astype(weight.dtype), b_new.astype(weight.dtype)
-
-
 FOLD_MISTAKES = (
     Mistake("input axis",
             "You scaled the input channels (axis 1) of W: the BN scale γ/√(var+ε) belongs to each *output* "
             "channel — multiply row/filter o by scale[o]: weight * scale.reshape(-1, 1, ...) "
             "(scale[:, None] for a linear layer, scale[:, None, None, None] for a conv).",
-            lambda w, b, g, be, m, v, eps: _fold(w, b, g, be, m, v, eps, axis=1), outputs=("weight",)),
+            mistakes.fold_input_axis, outputs=("weight",)),
     Mistake("no mean",
             "Your bias ignores the running mean: BN subtracts μ before scaling, so b' = (b − μ)·γ/√(var+ε) + β.",
-            lambda w, b, g, be, m, v, eps: _fold(w, b, g, be, m, v, eps, bias_rule="no_mean"),
+            mistakes.fold_no_mean,
             outputs=("bias",)),
     Mistake("mean not scaled",
             "You subtracted μ after scaling (b·s + β − μ): μ is subtracted *before* the scale, so it is "
             "scaled too — b' = (b − μ)·s + β with s = γ/√(var+ε).",
-            lambda w, b, g, be, m, v, eps: _fold(w, b, g, be, m, v, eps, bias_rule="mean_unscaled"),
+            mistakes.fold_mean_not_scaled,
             outputs=("bias",)),
     Mistake("no beta",
             "β is missing from the bias: b' = (b − μ)·γ/√(var+ε) + β.",
-            lambda w, b, g, be, m, v, eps: _fold(w, b, g, be, m, v, eps, bias_rule="no_beta"),
+            mistakes.fold_no_beta,
             outputs=("bias",)),
     Mistake("no eps",
             "ε is missing: BN in eval mode divides by √(running_var + ε), so the scale is γ/√(var + ε) "
             "(it matters when a channel's variance is tiny).",
-            lambda w, b, g, be, m, v, eps: _fold(w, b, g, be, m, v, eps, with_eps=False)),
+            mistakes.fold_no_eps),
     Mistake("no sqrt",
             "You divided by var + ε: the scale is γ divided by the standard deviation, γ/√(var + ε).",
-            lambda w, b, g, be, m, v, eps: _fold(w, b, g, be, m, v, eps, sqrt=False)),
+            mistakes.fold_no_sqrt),
     Mistake("no gamma",
             "γ is missing from the scale: BN multiplies x̂ by γ, so s = γ/√(var + ε) (for W and for the bias).",
-            lambda w, b, g, be, m, v, eps: _fold(w, b, g, be, m, v, eps, use_gamma=False)),
+            mistakes.fold_no_gamma),
 )
 
 
 # --------------------------------------------------------------------------- registration
 
+_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "sklearn", solutions.__name__, mistakes.__name__)
+"""What the student's code may not use: libraries that do the computation, and this lesson's
+own solutions and mistakes."""
+
 register(Exercise(
     id="spatial_batchnorm_forward",
     notebook=NOTEBOOK,
-    solution=reference.spatial_batchnorm_forward,
+    solution=solutions.spatial_batchnorm_forward,
     cases=spatial_cases,
     call=_call_forward,
     mistakes=FORWARD_MISTAKES,
+    forbidden=_FORBIDDEN,
 ))
 
 register(Exercise(
     id="spatial_batchnorm_backward",
     notebook=NOTEBOOK,
-    solution=reference.spatial_batchnorm_backward,
+    solution=solutions.spatial_batchnorm_backward,
     cases=spatial_cases,
     call=_call_backward,
     mistakes=BACKWARD_MISTAKES,
     diagnose=_diagnose_backward,
-    namespace={"spatial_batchnorm_forward": reference.spatial_batchnorm_forward},
+    namespace={"spatial_batchnorm_forward": solutions.spatial_batchnorm_forward},
+    forbidden=_FORBIDDEN,
 ))
 
 register(Exercise(
     id="fold_batchnorm",
     notebook=NOTEBOOK,
-    solution=reference.fold_batchnorm,
+    solution=solutions.fold_batchnorm,
     cases=fold_cases,
     call=_call_fold,
     mistakes=FOLD_MISTAKES,
+    forbidden=_FORBIDDEN,
 ))

@@ -9,6 +9,7 @@ import pytest
 from bncourse.grading import check
 from bncourse.lessons.l01_feature_scaling import exercises as ex
 from bncourse.lessons.l01_feature_scaling import experiments as landscape
+from bncourse.lessons.l01_feature_scaling import solutions
 from tests import exercise_helpers
 from tests.lessons.l01_feature_scaling import mutants
 
@@ -24,7 +25,7 @@ test_every_mistake_fails_and_diagnoses_itself = exercise_helpers.mistakes_diagno
 
 def test_using_the_package_solution_is_forbidden() -> None:
     def standardize(x_train, x_test, eps=1e-8):
-        return landscape.standardize(x_train, x_test, eps)
+        return solutions.standardize(x_train, x_test, eps)
 
     result = check("standardize", standardize, verbose=False)
     assert result.status == "forbidden" and result.points == 0
@@ -47,7 +48,7 @@ def test_standardize_cases_cover_the_contract() -> None:
 
 def test_gd_cases_are_cheap_and_cover_the_contract() -> None:
     cases = ex.gd_cases()
-    counts = [landscape.gd_steps_to_converge(**c.inputs) for c in cases]
+    counts = [solutions.gd_steps_to_converge(**c.inputs) for c in cases]
     assert 0 in counts and -1 in counts
     assert max(counts) <= 1000, counts  # a student's loop grades in well under a second
     assert sum(max(c, 0) for c in counts) <= 3000
@@ -62,10 +63,18 @@ def test_gd_counts_are_robust_to_rounding(case: object) -> None:
     different tolerance gives the same number (so correct students are not failed by
     rounding)."""
     inp = dict(case.inputs)  # type: ignore[attr-defined]
-    base = landscape.gd_steps_to_converge(**inp)
+    base = solutions.gd_steps_to_converge(**inp)
     if base <= 0:
         return
     for factor in (1 - 1e-9, 1 + 1e-9):
         inp2 = dict(inp, tol=inp["tol"] * factor)
-        assert landscape.gd_steps_to_converge(**inp2) == base
+        assert solutions.gd_steps_to_converge(**inp2) == base
     assert mutants.gd_elementwise(**inp) == base
+
+
+def test_using_the_closed_form_step_count_is_forbidden() -> None:
+    def gd_steps_to_converge(x, y, lr, tol=1e-6, max_steps=100_000):
+        return landscape.gd_steps_closed_form(x, y, lr, tol, max_steps)
+
+    result = check("gd_steps_to_converge", gd_steps_to_converge, verbose=False)
+    assert result.status == "forbidden" and result.points == 0

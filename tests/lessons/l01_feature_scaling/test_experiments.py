@@ -1,5 +1,7 @@
 """bncourse.lessons.l01_feature_scaling.experiments: the quadratic loss, its Hessian and condition number, GD and Adam
-paths, the step counts (loop and closed form agree), standardization, figures and widget."""
+paths, the step counts (the closed form agrees with the exercise's loop), figures and widget.  The experiments
+that need an exercise's function get its solution from
+:mod:`bncourse.lessons.l01_feature_scaling.solutions`, as the notebook passes ``best_available(...)``'s."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pytest
 from bncourse.course.data import make_two_scale_regression
 from bncourse.errors import BNCourseError, ParameterError, ShapeError
 from bncourse.lessons.l01_feature_scaling import experiments as landscape
+from bncourse.lessons.l01_feature_scaling import solutions
 
 
 def _problem(seed: int = 0, n: int = 40, d: int = 2, scales: tuple[float, ...] = (1.0, 7.0)) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +100,7 @@ def test_closed_form_step_count_equals_the_loop(seed: int, lr_fraction: float) -
     x, y = _problem(seed, scales=(1.0, 1.0 + 3 * seed))
     lr = lr_fraction * landscape.max_stable_lr(x)
     for tol, max_steps in ((1e-6, 20_000), (1e-3, 50)):
-        loop = landscape.gd_steps_to_converge(x, y, lr, tol, max_steps)
+        loop = solutions.gd_steps_to_converge(x, y, lr, tol, max_steps)
         assert landscape.gd_steps_closed_form(x, y, lr, tol, max_steps) == loop
         if lr_fraction > 1:
             assert loop == -1
@@ -105,18 +108,19 @@ def test_closed_form_step_count_equals_the_loop(seed: int, lr_fraction: float) -
 
 def test_step_count_edge_cases() -> None:
     x, _ = _problem(6)
-    assert landscape.gd_steps_to_converge(x, np.zeros(len(x)), 0.1) == 0  # gradient 0 at the start
+    assert solutions.gd_steps_to_converge(x, np.zeros(len(x)), 0.1) == 0  # gradient 0 at the start
     assert landscape.gd_steps_closed_form(x, np.zeros(len(x)), 0.1) == 0
     x1, y1 = np.array([[1.0], [-1.0]]), np.array([1.0, 2.0])  # H = I: lr = 1 solves it in one step
-    assert landscape.gd_steps_to_converge(x1, y1, 1.0) == 1 == landscape.gd_steps_closed_form(x1, y1, 1.0)
+    assert solutions.gd_steps_to_converge(x1, y1, 1.0) == 1 == landscape.gd_steps_closed_form(x1, y1, 1.0)
     with pytest.raises(ParameterError):
-        landscape.gd_steps_to_converge(x1, y1, -0.1)
+        solutions.gd_steps_to_converge(x1, y1, -0.1)
     with pytest.raises(ShapeError):
-        landscape.gd_steps_to_converge(x1, np.zeros(3), 0.1)
+        solutions.gd_steps_to_converge(x1, np.zeros(3), 0.1)
 
 
 def test_steps_grow_linearly_with_kappa() -> None:
-    recs = landscape.steps_vs_condition([8.0, 32.0], steps_fn=landscape.gd_steps_closed_form)
+    recs = landscape.steps_vs_condition([8.0, 32.0], steps_fn=landscape.gd_steps_closed_form,
+                                         standardize_fn=solutions.standardize)
     raw = [r for r in recs if not r.standardized]
     std = [r for r in recs if r.standardized]
     slope = np.log(raw[1].steps / raw[0].steps) / np.log(raw[1].kappa / raw[0].kappa)
@@ -124,39 +128,6 @@ def test_steps_grow_linearly_with_kappa() -> None:
     assert all(r.kappa < 2 and r.steps < 20 for r in std)
     assert all(r.lr == pytest.approx(0.5 * 2 / np.linalg.eigvalsh(landscape.hessian(
         make_two_scale_regression(scale_ratio=r.scale_ratio)[0])).max()) for r in raw)
-
-
-def test_standardize_uses_training_statistics() -> None:
-    rng = np.random.default_rng(7)
-    x_train = rng.standard_normal((50, 3)) * [1.0, 10.0, 0.1] + [0.0, 5.0, -3.0]
-    x_test = rng.standard_normal((4, 3)) + 100.0
-    before = (x_train.copy(), x_test.copy())
-    tr, te, _, _ = landscape.standardize(x_train, x_test)
-    np.testing.assert_allclose(tr.mean(axis=0), 0.0, atol=1e-12)
-    np.testing.assert_allclose(tr.std(axis=0), 1.0, rtol=1e-12)
-    np.testing.assert_allclose(te, (x_test - x_train.mean(0)) / x_train.std(0), rtol=1e-12)
-    assert te.mean() > 10  # the test set's shift is kept, not normalized away
-    np.testing.assert_array_equal(x_train, before[0])
-    np.testing.assert_array_equal(x_test, before[1])
-
-
-def test_standardize_constant_feature_and_dtype() -> None:
-    x_train = np.array([[1.0, 3.0], [2.0, 3.0], [4.0, 3.0]], dtype=np.float32)
-    x_test = np.array([[0.0, 5.0]], dtype=np.float32)
-    tr, te, mean, std = landscape.standardize(x_train, x_test)
-    assert all(a.dtype == np.float32 for a in (tr, te, mean, std))
-    assert not np.isnan(tr).any() and not np.isnan(te).any()
-    np.testing.assert_array_equal(tr[:, 1], 0.0)
-    assert std[1] == 1.0 and te[0, 1] == pytest.approx(2.0)
-
-
-def test_standardization_does_not_change_the_least_squares_predictions() -> None:
-    x, y = make_two_scale_regression(n=100, scale_ratio=100.0)
-    x_new = np.random.default_rng(1).standard_normal((5, 2)) * [1, 100]
-    raw = landscape.design_matrix(x_new) @ landscape.least_squares(x, y)
-    tr, te, _, _ = landscape.standardize(x, x_new)
-    std = landscape.design_matrix(te) @ landscape.least_squares(tr, y)
-    np.testing.assert_allclose(raw, std, rtol=1e-9)
 
 
 def test_loss_on_grid_matches_pointwise_loss() -> None:
@@ -191,7 +162,8 @@ def test_input_validation_messages_name_the_shapes() -> None:
     with pytest.raises(ShapeError, match="theta"):
         landscape.mse_gradient(np.zeros(2), np.zeros((4, 2)), np.zeros(4))
     with pytest.raises(ParameterError):
-        landscape.steps_vs_condition([1.0], lr_fraction=1.5)
+        landscape.steps_vs_condition([1.0], steps_fn=landscape.gd_steps_closed_form,
+                                     standardize_fn=solutions.standardize, lr_fraction=1.5)
 
 
 def test_contour_plot_draws_paths_and_the_minimum() -> None:
@@ -210,7 +182,7 @@ def test_contour_plot_draws_paths_and_the_minimum() -> None:
 def test_widget_redraws_with_the_scale_ratio() -> None:
     import matplotlib.pyplot as plt
 
-    box = landscape.scale_ratio_widget(steps=10)
+    box = landscape.scale_ratio_widget(steps=10, standardize_fn=solutions.standardize)
     slider_names = [w.description for w in box.children[0].children]
     assert slider_names == ["scale ratio", "lr · λmax/2"]
     f1 = box.draw(1.0, 0.5)
@@ -229,7 +201,7 @@ def test_widget_redraws_with_the_scale_ratio() -> None:
 def test_widget_titles_round_the_log_slider_values() -> None:
     import matplotlib.pyplot as plt
 
-    box = landscape.scale_ratio_widget(steps=5)
+    box = landscape.scale_ratio_widget(steps=5, standardize_fn=solutions.standardize)
     fig = box.draw(10**1.1, 0.15000000000000002)  # values the log slider and the float slider produce
     title = fig.get_suptitle()
     assert "12.6×" in title and "12.5893" not in title and "lr = 0.15 ·" in title
@@ -289,7 +261,7 @@ def test_figures_show_what_they_claim() -> None:
     import matplotlib.pyplot as plt
 
     x, y = make_two_scale_regression(n=100, scale_ratio=100.0)
-    x_std = landscape.standardize(x, x)[0]
+    x_std = solutions.standardize(x, x)[0]
     fig, paths = landscape.elongated_bowl_figure(x, y, x_std, steps=30)
     assert len(fig.axes) == 3 and set(paths) == {"raw", "raw_edge", "std"}
     assert fig.axes[0].get_aspect() == 1.0 and fig.axes[1].get_aspect() == "auto"

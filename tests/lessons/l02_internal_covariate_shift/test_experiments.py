@@ -1,5 +1,6 @@
-"""Notebook 02's package code: percentiles, gradient predictiveness, noisy/ℓ1 BN, the
-Figure-1 recorder, saturation and gradient norms per layer."""
+"""Notebook 02's experiments: noisy/ℓ1 BN, the Figure-1 recorder (given the exercises'
+solutions, as the notebook passes ``best_available(...)``'s), saturation and gradient norms
+per layer."""
 
 from __future__ import annotations
 
@@ -12,24 +13,8 @@ import torch
 from bncourse.course.models import make_mlp
 from bncourse.errors import ParameterError, ShapeError
 from bncourse.lessons.l02_internal_covariate_shift import experiments as ics
+from bncourse.lessons.l02_internal_covariate_shift import solutions
 from bncourse.nn.noisy import L1BatchNorm, NoisyShift
-
-
-def test_activation_percentiles_matches_numpy_per_unit() -> None:
-    z = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
-    p = ics.activation_percentiles(z)
-    assert p.shape == (3, 3) and p.dtype == np.float32
-    np.testing.assert_allclose(p[:, 2], np.percentile(z[:, 2], [15, 50, 85]), rtol=1e-6)
-    with pytest.raises(ShapeError, match=r"shape \(N, D\), got shape \(40,\)"):
-        ics.activation_percentiles(z[:, 0])
-
-
-def test_gradient_predictiveness_of_a_quadratic_is_linear_in_eta() -> None:
-    A = np.diag([1.0, 4.0])
-    w = np.array([1.0, -2.0])
-    etas = np.array([0.1, 0.2, 0.4])
-    d = ics.gradient_predictiveness(lambda v: A @ v, w, etas)
-    np.testing.assert_allclose(d, etas * np.linalg.norm(A @ (A @ w)), rtol=1e-12)
 
 
 def test_noisy_shift_changes_each_step_and_is_identity_in_eval() -> None:
@@ -60,14 +45,19 @@ def test_build_variant_and_errors() -> None:
 
 def test_run_figure1_records_everything() -> None:
     torch.set_num_threads(1)
-    run = ics.run_figure1("BN", steps=40, eval_every=20, etas=(0.5, 1.0))
+    run = ics.run_figure1("BN", steps=40, eval_every=20, etas=(0.5, 1.0),
+                          percentile_fn=solutions.activation_percentiles,
+                          predictiveness_fn=solutions.gradient_predictiveness)
     assert run.steps == [0, 20, 40]
     assert run.percentiles.shape == (3, 3)
     assert np.all(run.percentiles[:, 0] <= run.percentiles[:, 1])
     assert run.layer_mean.shape == (3, 3, 100) and run.loss_along.shape == (3, 2)
     assert ics.layer_shift(run).shape == (2, 3)
-    quick = ics.run_figure1("no BN", steps=20, eval_every=20, probe_landscape=False)
+    quick = ics.run_figure1("no BN", steps=20, eval_every=20, probe_landscape=False,
+                            percentile_fn=solutions.activation_percentiles)
     assert quick.loss_along.size == 0 and quick.grad_change.size == 0
+    with pytest.raises(ParameterError, match="needs predictiveness_fn"):
+        ics.run_figure1("no BN", steps=20, percentile_fn=solutions.activation_percentiles)
 
 
 def test_gradient_norms_and_saturation() -> None:

@@ -2,12 +2,12 @@
 
 Written the way students write them (loops, other formulas, other cache layouts) and
 independently of the ``Mistake`` implementations in
-:mod:`bncourse.lessons.l03_forward_backward.exercises`.
+:mod:`bncourse.lessons.l03_forward_backward.mistakes`.
 
 The backward mutants are checked with the exercise's default namespace, i.e. with
 ``bncourse.reference.batchnorm_forward``, so they read its cache (``cache.x_hat``,
 ``cache.inv_std``, ...).  Pairs of a student forward with its own cache layout are tested
-in ``tests/test_exercises_batchnorm.py``.
+in ``tests/lessons/l03_forward_backward/test_exercises.py``.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from bncourse import reference
-from bncourse.grading import check
+from bncourse.grading import check, get_exercise
 from bncourse.lessons.l03_forward_backward import exercises as ex
+from bncourse.lessons.l03_forward_backward import mistakes, solutions
 from bncourse.reference import gradcheck
 from tests import exercise_helpers
 from tests.lessons.l03_forward_backward import mutants
@@ -23,6 +24,17 @@ test_correct_alternative_gets_full_points = exercise_helpers.correct_versions_ge
 test_every_mistake_fails_and_diagnoses_itself = exercise_helpers.mistakes_diagnose_themselves({
     "batchnorm_forward": ex.FORWARD_MISTAKES, "batchnorm_backward": ex.BACKWARD_MISTAKES, "numerical_gradient": ex.GRAD_CHECK_MISTAKES,
 })
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_solution_is_the_lesson_solution_and_forbidden(exercise_id: str) -> None:
+    """The registered solution is ``solutions.<id>``; the lesson's solutions and mistakes
+    are forbidden to the student, as are the libraries that do the computation."""
+    exercise = get_exercise(exercise_id)
+    assert exercise.solution is getattr(solutions, exercise_id)
+    assert exercise_id in solutions.__all__
+    for module in ("torch", "bncourse.reference", "bncourse.nn", "sklearn", solutions.__name__, mistakes.__name__):
+        assert module in exercise.forbidden
 
 
 # A student's notebook: the backward exercises look up *this* batchnorm_forward.
@@ -158,5 +170,5 @@ def test_grad_check_tolerance_fits_the_analytic_gradient(case: object) -> None:
     f = ex.GRAD_CHECK_FUNCTIONS[inp["fn_name"]](inp)
     rtol, atol = case.tolerance  # type: ignore[attr-defined]
     np.testing.assert_allclose(gradcheck.numerical_gradient(f, x, dout), analytic, rtol=rtol, atol=atol)
-    forward = ex._grad_forward_difference(f, x, dout)
+    forward = mistakes.grad_forward_difference(f, x, dout)
     assert not np.allclose(forward, analytic, rtol=rtol, atol=atol)
