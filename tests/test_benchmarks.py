@@ -15,6 +15,8 @@ import pytest
 
 from benchmarks import kernels, report
 
+pytestmark = pytest.mark.slow  # runs the benchmarks: not in `make test-fast`
+
 REPO = Path(__file__).resolve().parent.parent
 
 

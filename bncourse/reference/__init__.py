@@ -15,6 +15,10 @@ Modules:
     fold        fold_batchnorm into a linear or conv layer
     renorm      batch_renorm_forward / _backward
     weightnorm  weight_norm, spectral_norm, largest_singular_value
+
+The functions are the formulas as written, at every size.  ``_fast`` (not imported here,
+not used by the course) has the same batch norm functions with cache-blocked kernels,
+for the benchmarks.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bncourse import validation
-from bncourse.conventions import EPS, BN_MOMENTUM
+from bncourse.conventions import BN_MOMENTUM, EPS
 from bncourse.errors import ParameterError
 from bncourse.reference.normalization import (
     NormalizeCache,

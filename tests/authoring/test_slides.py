@@ -39,6 +39,8 @@ from tests.slides_fixture import (
     make_fixture_notebook,
 )
 
+pytestmark = pytest.mark.slow  # builds reveal.js decks: not in `make test-fast`
+
 # ----------------------------------------------------------------- offline scanner
 
 _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)

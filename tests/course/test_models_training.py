@@ -49,6 +49,7 @@ def test_init_scaled() -> None:
     torch.testing.assert_close(m[0].weight.detach(), 3 * w)
 
 
+@pytest.mark.slow
 def test_train_is_deterministic_and_bn_trains_deep_sigmoid() -> None:
     torch.set_num_threads(1)
     s = load_digits_split()

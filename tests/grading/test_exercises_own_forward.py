@@ -3,7 +3,7 @@ spatial batch norm, 07's layer norm) treats that forward the same way: two stubs
 "not implemented yet", a stub or wrong forward is blamed by name, a right pair passes.
 
 (``check`` also checks the forward on its own and, when it fails, replaces the backward's
-diagnosis with "Your <forward> does not pass <exercise> yet ... fix <exercise> first.")"""
+diagnosis with "Your <forward> does not pass its check yet ... fix <forward> first.")"""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_a_stub_forward_is_named(exercise_id: str, fwd: str, bwd: str, fwd_ex: s
                                  ref_fwd: Any, ref_bwd: Any) -> None:
     result = _check(exercise_id, {fwd: _stub, bwd: ref_bwd}, bwd)
     assert not result.passed and result.status == "checked"
-    assert result.diagnosis.startswith(f"Your {fwd} does not pass {fwd_ex} yet")
+    assert result.diagnosis.startswith(f"Your {fwd} does not pass its check yet")
     assert result.diagnosis.endswith(f"fix {fwd_ex} first."), result.diagnosis
 
 
@@ -63,7 +63,7 @@ def test_a_wrong_forward_is_blamed_not_the_backward(exercise_id: str, fwd: str, 
 
     result = _check(exercise_id, {fwd: shifted, bwd: ref_bwd}, bwd)
     assert not result.passed
-    assert result.diagnosis.startswith(f"Your {fwd} does not pass {fwd_ex} yet")
+    assert result.diagnosis.startswith(f"Your {fwd} does not pass its check yet")
     assert result.diagnosis.endswith(f"fix {fwd_ex} first."), result.diagnosis
 
 

@@ -17,6 +17,8 @@ from bncourse.grading.grader import Submission, grade_class, grade_notebook
 from bncourse.grading.sandbox import ForkServer, preload_modules, preloadable
 from tests import grading_helpers as gh
 
+pytestmark = pytest.mark.slow  # starts fork servers and workers: not in `make test-fast`
+
 F, B = gh.FORWARD_ID, gh.BACKWARD_ID
 
 # The imports cell reports facts about its own process as its error (kept in cell_errors).

@@ -19,6 +19,8 @@ from bncourse.grading.grader import discover_submissions, grade_class
 from bncourse.grading.sandbox import kill_process_group
 from tests import grading_helpers as gh
 
+pytestmark = pytest.mark.slow  # runs the class grader in subprocesses: not in `make test-fast`
+
 F, B = gh.FORWARD_ID, gh.BACKWARD_ID
 WRONG_FWD = gh.FORWARD_OK.replace("(xc ** 2).mean(axis=0)", "(xc ** 2).sum(axis=0) / (x.shape[0] - 1)")
 SLEEP_MARK = "987.654"

@@ -12,6 +12,8 @@ import pytest
 from bncourse.errors import DTypeError, ParameterError, ShapeError
 from bncourse.nn.distributed import free_port, run_sync_batchnorm, sync_batch_stats
 
+pytestmark = pytest.mark.slow  # starts torch.distributed processes: not in `make test-fast`
+
 
 def test_two_processes_match_full_batch_statistics() -> None:
     rng = np.random.default_rng(0)

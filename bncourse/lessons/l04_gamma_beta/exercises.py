@@ -1,4 +1,19 @@
-"""Exercises of notebook 04 (γ and β): recover_identity, bias_grad_through_bn, scale_invariance_check."""
+"""Exercises of notebook 04 (γ and β): recover_identity, bias_grad_through_bn, scale_invariance_check.
+
+* ``recover_identity(x, eps) -> (gamma, beta)``: the γ, β for which BN returns x
+  (solution: :func:`bncourse.lessons.l04_gamma_beta.solutions.recover_identity`).
+* ``bias_grad_through_bn(x, W, b, gamma, beta, dout, eps) -> (dW, db)``: gradients of a
+  linear layer followed by BN; db vanishes
+  (solution: :func:`bncourse.lessons.l04_gamma_beta.solutions.bias_grad_through_bn`).
+* ``scale_invariance_check(x, W, gamma, beta, dout, scales, eps) -> (out_diff, grad_norm)``:
+  BN(a·Wx) = BN(Wx) and ‖∂L/∂(aW)‖ ∝ 1/a
+  (solution: :func:`bncourse.lessons.l04_gamma_beta.solutions.scale_invariance_check`).
+
+The last two may use :mod:`bncourse.reference`'s batch-norm passes (the notebook imports
+them).  Each ``Mistake`` wraps a wrong implementation from
+:mod:`bncourse.lessons.l04_gamma_beta.mistakes`; a student's outputs matching it gives the
+diagnosis.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +24,11 @@ import numpy as np
 
 from bncourse.grading.cases import F32_TOL, F64_TOL
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
-from bncourse.lessons.l04_gamma_beta.experiments import (
-    bias_grad_through_bn,
-    identity_params,
-    scale_invariance_check,
-)
-from bncourse.reference import batchnorm_forward
+from bncourse.lessons.l04_gamma_beta import mistakes, solutions
 
 NOTEBOOK = "04_gamma_beta"
+_LESSON = "bncourse.lessons.l04_gamma_beta"
+_INTERNALS = (f"{_LESSON}.solutions", f"{_LESSON}.mistakes")
 SCALES = np.array([0.01, 0.1, 1.0, 10.0, 100.0])
 
 
@@ -43,34 +55,18 @@ def _identity_call(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mappin
     return _pair(fn(inputs["x"]), ("gamma", "beta"), "recover_identity")
 
 
-def _id_no_eps(x: Any, eps: float = 1e-5) -> tuple[Any, Any]:
-    return x.std(axis=0), x.mean(axis=0)
-
-
-def _id_unbiased(x: Any, eps: float = 1e-5) -> tuple[Any, Any]:
-    return np.sqrt(x.var(axis=0, ddof=1) + eps).astype(x.dtype), x.mean(axis=0)
-
-
-def _id_no_sqrt(x: Any, eps: float = 1e-5) -> tuple[Any, Any]:
-    return (x.var(axis=0) + eps).astype(x.dtype), x.mean(axis=0)
-
-
-def _id_swapped(x: Any, eps: float = 1e-5) -> tuple[Any, Any]:
-    gamma, beta = identity_params(x, eps)
-    return beta, gamma
-
-
 register(Exercise(
     id="recover_identity",
     notebook=NOTEBOOK,
-    solution=identity_params,
+    solution=solutions.recover_identity,
     cases=_identity_cases,
     call=_identity_call,
+    forbidden=("torch", "bncourse.reference", "bncourse.nn", *_INTERNALS, "sklearn"),
     mistakes=(
-        Mistake("swapped", "gamma and beta are swapped: gamma is the scale √(σ²+ε), beta the shift μ.", _id_swapped),
-        Mistake("no_eps", "gamma must undo the division by √(σ²+ε), so it needs the +ε too: gamma = √(var + eps).", _id_no_eps),
-        Mistake("unbiased", "Use the biased variance (divide by N, as the forward pass does), not the unbiased one.", _id_unbiased),
-        Mistake("no_sqrt", "gamma is a standard deviation, √(var + eps), not the variance itself.", _id_no_sqrt),
+        Mistake("swapped", "gamma and beta are swapped: gamma is the scale √(σ²+ε), beta the shift μ.", mistakes.id_swapped),
+        Mistake("no_eps", "gamma must undo the division by √(σ²+ε), so it needs the +ε too: gamma = √(var + eps).", mistakes.id_no_eps),
+        Mistake("unbiased", "Use the biased variance (divide by N, as the forward pass does), not the unbiased one.", mistakes.id_unbiased),
+        Mistake("no_sqrt", "gamma is a standard deviation, √(var + eps), not the variance itself.", mistakes.id_no_sqrt),
     ),
 ))
 
@@ -104,16 +100,6 @@ def _bias_call(fn: Callable[..., Any], i: Mapping[str, Any], ns: Mapping[str, An
     return _pair(fn(i["x"], i["W"], i["b"], i["gamma"], i["beta"], i["dout"]), ("dW", "db"), "bias_grad_through_bn")
 
 
-def _bias_constant_stats(x: Any, W: Any, b: Any, gamma: Any, beta: Any, dout: Any, eps: float = 1e-5) -> tuple[Any, Any]:
-    z = x @ W.T + b
-    dz = dout * gamma / np.sqrt(z.var(axis=0) + eps)
-    return dz.T @ x, dz.sum(axis=0)
-
-
-def _bias_skip_bn(x: Any, W: Any, b: Any, gamma: Any, beta: Any, dout: Any, eps: float = 1e-5) -> tuple[Any, Any]:
-    return dout.T @ x, dout.sum(axis=0)
-
-
 def _bias_diagnose(case: Case, got: dict[str, Any], exp: dict[str, Any]) -> str | None:
     db = got.get("db")
     if db is not None and db.ndim == 2 and db.shape[1:] == exp["db"].shape:
@@ -127,17 +113,17 @@ def _bias_diagnose(case: Case, got: dict[str, Any], exp: dict[str, Any]) -> str 
 register(Exercise(
     id="bias_grad_through_bn",
     notebook=NOTEBOOK,
-    solution=bias_grad_through_bn,
+    solution=solutions.bias_grad_through_bn,
     cases=_bias_cases,
     call=_bias_call,
     diagnose=_bias_diagnose,
     mistakes=(
         Mistake("skip_bn", "You passed dout straight to the linear layer: first backpropagate through batch norm "
-                "(dz = BN backward of dout), then dW = dzᵀx and db = Σ dz.", _bias_skip_bn),
+                "(dz = BN backward of dout), then dW = dzᵀx and db = Σ dz.", mistakes.bias_skip_bn),
         Mistake("constant_stats", "Your dz treats μ and σ as constants; backpropagate through them "
-                "(use the full BN backward) — then Σ dz = 0 and db vanishes.", _bias_constant_stats),
+                "(use the full BN backward) — then Σ dz = 0 and db vanishes.", mistakes.bias_constant_stats),
     ),
-    forbidden=("torch", "bncourse.nn"),
+    forbidden=("torch", "bncourse.nn", *_INTERNALS),
 ))
 
 
@@ -169,36 +155,19 @@ def _scale_call(fn: Callable[..., Any], i: Mapping[str, Any], ns: Mapping[str, A
     return _pair(result, ("out_diff", "grad_norm"), "scale_invariance_check")
 
 
-def _scale_wrt_unscaled(x: Any, W: Any, gamma: Any, beta: Any, dout: Any, scales: Any, eps: float = 1e-5) -> tuple[Any, Any]:
-    diff, norm = scale_invariance_check(x, W, gamma, beta, dout, scales, eps)
-    return diff, norm * scales
-
-
-def _scale_constant_stats(x: Any, W: Any, gamma: Any, beta: Any, dout: Any, scales: Any, eps: float = 1e-5) -> tuple[Any, Any]:
-    out_1, _ = batchnorm_forward(x @ W.T, gamma, beta, eps)
-    diffs, norms = [], []
-    for a in scales:
-        z = x @ (a * W).T
-        out_a, cache = batchnorm_forward(z, gamma, beta, eps)
-        dz = dout * gamma * cache.inv_std
-        diffs.append(np.abs(out_a - out_1).max())
-        norms.append(np.sqrt(np.sum((dz.T @ x) ** 2)))
-    return np.array(diffs, dtype=x.dtype), np.array(norms, dtype=x.dtype)
-
-
 register(Exercise(
     id="scale_invariance_check",
     notebook=NOTEBOOK,
-    solution=scale_invariance_check,
+    solution=solutions.scale_invariance_check,
     cases=_scale_cases,
     call=_scale_call,
     mistakes=(
         Mistake("wrt_unscaled", "Your gradient norms do not change with a: you differentiated with respect to W, "
-                "not the scaled weights W_a = a·W (∂L/∂W_a = dzᵀx, which shrinks like 1/a).", _scale_wrt_unscaled,
+                "not the scaled weights W_a = a·W (∂L/∂W_a = dzᵀx, which shrinks like 1/a).", mistakes.scale_wrt_unscaled,
                 outputs=("grad_norm",)),
         Mistake("constant_stats", "Your dz treats μ and σ as constants; use the full BN backward.",
-                _scale_constant_stats, outputs=("grad_norm",)),
+                mistakes.scale_constant_stats, outputs=("grad_norm",)),
     ),
-    forbidden=("torch", "bncourse.nn"),
+    forbidden=("torch", "bncourse.nn", *_INTERNALS),
 ))
 

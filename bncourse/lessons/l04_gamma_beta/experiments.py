@@ -1,11 +1,12 @@
 """γ and β: what the learnable scale and shift of batch normalization give back.
 
-The computations behind notebook 04: the identity recovered by γ = √(σ²+ε), β = μ;
-how linear a sigmoid is on normalized inputs; BN as a diagonal affine layer at test time;
-the redundancy of the preceding layer's bias; scale invariance BN(a·Wx) = BN(Wx) and its
-1/a gradients; the circles task that needs γ; γ/β trajectories and unit ablations on the
-digits; and the γ/β slider widget.  NumPy functions use :mod:`bncourse.reference`; torch
-is imported only inside the functions that train models.
+The computations behind notebook 04: how linear a sigmoid is on normalized inputs; BN as a
+diagonal affine layer at test time; the circles task that needs γ; γ/β trajectories,
+gradient–weight angles, init-scale sweeps and unit ablations on the digits; and the γ/β
+slider widget.  The exercises (``recover_identity``, ``bias_grad_through_bn``,
+``scale_invariance_check``) are not here: the notebook calls the student's versions through
+``best_available``.  NumPy functions use :mod:`bncourse.reference`; torch is imported only
+inside the functions that train models.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bncourse.conventions import EPS
-from bncourse.errors import ParameterError, ShapeError
-from bncourse.reference import batchnorm_backward_alt, batchnorm_forward, fold_batchnorm
+from bncourse.errors import ParameterError
+from bncourse.reference import fold_batchnorm
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -28,16 +29,13 @@ if TYPE_CHECKING:
 __all__ = [
     "SATURATION_THRESHOLD",
     "CirclesResult",
-    "bias_grad_through_bn",
     "bn_as_linear",
     "gamma_beta_widget",
     "gradient_weight_cosine",
-    "identity_params",
     "init_scale_sweep",
     "plot_gamma_beta",
     "plot_saturation_examples",
     "saturated_fraction",
-    "scale_invariance_check",
     "sigmoid_linearity",
     "train_circles",
     "train_recording_gamma_beta",
@@ -49,24 +47,6 @@ FloatArray = NDArray[np.floating[Any]]
 SATURATION_THRESHOLD = 0.05
 """A sigmoid unit counts as saturated when its slope σ'(y) = σ(y)(1−σ(y)) is below this
 (a fifth of the maximum slope 0.25; |y| > 2.9)."""
-
-
-def identity_params(x: FloatArray, eps: float = EPS) -> tuple[FloatArray, FloatArray]:
-    """The γ and β for which batch norm returns its input unchanged.
-
-    .. math::  \\gamma = \\sqrt{\\sigma_B^2 + \\epsilon}, \\qquad \\beta = \\mu_B
-
-    so that ``γ·(x − μ)/√(σ² + ε) + β = x``.  Statistics are per feature over the batch,
-    with the biased variance, as in the forward pass.
-
-    Shapes: x (N, D) → gamma (D,), beta (D,), in x's dtype.
-    """
-    x = np.asarray(x)
-    if x.ndim != 2:
-        raise ShapeError(f"identity_params expects x of shape (N, D), got shape {x.shape}")
-    mu = x.mean(axis=0)
-    var = x.var(axis=0)
-    return np.sqrt(var + x.dtype.type(eps)), mu
 
 
 def sigmoid_linearity(scales: Sequence[float], n: int = 20_000, seed: int = 0) -> FloatArray:
@@ -109,52 +89,6 @@ def bn_as_linear(
     d = gamma.shape[0]
     eye = np.eye(d, dtype=gamma.dtype)
     return fold_batchnorm(eye, np.zeros(d, dtype=gamma.dtype), gamma, beta, running_mean, running_var, eps)
-
-
-def bias_grad_through_bn(
-    x: FloatArray, W: FloatArray, b: FloatArray, gamma: FloatArray, beta: FloatArray,
-    dout: FloatArray, eps: float = EPS,
-) -> tuple[FloatArray, FloatArray]:
-    """Gradients of a linear layer ``z = x Wᵀ + b`` followed by batch norm (training mode).
-
-    .. math::  \\frac{\\partial L}{\\partial W} = dz^\\top x, \\qquad
-               \\frac{\\partial L}{\\partial b} = \\sum_i dz_i = 0
-
-    The bias gradient is zero (up to rounding) because batch norm's ``dx`` sums to zero
-    over the batch: the bias only shifts μ_B, which BN subtracts again.
-
-    Shapes: x (N, D_in), W (D, D_in), b, gamma, beta (D,), dout (N, D) →
-    dW (D, D_in), db (D,).
-    """
-    z = x @ W.T + b
-    _, cache = batchnorm_forward(z, gamma, beta, eps)
-    dz, _, _ = batchnorm_backward_alt(dout, cache)
-    return dz.T @ x, dz.sum(axis=0)
-
-
-def scale_invariance_check(
-    x: FloatArray, W: FloatArray, gamma: FloatArray, beta: FloatArray, dout: FloatArray,
-    scales: FloatArray, eps: float = EPS,
-) -> tuple[FloatArray, FloatArray]:
-    """Measure BN(a·W x) = BN(W x) and ‖∂L/∂(aW)‖ ∝ 1/a for each a in ``scales``.
-
-    For each scale a the weights are ``W_a = a·W``, ``z = x W_aᵀ``, ``out_a = BN(z)`` and
-    ``dW_a = ∂L/∂W_a`` for the upstream gradient ``dout``.
-
-    Returns:
-        out_diff: (len(scales),) ``max |out_a − out_1|`` (out_1 = the output for a = 1).
-        grad_norm: (len(scales),) Frobenius norm ‖dW_a‖, which scales like 1/a (while
-        a²·var ≫ ε).
-    """
-    scales = np.asarray(scales, dtype=x.dtype)
-    out_1, _ = batchnorm_forward(x @ W.T, gamma, beta, eps)
-    diffs, norms = [], []
-    for a in scales:
-        out_a, cache = batchnorm_forward(x @ (a * W).T, gamma, beta, eps)
-        dz, _, _ = batchnorm_backward_alt(dout, cache)
-        diffs.append(np.abs(out_a - out_1).max())
-        norms.append(np.sqrt(np.sum((dz.T @ x) ** 2)))
-    return np.array(diffs, dtype=x.dtype), np.array(norms, dtype=x.dtype)
 
 
 class CirclesResult(NamedTuple):

@@ -2,17 +2,19 @@
 
 * ``population_stats(batches) -> (mean, var)``: the whole training set's mean and unbiased
   variance from a list of ``(N_b, D)`` batches (solution:
-  :func:`bncourse.lessons.l05_test_time.experiments.population_stats`).
+  :func:`bncourse.lessons.l05_test_time.solutions.population_stats`).
 * ``batchnorm_inference(x, gamma, beta, running_mean, running_var, eps)``: BN with the
-  running statistics (solution: :func:`bncourse.reference.batchnorm_inference`).
+  running statistics (solution: :func:`bncourse.reference.batchnorm_inference`, re-exported
+  by :mod:`bncourse.lessons.l05_test_time.solutions`).
 * ``BatchNorm1d``: a NumPy class whose buffers follow ``torch.nn.BatchNorm1d`` exactly
-  (solution: :class:`bncourse.reference.BatchNorm1d`).  The check builds the module,
-  runs a fixed sequence of training batches of different sizes, recording the outputs
-  and the buffers after every step (and before the first), then evaluation-mode outputs
-  on a test batch and on a single example.
+  (solution: :class:`bncourse.reference.BatchNorm1d`, re-exported the same way).  The
+  check builds the module, runs a fixed sequence of training batches of different sizes,
+  recording the outputs and the buffers after every step (and before the first), then
+  evaluation-mode outputs on a test batch and on a single example.
 
-Every known mistake below is a small wrong implementation; a student's outputs matching
-it gives the diagnosis.
+Every known mistake below wraps a small wrong implementation from
+:mod:`bncourse.lessons.l05_test_time.mistakes`; a student's outputs matching it gives the
+diagnosis.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ import numpy as np
 
 from bncourse.grading.cases import describe, tolerance
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
-from bncourse.lessons.l05_test_time.experiments import population_stats
-from bncourse.reference import BatchNorm1d, batchnorm_inference
+from bncourse.lessons.l05_test_time import mistakes, solutions
 
 NOTEBOOK = "05_test_time"
+_LESSON = "bncourse.lessons.l05_test_time"
+FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", f"{_LESSON}.solutions", f"{_LESSON}.mistakes", "sklearn")
 
 # ---------------------------------------------------------------------------- population_stats
 
@@ -72,58 +75,6 @@ def _call_pop(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str
     return {"mean": result[0], "var": result[1]}
 
 
-def _pop_mean_of_batch_vars(batches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    n = np.array([len(b) for b in batches], dtype=np.float64)
-    mean = sum(b.sum(0, dtype=np.float64) for b in batches) / n.sum()
-    var = np.average([b.astype(np.float64).var(0, ddof=1) for b in batches], axis=0, weights=n - 1)
-    dt = batches[0].dtype
-    return mean.astype(dt), var.astype(dt)
-
-
-def _pop_plain_mean_of_batch_vars(batches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    mean, _ = population_stats(batches)
-    var = np.mean([b.astype(np.float64).var(0, ddof=1) for b in batches], axis=0)
-    return mean, var.astype(batches[0].dtype)
-
-
-def _pop_mean_of_biased_vars(batches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    mean, _ = population_stats(batches)
-    var = np.mean([b.astype(np.float64).var(0) for b in batches], axis=0)
-    return mean, var.astype(batches[0].dtype)
-
-
-def _pop_mean_of_stds(batches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    mean, _ = population_stats(batches)
-    std = np.mean([b.astype(np.float64).std(0, ddof=1) for b in batches], axis=0)
-    return mean, (std**2).astype(batches[0].dtype)
-
-
-def _pop_unweighted_means(batches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    _, var = population_stats(batches)
-    mean = np.mean([b.astype(np.float64).mean(0) for b in batches], axis=0)
-    return mean.astype(batches[0].dtype), var
-
-
-def _pop_biased(batches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    mean, var = population_stats(batches)
-    n = sum(len(b) for b in batches)
-    return mean, (var.astype(np.float64) * (n - 1) / n).astype(var.dtype)
-
-
-def _pop_last_batch(batches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    b = batches[-1].astype(np.float64)
-    return b.mean(0).astype(batches[-1].dtype), b.var(0, ddof=1).astype(batches[-1].dtype)
-
-
-def _pop_ema(batches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    rm, rv = np.zeros(batches[0].shape[1]), np.ones(batches[0].shape[1])
-    for b in batches:
-        b64 = b.astype(np.float64)
-        rm = 0.9 * rm + 0.1 * b64.mean(0)
-        rv = 0.9 * rv + 0.1 * b64.var(0, ddof=1)
-    return rm.astype(batches[0].dtype), rv.astype(batches[0].dtype)
-
-
 def _pop_diagnose(case: Case, got: dict[str, np.ndarray], exp: dict[str, np.ndarray]) -> str | None:
     if "large mean" not in case.name or "mean" not in got or "var" not in got:
         return None
@@ -142,7 +93,7 @@ register(
     Exercise(
         id="population_stats",
         notebook=NOTEBOOK,
-        solution=population_stats,
+        solution=solutions.population_stats,
         cases=_pop_cases,
         call=_call_pop,
         mistakes=(
@@ -151,14 +102,14 @@ register(
                 "You averaged the batches' variances: that ignores how much the batch means differ "
                 "(law of total variance: total = mean of within-batch variances + variance of the "
                 "batch means). Take the squared deviations of every row from the overall mean.",
-                _pop_mean_of_batch_vars,
+                mistakes.pop_mean_of_batch_vars,
             ),
             Mistake(
                 "plain mean of batch variances",
                 "You averaged the batches' variances: that ignores how much the batch means differ "
                 "(law of total variance: total = mean of within-batch variances + variance of the "
                 "batch means). Take the squared deviations of every row from the overall mean.",
-                _pop_plain_mean_of_batch_vars,
+                mistakes.pop_plain_mean_of_batch_vars,
                 outputs=("var",),
             ),
             Mistake(
@@ -166,7 +117,7 @@ register(
                 "You averaged the batches' (biased) variances: that ignores how much the batch means "
                 "differ (law of total variance). Take the squared deviations of every row from the "
                 "overall mean and divide by N − 1.",
-                _pop_mean_of_biased_vars,
+                mistakes.pop_mean_of_biased_vars,
                 outputs=("var",),
             ),
             Mistake(
@@ -174,7 +125,7 @@ register(
                 "You averaged the batches' standard deviations and squared the result: neither "
                 "stds nor variances of batches average to the whole set's variance. Take the squared "
                 "deviations of every row from the overall mean and divide by N − 1.",
-                _pop_mean_of_stds,
+                mistakes.pop_mean_of_stds,
                 outputs=("var",),
             ),
             Mistake(
@@ -182,29 +133,29 @@ register(
                 "Your mean gives every batch the same weight, but batches have different sizes: "
                 "weight each batch mean by its number of rows (or sum all rows and divide by the "
                 "total N).",
-                _pop_unweighted_means,
+                mistakes.pop_unweighted_means,
                 outputs=("mean",),
             ),
             Mistake(
                 "biased variance",
                 "Your variance divides by N; the population statistics here (like torch's "
                 "running_var) use the unbiased variance: divide by N − 1.",
-                _pop_biased,
+                mistakes.pop_biased,
             ),
             Mistake(
                 "last batch only",
                 "You returned the statistics of the last batch only; use every row of every batch.",
-                _pop_last_batch,
+                mistakes.pop_last_batch,
             ),
             Mistake(
                 "moving average",
                 "That is PyTorch's moving average (momentum 0.1) of the batch statistics, an "
                 "estimate; the exercise asks for the exact statistics of all rows together.",
-                _pop_ema,
+                mistakes.pop_ema,
             ),
         ),
         diagnose=_pop_diagnose,
-        forbidden=("torch", "bncourse.reference", "bncourse.nn", "bncourse.lessons.l05_test_time.experiments", "sklearn"),
+        forbidden=FORBIDDEN,
     )
 )
 
@@ -254,72 +205,42 @@ def _call_inf(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str
     return {"out": out}
 
 
-def _inf_batch_stats(
-    x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any, eps: float = 1e-5
-) -> Any:
-    mu, var = x.mean(0), x.var(0)
-    return gamma * (x - mu) / np.sqrt(var + eps) + beta
-
-
-def _inf_no_eps(
-    x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any, eps: float = 1e-5
-) -> Any:
-    return gamma * (x - running_mean) / np.sqrt(running_var) + beta
-
-
-def _inf_no_sqrt(
-    x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any, eps: float = 1e-5
-) -> Any:
-    return gamma * (x - running_mean) / (running_var + eps) + beta
-
-
-def _inf_eps_outside(
-    x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any, eps: float = 1e-5
-) -> Any:
-    return gamma * (x - running_mean) / (np.sqrt(running_var) + eps) + beta
-
-
-def _inf_no_affine(
-    x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any, eps: float = 1e-5
-) -> Any:
-    return (x - running_mean) / np.sqrt(running_var + eps)
-
-
 register(
     Exercise(
         id="batchnorm_inference",
         notebook=NOTEBOOK,
-        solution=batchnorm_inference,
+        solution=solutions.batchnorm_inference,
         cases=_inf_cases,
         call=_call_inf,
+        forbidden=FORBIDDEN,
         mistakes=(
             Mistake(
                 "batch statistics",
                 "You normalized with the test batch's own mean and variance; at test time use "
                 "running_mean and running_var (a single example has no batch statistics).",
-                _inf_batch_stats,
+                mistakes.inf_batch_stats,
             ),
             Mistake(
                 "missing eps",
                 "You left out ε: divide by np.sqrt(running_var + eps), not np.sqrt(running_var).",
-                _inf_no_eps,
+                mistakes.inf_no_eps,
             ),
             Mistake(
                 "no square root",
                 "running_var is a variance: divide by its square root, np.sqrt(running_var + eps), "
                 "not by running_var + eps.",
-                _inf_no_sqrt,
+                mistakes.inf_no_sqrt,
             ),
             Mistake(
                 "eps outside the square root",
                 "ε belongs inside the square root: np.sqrt(running_var + eps), not "
                 "np.sqrt(running_var) + eps.",
-                _inf_eps_outside,
+                mistakes.inf_eps_outside,
             ),
             Mistake(
                 "no gamma/beta",
                 "You returned x̂ without the learned scale and shift: y = gamma * x̂ + beta.",
-                _inf_no_affine,
+                mistakes.inf_no_affine,
             ),
         ),
     )
@@ -415,65 +336,6 @@ def _call_module(cls: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping
     }
 
 
-class _WrongBN:
-    """A compact NumPy BatchNorm1d whose class attributes switch on one known mistake."""
-
-    momentum_side = False
-    biased_running = False
-    var_init_zero = False
-    eval_batch_stats = False
-    no_count = False
-    no_update = False
-    cumulative_off_by_one = False
-    eval_no_eps = False
-    unbiased_normalize = False
-
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1) -> None:
-        self.eps, self.momentum = eps, momentum
-        self.weight, self.bias = np.ones(num_features), np.zeros(num_features)
-        self.running_mean = np.zeros(num_features)
-        self.running_var = np.zeros(num_features) if self.var_init_zero else np.ones(num_features)
-        self.num_batches_tracked = 0
-        self.training = True
-
-    def train(self) -> None:
-        self.training = True
-
-    def eval(self) -> None:
-        self.training = False
-
-    def _update(self, x: np.ndarray) -> None:
-        if not self.no_count:
-            self.num_batches_tracked += 1
-        if self.no_update:
-            return
-        if self.momentum is None:
-            n = self.num_batches_tracked + (1 if self.cumulative_off_by_one else 0)
-            m = 1.0 / max(n, 1)
-        else:
-            m = self.momentum
-        var = x.var(0, ddof=0 if self.biased_running else 1)
-        if self.momentum_side:
-            self.running_mean = m * self.running_mean + (1 - m) * x.mean(0)
-            self.running_var = m * self.running_var + (1 - m) * var
-        else:
-            self.running_mean = (1 - m) * self.running_mean + m * x.mean(0)
-            self.running_var = (1 - m) * self.running_var + m * var
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        dt = x.dtype
-        if self.training or self.eval_batch_stats:
-            ddof = 1 if self.unbiased_normalize else 0
-            mu, var, eps = x.mean(0), x.var(0, ddof=ddof), self.eps
-            if self.training:
-                self._update(x)
-        else:
-            mu, var = self.running_mean, self.running_var
-            eps = 0.0 if self.eval_no_eps else self.eps
-        out = self.weight * (x - mu) / np.sqrt(var + eps) + self.bias
-        return out.astype(dt)
-
-
 _EVAL_UPDATES = (
     "Your module changes its running statistics (or num_batches_tracked) in eval mode; only "
     "training-mode forward passes update them."
@@ -494,77 +356,74 @@ def _module_diagnose(case: Case, got: dict[str, np.ndarray], exp: dict[str, np.n
     return None
 
 
-def _wrong(**flags: bool) -> type:
-    return type("BatchNorm1d", (_WrongBN,), dict(flags))
-
-
 register(
     Exercise(
         id="BatchNorm1d",
         notebook=NOTEBOOK,
-        solution=BatchNorm1d,
+        solution=solutions.BatchNorm1d,
         cases=_module_cases,
         call=_call_module,
+        forbidden=FORBIDDEN,
         mistakes=(
             Mistake(
                 "momentum on the wrong side",
                 "Your running stats weight the new batch by 1 − momentum: PyTorch keeps 1 − momentum "
                 "of the OLD value, running = (1 - momentum) * running + momentum * batch_stat "
                 "(momentum = 0.1 moves slowly; Keras writes it on the old value).",
-                _wrong(momentum_side=True),
+                mistakes.bn_momentum_side,
                 outputs=("running_mean", "running_var"),
             ),
             Mistake(
                 "biased running_var",
                 "running_var is updated with the biased batch variance; PyTorch stores the unbiased "
                 "one: use x.var(axis=0, ddof=1) in the update (normalize with the biased one).",
-                _wrong(biased_running=True),
+                mistakes.bn_biased_running,
                 outputs=("running_var",),
             ),
             Mistake(
                 "running_var starts at zero",
                 "running_var must start at ones (running_mean at zeros), as in PyTorch: "
                 "np.ones(num_features).",
-                _wrong(var_init_zero=True),
+                mistakes.bn_var_init_zero,
                 outputs=("running_var",),
             ),
             Mistake(
                 "eval uses batch statistics",
                 "In eval mode your module still normalizes with the batch's statistics; after "
                 ".eval() use running_mean and running_var (and do not update them).",
-                _wrong(eval_batch_stats=True),
+                mistakes.bn_eval_batch_stats,
                 outputs=("eval_out",),
             ),
             Mistake(
                 "num_batches_tracked not incremented",
                 "num_batches_tracked must go up by 1 on every training-mode forward pass "
                 "(and stay put in eval mode).",
-                _wrong(no_count=True),
+                mistakes.bn_no_count,
                 outputs=("num_batches_tracked",),
             ),
             Mistake(
                 "no update in train mode",
                 "Your running_mean/running_var never change: every training-mode forward must "
                 "update them, running = (1 - momentum) * running + momentum * batch_stat.",
-                _wrong(no_update=True),
+                mistakes.bn_no_update,
                 outputs=("running_mean", "running_var"),
             ),
             Mistake(
                 "cumulative average off by one",
                 "With momentum=None the factor is 1 / num_batches_tracked AFTER incrementing the "
                 "counter, so the first batch gets weight 1 and running = average of all batch stats.",
-                _wrong(cumulative_off_by_one=True),
+                mistakes.bn_cumulative_off_by_one,
             ),
             Mistake(
                 "eval without eps",
                 "In eval mode divide by np.sqrt(running_var + eps): ε is added there too.",
-                _wrong(eval_no_eps=True),
+                mistakes.bn_eval_no_eps,
             ),
             Mistake(
                 "unbiased variance to normalize",
                 "In training mode normalize with the biased batch variance (divide by N, "
                 "x.var(axis=0)); only the running_var update uses the unbiased one.",
-                _wrong(unbiased_normalize=True),
+                mistakes.bn_unbiased_normalize,
                 outputs=("train_out",),
             ),
         ),

@@ -5,9 +5,6 @@ come from the test batch.  This module holds what notebook 05 runs and plots:
 
 NumPy (no torch, no matplotlib at import):
 
-* :func:`population_stats` -- the "ideal" estimate: mean and unbiased variance over the
-  whole training set, streamed batch by batch (the solution of exercise
-  ``population_stats``);
 * :func:`running_average` -- PyTorch's update ``r ← (1 − m)·r + m·b`` (or the cumulative
   average for ``momentum=None``) replayed over a sequence of batch statistics;
 * :func:`window_average` -- the plain average of the batch statistics over some steps
@@ -22,6 +19,9 @@ every BN layer's batch statistics during training), :func:`population_statistics
 over training), and the pitfalls :func:`companion_logits`, :func:`batch_of_one_error`,
 :func:`train_mode_accuracy`.  Plots: :func:`plot_momentum_rules`,
 :func:`plot_estimates`, :func:`plot_companions`.
+
+The notebook's exercises (``population_stats``, ``batchnorm_inference``, ``BatchNorm1d``)
+are not here: the notebook calls the student's versions through ``best_available``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bncourse.conventions import BN_MOMENTUM
-from bncourse.errors import BatchSizeError, DTypeError, ParameterError, ShapeError
+from bncourse.errors import ParameterError, ShapeError
 from bncourse.validation import check_momentum
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,7 +59,6 @@ __all__ = [
     "plot_estimates",
     "plot_momentum_rules",
     "population_statistics",
-    "population_stats",
     "prediction_changed",
     "run_estimates_experiment",
     "running_average",
@@ -91,61 +90,6 @@ ESTIMATE_COLORS: dict[str, str] = {
 
 
 # ---------------------------------------------------------------------------- NumPy part
-
-
-def population_stats(batches: Sequence[FloatArray]) -> tuple[FloatArray, FloatArray]:
-    r"""Mean and unbiased variance of every row of every batch: the whole training set's statistics.
-
-    .. math::
-        N = \sum_b N_b, \quad
-        \mu = \frac1N \sum_b \sum_{n} x_{b,n}, \quad
-        \sigma^2 = \frac{1}{N - 1} \sum_b \sum_n (x_{b,n} - \mu)^2
-
-    per feature.  This is what ``torch.nn.BatchNorm1d`` would store in ``running_mean``
-    and ``running_var`` after one training-mode pass over the whole set as a single batch
-    with ``momentum=1`` (the unbiased variance, as ``running_var`` always is).  By the law
-    of total variance it is *not* the average of the batches' variances: the spread of
-    the batch means adds to it.  Sums are accumulated in float64 (two passes over the
-    batches, no concatenation), so large means do not cancel catastrophically.
-
-    Shapes:
-        batches: a non-empty sequence of ``(N_b, D)`` arrays (same D, N_b ≥ 1, N ≥ 2).
-
-    Returns:
-        ``(mean, var)``, each ``(D,)`` in the dtype of the first batch.
-
-    Raises:
-        ShapeError: no batches, a batch that is not 2-D, or mismatched D.
-        DTypeError: a batch that is not floating point.
-        BatchSizeError: fewer than 2 rows in total.
-    """
-    fn = "population_stats"
-    if len(batches) == 0:
-        raise ShapeError(f"{fn}: expected at least one (N_b, D) batch, got an empty sequence")
-    if np.asarray(batches[0]).ndim != 2:
-        raise ShapeError(f"{fn}: every batch must have shape (N_b, D), got shape {np.shape(batches[0])} for batch 0")
-    arrays = [np.asarray(b) for b in batches]
-    D = int(arrays[0].shape[-1]) if arrays[0].ndim == 2 else -1
-    for i, b in enumerate(arrays):
-        if b.ndim != 2 or b.shape[1] != D:
-            raise ShapeError(
-                f"{fn}: every batch must have shape (N_b, {D}), got shape {b.shape} for batch {i}"
-            )
-        if not np.issubdtype(b.dtype, np.floating):
-            raise DTypeError(f"{fn}: batches must be floating point, got dtype {b.dtype} for batch {i}")
-    n = sum(b.shape[0] for b in arrays)
-    if n < 2:
-        raise BatchSizeError(f"{fn}: the unbiased variance needs at least 2 rows, got {n}")
-    total = np.zeros(D, np.float64)
-    for b in arrays:
-        total += b.sum(axis=0, dtype=np.float64)  # Σ x
-    mean = total / n  # μ = Σ x / N
-    ss = np.zeros(D, np.float64)
-    for b in arrays:
-        ss += np.sum((b.astype(np.float64) - mean) ** 2, axis=0)  # Σ (x − μ)²
-    var = ss / (n - 1)  # unbiased: divide by N − 1
-    dtype = arrays[0].dtype
-    return mean.astype(dtype), var.astype(dtype)
 
 
 def running_average(

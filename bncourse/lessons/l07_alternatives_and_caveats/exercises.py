@@ -1,9 +1,22 @@
 """Exercises of notebook 07 (alternatives and caveats).
 
-``layernorm_forward``, ``layernorm_backward``, ``groupnorm_forward`` and
-``batch_renorm_forward``.  Solutions are :mod:`bncourse.reference`'s; each
-:class:`~bncourse.grading.registry.Mistake` below is a wrong implementation whose outputs,
-when a student's match them, give the diagnosis.  NumPy only (no torch here).
+Declarations only: the seeded cases, how each exercise is called, the diagnose hook and
+the ``Mistake`` s with their diagnoses.  The instructor's implementations are in
+:mod:`.solutions` (re-exported from :mod:`bncourse.reference`), the wrong implementations
+the ``Mistake`` s run are in :mod:`.mistakes`.
+
+========================  ========================  ===========================================
+id                        the student writes        checked against
+========================  ========================  ===========================================
+``layernorm_forward``     ``layernorm_forward``     :func:`.solutions.layernorm_forward`
+``layernorm_backward``    ``layernorm_backward``    :func:`.solutions.layernorm_backward`
+``groupnorm_forward``     ``groupnorm_forward``     :func:`.solutions.groupnorm_forward`
+``batch_renorm_forward``  ``batch_renorm_forward``  :func:`.solutions.batch_renorm_forward`
+========================  ========================  ===========================================
+
+``layernorm_backward`` runs on the student's own ``layernorm_forward`` (looked up by
+name), which is blamed first when it is wrong, as in notebooks 03 and 06.  NumPy only (no
+torch here).
 """
 
 from __future__ import annotations
@@ -13,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from bncourse import reference as ref
 from bncourse.grading.cases import (
     backward_call,
     backward_diagnose,
@@ -21,9 +33,13 @@ from bncourse.grading.cases import (
     tolerance,
 )
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
+from bncourse.lessons.l07_alternatives_and_caveats import mistakes, solutions
 
 NOTEBOOK = "07_alternatives_and_caveats"
 _EPS = 1e-5
+_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "sklearn", solutions.__name__, mistakes.__name__)
+"""What the student's code may not use: libraries that do the computation, and this lesson's
+own solutions and mistakes."""
 
 
 def _rng(seed: int) -> np.random.Generator:
@@ -55,92 +71,26 @@ def _ln_cases() -> list[Case]:
     return cases
 
 
-def _ln_stats(x: np.ndarray, axis: int, ddof: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    return x.mean(axis=axis, keepdims=True), x.var(axis=axis, ddof=ddof, keepdims=True)
-
-
-def _ln_over_batch(x, gamma, beta, eps=_EPS):
-    mu, var = _ln_stats(x, 0)
-    return gamma * (x - mu) / np.sqrt(var + eps) + beta, None
-
-
-def _ln_unbiased(x, gamma, beta, eps=_EPS):
-    mu, var = _ln_stats(x, 1, ddof=1)
-    return gamma * (x - mu) / np.sqrt(var + eps) + beta, None
-
-
-def _ln_no_eps(x, gamma, beta, eps=_EPS):
-    mu, var = _ln_stats(x, 1)
-    return gamma * (x - mu) / np.sqrt(var) + beta, None
-
-
-def _ln_no_sqrt(x, gamma, beta, eps=_EPS):
-    mu, var = _ln_stats(x, 1)
-    return gamma * (x - mu) / (var + eps) + beta, None
-
-
-def _ln_no_affine(x, gamma, beta, eps=_EPS):
-    mu, var = _ln_stats(x, 1)
-    return (x - mu) / np.sqrt(var + eps), None
-
-
 register(Exercise(
     id="layernorm_forward",
     notebook=NOTEBOOK,
-    solution=ref.layernorm_forward,
+    solution=solutions.layernorm_forward,
+    forbidden=_FORBIDDEN,
     cases=_ln_cases,
     call=forward_call("layernorm_forward", eps=_EPS),
     mistakes=(
         Mistake("over the batch", "You normalize over the batch axis (axis=0) -- that is batch norm; "
                 "layer norm takes the mean and variance of each example over its features: axis=1.",
-                _ln_over_batch),
+                mistakes.ln_over_batch),
         Mistake("unbiased", "Your variance is the unbiased one (divide by D-1); layer norm uses the biased "
-                "variance: divide by D (np.var's default ddof=0).", _ln_unbiased),
-        Mistake("no eps", "You forgot eps: divide by np.sqrt(var + eps), not np.sqrt(var).", _ln_no_eps),
+                "variance: divide by D (np.var's default ddof=0).", mistakes.ln_unbiased),
+        Mistake("no eps", "You forgot eps: divide by np.sqrt(var + eps), not np.sqrt(var).", mistakes.ln_no_eps),
         Mistake("no sqrt", "You divide by the variance; divide by the standard deviation "
-                "np.sqrt(var + eps).", _ln_no_sqrt),
+                "np.sqrt(var + eps).", mistakes.ln_no_sqrt),
         Mistake("no affine", "You return x_hat without the learned scale and shift: "
-                "out = gamma * x_hat + beta.", _ln_no_affine),
+                "out = gamma * x_hat + beta.", mistakes.ln_no_affine),
     ),
 ))
-
-
-def _ln_bw_parts(dout: Any, cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x_hat, inv_std (N, 1) and gamma from the reference cache."""
-    return cache.norm.x_hat, cache.norm.inv_std, cache.gamma
-
-
-def _ln_bw_const_stats(dout, cache):
-    x_hat, inv_std, gamma = _ln_bw_parts(dout, cache)
-    return dout * gamma * inv_std, np.sum(dout * x_hat, 0), dout.sum(0)
-
-
-def _ln_bw_batch_axis(dout, cache):
-    x_hat, inv_std, gamma = _ln_bw_parts(dout, cache)
-    g = dout * gamma
-    dx = inv_std * (g - g.mean(0, keepdims=True) - x_hat * (g * x_hat).mean(0, keepdims=True))
-    return dx, np.sum(dout * x_hat, 0), dout.sum(0)
-
-
-def _ln_bw_sum_over_features(dout, cache):
-    x_hat, inv_std, gamma = _ln_bw_parts(dout, cache)
-    g = dout * gamma
-    dx = inv_std * (g - g.mean(1, keepdims=True) - x_hat * (g * x_hat).mean(1, keepdims=True))
-    return dx, np.sum(dout * x_hat, 1), dout.sum(1)
-
-
-def _ln_bw_no_gamma(dout, cache):
-    x_hat, inv_std, _ = _ln_bw_parts(dout, cache)
-    g = dout
-    dx = inv_std * (g - g.mean(1, keepdims=True) - x_hat * (g * x_hat).mean(1, keepdims=True))
-    return dx, np.sum(dout * x_hat, 0), dout.sum(0)
-
-
-def _ln_bw_missing_mean_term(dout, cache):
-    x_hat, inv_std, gamma = _ln_bw_parts(dout, cache)
-    g = dout * gamma
-    dx = inv_std * (g - x_hat * (g * x_hat).mean(1, keepdims=True))
-    return dx, np.sum(dout * x_hat, 0), dout.sum(0)
 
 
 def _ln_param_grads_diagnose(
@@ -158,23 +108,24 @@ def _ln_param_grads_diagnose(
 register(Exercise(
     id="layernorm_backward",
     notebook=NOTEBOOK,
-    solution=ref.layernorm_backward,
+    solution=solutions.layernorm_backward,
+    forbidden=_FORBIDDEN,
     cases=_ln_cases,
     # run on the student's own layernorm_forward, which is blamed first when it is wrong
     call=backward_call("layernorm_forward", "layernorm_forward", eps=_EPS),
-    namespace={"layernorm_forward": ref.layernorm_forward},
+    namespace={"layernorm_forward": solutions.layernorm_forward},
     diagnose=backward_diagnose("layernorm_forward", "layernorm_forward", _ln_param_grads_diagnose),
     mistakes=(
         Mistake("constant stats", "Your dx treats mu and sigma as constants (dx = gamma * dout / sigma); "
                 "they depend on x: dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)) with g = gamma * dout "
-                "and the means over each example's features (axis=1).", _ln_bw_const_stats, ("dx",)),
+                "and the means over each example's features (axis=1).", mistakes.ln_bw_const_stats, ("dx",)),
         Mistake("batch axis", "Your dx takes the means over the batch axis (that is batch norm's backward); "
                 "layer norm's statistics are per example, so the means in dx are over axis=1.",
-                _ln_bw_batch_axis, ("dx",)),
+                mistakes.ln_bw_batch_axis, ("dx",)),
         Mistake("no gamma in dx", "Your dx forgets gamma: the gradient reaching x_hat is g = gamma * dout.",
-                _ln_bw_no_gamma, ("dx",)),
+                mistakes.ln_bw_no_gamma, ("dx",)),
         Mistake("missing mean term", "Your dx misses the gradient through the mean: subtract mean(g) "
-                "over the features as well as x_hat * mean(g * x_hat).", _ln_bw_missing_mean_term, ("dx",)),
+                "over the features as well as x_hat * mean(g * x_hat).", mistakes.ln_bw_missing_mean_term, ("dx",)),
     ),
 ))
 
@@ -206,88 +157,31 @@ def _gn_cases() -> list[Case]:
     return cases
 
 
-def _gn_affine(x_hat: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    return gamma.reshape(1, -1, 1, 1) * x_hat + beta.reshape(1, -1, 1, 1)
-
-
-def _gn_generic(x, gamma, beta, G, grouped_shape, axes, ddof=0, eps=_EPS, order=None):
-    xg = x.reshape(grouped_shape)
-    mu = xg.mean(axis=axes, keepdims=True)
-    var = xg.var(axis=axes, ddof=ddof, keepdims=True)
-    x_hat = ((xg - mu) / np.sqrt(var + eps)).reshape(x.shape)
-    return _gn_affine(x_hat, gamma, beta), None
-
-
-def _gn_strided(x, gamma, beta, num_groups, eps=_EPS):
-    N, C, H, W = x.shape
-    G = num_groups
-    return _gn_generic(x, gamma, beta, G, (N, C // G, G, H, W), (1, 3, 4))
-
-
-def _gn_group_size(x, gamma, beta, num_groups, eps=_EPS):
-    N, C, H, W = x.shape
-    G = num_groups
-    return _gn_generic(x, gamma, beta, G, (N, C // G, G, H, W), (2, 3, 4))
-
-
-def _gn_channels_only(x, gamma, beta, num_groups, eps=_EPS):
-    N, C, H, W = x.shape
-    G = num_groups
-    return _gn_generic(x, gamma, beta, G, (N, G, C // G, H, W), (2,))
-
-
-def _gn_instance(x, gamma, beta, num_groups, eps=_EPS):
-    N, C, H, W = x.shape
-    return _gn_generic(x, gamma, beta, C, (N, C, 1, H, W), (2, 3, 4))
-
-
-def _gn_layer(x, gamma, beta, num_groups, eps=_EPS):
-    N, C, H, W = x.shape
-    return _gn_generic(x, gamma, beta, 1, (N, 1, C, H, W), (2, 3, 4))
-
-
-def _gn_batch(x, gamma, beta, num_groups, eps=_EPS):
-    N, C, H, W = x.shape
-    G = num_groups
-    return _gn_generic(x, gamma, beta, G, (N, G, C // G, H, W), (0, 2, 3, 4))
-
-
-def _gn_unbiased(x, gamma, beta, num_groups, eps=_EPS):
-    N, C, H, W = x.shape
-    G = num_groups
-    return _gn_generic(x, gamma, beta, G, (N, G, C // G, H, W), (2, 3, 4), ddof=1)
-
-
-def _gn_no_eps(x, gamma, beta, num_groups, eps=_EPS):
-    N, C, H, W = x.shape
-    G = num_groups
-    return _gn_generic(x, gamma, beta, G, (N, G, C // G, H, W), (2, 3, 4), eps=0.0)
-
-
 register(Exercise(
     id="groupnorm_forward",
     notebook=NOTEBOOK,
-    solution=ref.groupnorm_forward,
+    solution=solutions.groupnorm_forward,
+    forbidden=_FORBIDDEN,
     cases=_gn_cases,
     call=forward_call("groupnorm_forward", "num_groups", eps=_EPS),
     mistakes=(
         Mistake("group size", "You used num_groups as the number of channels per group: reshape to "
-                "(N, G, C // G, H, W) so there are G groups of C // G channels each.", _gn_group_size),
+                "(N, G, C // G, H, W) so there are G groups of C // G channels each.", mistakes.gn_group_size),
         Mistake("strided groups", "Your groups are made of non-adjacent channels (reshape (N, C // G, G, H, W) "
                 "and reduce over axis 1): reshape to (N, G, C // G, H, W) so each group is C // G "
-                "consecutive channels, and reduce over axes (2, 3, 4).", _gn_strided),
+                "consecutive channels, and reduce over axes (2, 3, 4).", mistakes.gn_strided),
         Mistake("channels only", "You normalize over the group's channels only; the statistics are over "
                 "the group's channels and all positions: axes (2, 3, 4) of (N, G, C // G, H, W).",
-                _gn_channels_only),
+                mistakes.gn_channels_only),
         Mistake("instance norm", "You normalize each channel on its own (instance norm, G = C); "
-                "put C // G channels in each group: reshape to (N, G, C // G, H, W).", _gn_instance),
+                "put C // G channels in each group: reshape to (N, G, C // G, H, W).", mistakes.gn_instance),
         Mistake("layer norm", "You normalize over all channels at once (layer norm, G = 1) and ignore "
-                "num_groups; reshape to (N, G, C // G, H, W) and reduce over (2, 3, 4).", _gn_layer),
+                "num_groups; reshape to (N, G, C // G, H, W) and reduce over (2, 3, 4).", mistakes.gn_layer),
         Mistake("over the batch", "Your statistics include the batch axis; group norm is per example: "
-                "reduce over axes (2, 3, 4) of (N, G, C // G, H, W), not axis 0.", _gn_batch),
+                "reduce over axes (2, 3, 4) of (N, G, C // G, H, W), not axis 0.", mistakes.gn_batch),
         Mistake("unbiased", "Your variance is the unbiased one (ddof=1); normalize with the biased "
-                "variance (divide by the number of values in the group).", _gn_unbiased),
-        Mistake("no eps", "You forgot eps: divide by np.sqrt(var + eps).", _gn_no_eps),
+                "variance (divide by the number of values in the group).", mistakes.gn_unbiased),
+        Mistake("no eps", "You forgot eps: divide by np.sqrt(var + eps).", mistakes.gn_no_eps),
     ),
 ))
 
@@ -333,55 +227,32 @@ def _brn_call(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str
     return dict(zip(_BRN_OUTPUTS, res[:5], strict=True))
 
 
-def _brn_generic(x, gamma, beta, running_mean, running_var, r_max, d_max, eps=_EPS, momentum=0.1,
-                 clip=True, sigma_b_from_running=False, invert_r=False, flip_d=False, after_update=False,
-                 biased_running=False, unbiased_batch=False):
-    mu = x.mean(0)
-    var = x.var(0, ddof=1 if unbiased_batch else 0)
-    new_mean = (1 - momentum) * running_mean + momentum * mu
-    new_var = (1 - momentum) * running_var + momentum * (x.var(0) if biased_running else x.var(0, ddof=1))
-    rm, rv = (new_mean, new_var) if after_update else (running_mean, running_var)
-    sigma_run = np.sqrt(rv + eps)
-    sigma_b = sigma_run if sigma_b_from_running else np.sqrt(var + eps)
-    r = sigma_run / sigma_b if invert_r else sigma_b / sigma_run
-    d = (rm - mu) / sigma_run if flip_d else (mu - rm) / sigma_run
-    if clip:
-        r, d = np.clip(r, 1 / r_max, r_max), np.clip(d, -d_max, d_max)
-    x_hat = (x - mu) / sigma_b * r + d
-    return gamma * x_hat + beta, r, d, new_mean, new_var
-
-
-def _mk_brn(**kw: bool) -> Callable[..., Any]:
-    def impl(x, gamma, beta, running_mean, running_var, r_max, d_max, eps=_EPS, momentum=0.1):
-        return _brn_generic(x, gamma, beta, running_mean, running_var, r_max, d_max, eps, momentum, **kw)
-    return impl
-
-
 register(Exercise(
     id="batch_renorm_forward",
     notebook=NOTEBOOK,
-    solution=ref.batch_renorm_forward,
+    solution=solutions.batch_renorm_forward,
+    forbidden=_FORBIDDEN,
     cases=_brn_cases,
     call=_brn_call,
     mistakes=(
         Mistake("no clip", "You forgot to clip: r = np.clip(sigma_B / sigma_run, 1 / r_max, r_max) and "
-                "d = np.clip((mu_B - running_mean) / sigma_run, -d_max, d_max).", _mk_brn(clip=False),
+                "d = np.clip((mu_B - running_mean) / sigma_run, -d_max, d_max).", mistakes.brn_no_clip,
                 ("out", "r", "d")),
         Mistake("inverted r", "Your r is upside down: r = sigma_B / sigma_run (batch over running), "
-                "so that (x - mu_B) / sigma_B * r = (x - mu_B) / sigma_run.", _mk_brn(invert_r=True),
+                "so that (x - mu_B) / sigma_B * r = (x - mu_B) / sigma_run.", mistakes.brn_inverted_r,
                 ("out", "r")),
         Mistake("flipped d", "Your d has the wrong sign: d = (mu_B - running_mean) / sigma_run.",
-                _mk_brn(flip_d=True), ("out", "d")),
+                mistakes.brn_flipped_d, ("out", "d")),
         Mistake("sigma_B from running", "You divide by the running standard deviation where the batch's is "
                 "needed: x_hat = (x - mu_B) / sigma_B * r + d with sigma_B = np.sqrt(var_B + eps) of this batch.",
-                _mk_brn(sigma_b_from_running=True), ("out", "r")),
+                mistakes.brn_sigma_b_from_running, ("out", "r")),
         Mistake("after update", "You computed r and d from the running statistics after updating them with "
-                "this batch; use the running statistics from before the update.", _mk_brn(after_update=True),
+                "this batch; use the running statistics from before the update.", mistakes.brn_after_update,
                 ("r", "d")),
         Mistake("biased running var", "running_var must be updated with the unbiased batch variance "
                 "(var_B * N / (N - 1)), as PyTorch does; the normalization itself uses the biased one.",
-                _mk_brn(biased_running=True), ("running_var",)),
+                mistakes.brn_biased_running_var, ("running_var",)),
         Mistake("unbiased batch var", "Normalize with the biased batch variance (divide by N); only the "
-                "running_var update uses the unbiased one.", _mk_brn(unbiased_batch=True), ("out", "r")),
+                "running_var update uses the unbiased one.", mistakes.brn_unbiased_batch_var, ("out", "r")),
     ),
 ))

@@ -16,6 +16,11 @@ exercise id               implementation
 
 from __future__ import annotations
 
-from bncourse.reference import batch_renorm_forward, groupnorm_forward, layernorm_backward, layernorm_forward
+from bncourse.reference import (
+    batch_renorm_forward,
+    groupnorm_forward,
+    layernorm_backward,
+    layernorm_forward,
+)
 
 __all__ = ["batch_renorm_forward", "groupnorm_forward", "layernorm_backward", "layernorm_forward"]

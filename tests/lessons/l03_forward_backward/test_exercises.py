@@ -3,6 +3,8 @@ student's own forward (any cache layout) and blames a wrong forward by name."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 
 import numpy as np
@@ -35,6 +37,13 @@ def test_solution_is_the_lesson_solution_and_forbidden(exercise_id: str) -> None
     assert exercise_id in solutions.__all__
     for module in ("torch", "bncourse.reference", "bncourse.nn", "sklearn", solutions.__name__, mistakes.__name__):
         assert module in exercise.forbidden
+
+
+def test_exercises_import_neither_torch_nor_matplotlib() -> None:
+    code = (f"import sys, {ex.__name__}; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 # A student's notebook: the backward exercises look up *this* batchnorm_forward.

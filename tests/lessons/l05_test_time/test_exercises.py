@@ -8,6 +8,7 @@ import torch
 
 from bncourse.grading import check
 from bncourse.grading.registry import exercises_for_notebook, get_exercise
+from bncourse.lessons.l05_test_time import solutions
 from tests import exercise_helpers
 from tests.lessons.l05_test_time.mutants import CORRECT, MUTANTS
 
@@ -45,6 +46,14 @@ def test_bn_module_float32_output_dtype_is_checked() -> None:
 def test_forbidden_imports_are_rejected() -> None:
     def population_stats(batches):  # type: ignore[no-untyped-def]
         return torch.cat([torch.from_numpy(b) for b in batches]).mean(0).numpy(), None
+
+    result = check("population_stats", population_stats, verbose=False)
+    assert result.status == "forbidden" and result.points == 0
+
+
+def test_using_the_package_solution_is_forbidden() -> None:
+    def population_stats(batches):  # type: ignore[no-untyped-def]
+        return solutions.population_stats(batches)
 
     result = check("population_stats", population_stats, verbose=False)
     assert result.status == "forbidden" and result.points == 0

@@ -1,4 +1,5 @@
-"""Tests of bncourse.lessons.l05_test_time.experiments: the estimates of BN's test-time statistics and the pitfalls."""
+"""Tests of bncourse.lessons.l05_test_time.experiments: the estimates of BN's test-time statistics and the pitfalls
+(the exercises' solutions are tested in test_solutions.py and test_exercises.py)."""
 
 from __future__ import annotations
 
@@ -11,70 +12,9 @@ import torch
 
 from bncourse.course.models import make_mlp
 from bncourse.course.training import accuracy
-from bncourse.errors import BatchSizeError, BNCourseError, DTypeError, ParameterError, ShapeError
+from bncourse.errors import ParameterError, ShapeError
 from bncourse.lessons.l05_test_time import experiments as infs
-
-# ---------------------------------------------------------------------------- population_stats
-
-
-def _drifting(rng: np.random.Generator, sizes: list[int], D: int = 3) -> list[np.ndarray]:
-    return [i * 0.7 + rng.normal(0.0, 1.0 + 0.2 * i, size=(n, D)) for i, n in enumerate(sizes)]
-
-
-def test_population_stats_equals_concatenated_statistics() -> None:
-    batches = _drifting(np.random.default_rng(0), [60, 7, 33, 2])
-    mean, var = infs.population_stats(batches)
-    allx = np.concatenate(batches)
-    np.testing.assert_allclose(mean, allx.mean(0), rtol=1e-13, err_msg="population mean")
-    np.testing.assert_allclose(var, allx.var(0, ddof=1), rtol=1e-13, err_msg="population var (unbiased)")
-
-
-def test_population_stats_is_not_the_mean_of_batch_variances() -> None:
-    """Law of total variance: with drifting batch means the population variance is larger."""
-    batches = _drifting(np.random.default_rng(1), [50] * 10)
-    _, var = infs.population_stats(batches)
-    avg = np.mean([b.var(0, ddof=1) for b in batches], axis=0)
-    assert np.all(var > avg * 1.2), (var, avg)
-    n = sum(len(b) for b in batches)
-    mean = np.concatenate(batches).mean(0)
-    within = sum((len(b) - 1) * b.var(0, ddof=1) for b in batches)
-    between = sum(len(b) * (b.mean(0) - mean) ** 2 for b in batches)
-    np.testing.assert_allclose(var, (within + between) / (n - 1), rtol=1e-12)
-
-
-def test_population_stats_matches_torch_full_batch_pass_with_momentum_one() -> None:
-    batches = _drifting(np.random.default_rng(2), [20, 30, 11])
-    mean, var = infs.population_stats(batches)
-    bn = torch.nn.BatchNorm1d(3, momentum=1.0, dtype=torch.float64)
-    bn(torch.from_numpy(np.concatenate(batches)))
-    np.testing.assert_allclose(mean, bn.running_mean.numpy(), rtol=1e-12)
-    np.testing.assert_allclose(var, bn.running_var.numpy(), rtol=1e-12)
-
-
-def test_population_stats_float32_large_mean_is_accurate_and_keeps_dtype() -> None:
-    rng = np.random.default_rng(3)
-    batches = [(1e3 + rng.standard_normal((64, 4))).astype(np.float32) for _ in range(8)]
-    mean, var = infs.population_stats(batches)
-    assert mean.dtype == var.dtype == np.float32
-    exact = np.concatenate([b.astype(np.float64) for b in batches]).var(0, ddof=1)
-    np.testing.assert_allclose(var, exact, rtol=1e-5)
-
-
-@pytest.mark.parametrize(
-    ("batches", "error"),
-    [
-        ([], ShapeError),
-        ([np.zeros((3, 2)), np.zeros((3, 4))], ShapeError),
-        ([np.zeros(3)], ShapeError),
-        ([np.zeros((3, 2), dtype=np.int64)], DTypeError),
-        ([np.zeros((1, 2))], BatchSizeError),
-    ],
-)
-def test_population_stats_rejects_bad_input(batches: list[np.ndarray], error: type) -> None:
-    with pytest.raises(error):
-        infs.population_stats(batches)
-    assert issubclass(error, BNCourseError) and issubclass(error, ValueError)
-
+from bncourse.lessons.l05_test_time import solutions
 
 # ---------------------------------------------------------------------------- moving averages
 
@@ -201,7 +141,7 @@ def test_population_statistics_first_layer_and_model_untouched(tiny) -> None:  #
         assert torch.equal(b0, b1)
     with torch.no_grad():
         z1 = model[0](torch.from_numpy(x)).double().numpy()  # input of the first BN layer
-    mean, var = infs.population_stats([z1[:50], z1[50:]])
+    mean, var = solutions.population_stats([z1[:50], z1[50:]])
     np.testing.assert_allclose(stats[0][0], mean, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(stats[0][1], var, rtol=1e-5, atol=1e-6)
     assert [s[0].shape for s in stats] == [(16,), (12,)]

@@ -1,5 +1,5 @@
-"""Notebook 06's package code: spatial BN parity, the CNN runs and tables, deep stacks,
-outliers, per-channel activations, folding BN; and notebook 06's exercises."""
+"""Notebook 06's experiments: spatial BN parity, the CNN runs and tables, deep stacks,
+outliers, per-channel activations, folding BN.  (The exercises: ``test_exercises.py``.)"""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from bncourse.course.data import load_digits_split
 from bncourse.course.models import make_cnn
 from bncourse.course.training import History
 from bncourse.errors import ParameterError, ShapeError
-from bncourse.grading import check
 from bncourse.lessons.l06_bn_in_cnns import experiments as cx
 from bncourse.reference import fold_batchnorm, spatial_batchnorm_backward, spatial_batchnorm_forward
 from tests.lessons.l06_bn_in_cnns import mutants
@@ -244,29 +243,3 @@ def test_fold_model_with_a_wrong_fold_differs() -> None:
 
 def test_forward_seconds_is_positive() -> None:
     assert cx.forward_seconds(nn.Identity(), np.zeros((2, 3), dtype=np.float32), repeats=3) > 0
-
-
-# --------------------------------------------------------------------------- exercises
-
-
-@pytest.mark.parametrize(("exercise_id", "diagnosis", "impl"), mutants.MUTANTS,
-                         ids=[f"{e}-{i.__name__}" for e, _, i in mutants.MUTANTS])
-def test_spatial_mutants_get_their_diagnosis(exercise_id: str, diagnosis: str, impl: object) -> None:
-    result = check(exercise_id, impl, verbose=False, namespace={})  # type: ignore[arg-type]
-    assert not result.passed
-    said = " ".join(result.messages + [c.diagnosis or "" for c in result.cases])
-    assert diagnosis.lower() in said.lower(), said
-
-
-@pytest.mark.parametrize(("exercise_id", "impl"), mutants.CORRECT,
-                         ids=[f"{e}-{i.__name__}" for e, i in mutants.CORRECT])
-def test_spatial_correct_versions_pass(exercise_id: str, impl: object) -> None:
-    result = check(exercise_id, impl, verbose=False, namespace={})  # type: ignore[arg-type]
-    assert result.passed and result.points == result.max_points
-
-
-def test_backward_is_checked_with_the_students_forward() -> None:
-    result = check("spatial_batchnorm_backward", mutants.backward_staged, verbose=False,
-                   namespace={"spatial_batchnorm_forward": mutants.forward_reshape_only})
-    assert not result.passed
-    assert "spatial_batchnorm_forward" in " ".join(result.messages)

@@ -1,4 +1,6 @@
-"""Tests of bncourse.lessons.l07_alternatives_and_caveats.experiments (notebook 07's helpers) and notebook 07's exercises."""
+"""Tests of bncourse.lessons.l07_alternatives_and_caveats.experiments (notebook 07's helpers).
+
+(The exercises: ``test_exercises.py``.)"""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ from torch import nn
 from bncourse import reference as ref
 from bncourse.errors import BNCourseError, ParameterError, ShapeError
 from bncourse.lessons.l07_alternatives_and_caveats import experiments as alt
-from tests import exercise_helpers
-from tests.lessons.l07_alternatives_and_caveats import mutants
 
 
 @pytest.fixture
@@ -233,17 +233,6 @@ def test_lipschitz_demo_bound_holds() -> None:
 def test_format_rows_rounds() -> None:
     text = alt.format_rows([{"name": "a", "v": 0.12345}], digits=2)
     assert "0.12" in text and "0.123" not in text
-
-
-# --------------------------------------------------------------------------- exercises
-
-
-test_mutant_is_diagnosed = exercise_helpers.mutants_are_diagnosed(mutants.MUTANTS)
-test_correct_alternative_gets_full_points = exercise_helpers.correct_versions_get_full_points(mutants.CORRECT)
-test_reference_solution_gets_full_points = exercise_helpers.solutions_get_full_points(
-    ["layernorm_forward", "layernorm_backward", "groupnorm_forward", "batch_renorm_forward"],
-    "07_alternatives_and_caveats",
-)
 
 
 def test_errors_are_bncourse_errors() -> None:

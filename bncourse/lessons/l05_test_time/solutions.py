@@ -1,0 +1,77 @@
+"""The instructor's solutions of notebook 05's exercises (``population_stats``,
+``batchnorm_inference``, ``BatchNorm1d``).
+
+Each is named as its exercise id; :mod:`bncourse.lessons.l05_test_time.exercises` checks
+students' code against them.  ``batchnorm_inference`` and ``BatchNorm1d`` are the library's
+own (:mod:`bncourse.reference`), re-exported here, not copies.  NumPy only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bncourse.errors import BatchSizeError, DTypeError, ShapeError
+from bncourse.reference import BatchNorm1d, batchnorm_inference
+
+__all__ = ["BatchNorm1d", "batchnorm_inference", "population_stats"]
+
+FloatArray = NDArray[np.floating[Any]]
+
+
+def population_stats(batches: Sequence[FloatArray]) -> tuple[FloatArray, FloatArray]:
+    r"""Mean and unbiased variance of every row of every batch: the whole training set's statistics.
+
+    .. math::
+        N = \sum_b N_b, \quad
+        \mu = \frac1N \sum_b \sum_{n} x_{b,n}, \quad
+        \sigma^2 = \frac{1}{N - 1} \sum_b \sum_n (x_{b,n} - \mu)^2
+
+    per feature.  This is what ``torch.nn.BatchNorm1d`` would store in ``running_mean``
+    and ``running_var`` after one training-mode pass over the whole set as a single batch
+    with ``momentum=1`` (the unbiased variance, as ``running_var`` always is).  By the law
+    of total variance it is *not* the average of the batches' variances: the spread of
+    the batch means adds to it.  Sums are accumulated in float64 (two passes over the
+    batches, no concatenation), so large means do not cancel catastrophically.
+
+    Shapes:
+        batches: a non-empty sequence of ``(N_b, D)`` arrays (same D, N_b ≥ 1, N ≥ 2).
+
+    Returns:
+        ``(mean, var)``, each ``(D,)`` in the dtype of the first batch.
+
+    Raises:
+        ShapeError: no batches, a batch that is not 2-D, or mismatched D.
+        DTypeError: a batch that is not floating point.
+        BatchSizeError: fewer than 2 rows in total.
+    """
+    fn = "population_stats"
+    if len(batches) == 0:
+        raise ShapeError(f"{fn}: expected at least one (N_b, D) batch, got an empty sequence")
+    if np.asarray(batches[0]).ndim != 2:
+        raise ShapeError(f"{fn}: every batch must have shape (N_b, D), got shape {np.shape(batches[0])} for batch 0")
+    arrays = [np.asarray(b) for b in batches]
+    D = int(arrays[0].shape[-1]) if arrays[0].ndim == 2 else -1
+    for i, b in enumerate(arrays):
+        if b.ndim != 2 or b.shape[1] != D:
+            raise ShapeError(
+                f"{fn}: every batch must have shape (N_b, {D}), got shape {b.shape} for batch {i}"
+            )
+        if not np.issubdtype(b.dtype, np.floating):
+            raise DTypeError(f"{fn}: batches must be floating point, got dtype {b.dtype} for batch {i}")
+    n = sum(b.shape[0] for b in arrays)
+    if n < 2:
+        raise BatchSizeError(f"{fn}: the unbiased variance needs at least 2 rows, got {n}")
+    total = np.zeros(D, np.float64)
+    for b in arrays:
+        total += b.sum(axis=0, dtype=np.float64)  # Σ x
+    mean = total / n  # μ = Σ x / N
+    ss = np.zeros(D, np.float64)
+    for b in arrays:
+        ss += np.sum((b.astype(np.float64) - mean) ** 2, axis=0)  # Σ (x − μ)²
+    var = ss / (n - 1)  # unbiased: divide by N − 1
+    dtype = arrays[0].dtype
+    return mean.astype(dtype), var.astype(dtype)
