@@ -4,9 +4,13 @@ Importing :mod:`bncourse` is cheap: it does not import torch or matplotlib.  The
 submodules that need them (:mod:`bncourse.nn`, :mod:`bncourse.course.plots`, ...) import them
 when they are imported themselves.
 
-Submodules: ``reference`` (NumPy answers), ``nn`` (PyTorch modules written from
-scratch), ``grading`` (``check`` and the class grader), ``data``, ``plots``,
-``widgets``, ``release``, ``slides``.
+Layers, bottom to top (CONTRIBUTING.md has the whole map): ``errors``, ``conventions``,
+``validation``, ``notebook_file``; ``reference`` (the NumPy math); ``nn`` (PyTorch modules
+written from scratch, and ``nn.functional``); ``course`` (what every notebook shares:
+setup, data, models, training, diagnostics, plots, widgets, tables); ``grading``
+(``check``, the exercise registry, the class grader); ``lessons.lNN_topic`` (one package
+per notebook: experiments, exercises, solutions, mistakes); ``authoring`` (release, lint,
+slides); ``cli``.
 """
 
 from __future__ import annotations

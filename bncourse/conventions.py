@@ -24,10 +24,10 @@ Keras/TensorFlow write the same rule on the old value:
 from __future__ import annotations
 
 __all__ = [
-    "EPS",
-    "KERAS_EPS",
     "BN_MOMENTUM",
+    "EPS",
     "KERAS_BN_MOMENTUM",
+    "KERAS_EPS",
     "SGD_MOMENTUM",
     "ema_update",
     "keras_momentum_to_torch",

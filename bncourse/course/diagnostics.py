@@ -16,14 +16,9 @@ from torch import nn
 
 from bncourse.errors import ParameterError
 
-__all__ = ["batchnorm_buffers", "batchnorm_layers", "weight_gradient_norms"]
+__all__ = ["batchnorm_buffers", "weight_gradient_norms"]
 
 FloatArray = NDArray[np.float64]
-
-
-def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    """Every ``torch.nn`` batch-norm layer of ``model`` (1d, 2d, 3d), in module order."""
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
 def batchnorm_buffers(layer: nn.Module) -> tuple[FloatArray, FloatArray]:
@@ -54,5 +49,9 @@ def weight_gradient_norms(model: nn.Module, x: Any, y: Any, layer_type: type[nn.
     probe.zero_grad()
     loss = nn.functional.cross_entropy(probe(torch.as_tensor(x)), torch.as_tensor(y))
     loss.backward()
-    return np.array([float(m.weight.grad.norm()) if m.weight.grad is not None else 0.0
-                     for m in probe.modules() if isinstance(m, layer_type)])
+    norms = []
+    for m in probe.modules():
+        if isinstance(m, layer_type):
+            grad = getattr(m, "weight").grad  # noqa: B009 - nn.Module types attributes as Tensor | Module
+            norms.append(float(grad.norm()) if isinstance(grad, torch.Tensor) else 0.0)
+    return np.array(norms)

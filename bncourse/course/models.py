@@ -15,7 +15,7 @@ from torch import nn
 
 from bncourse.errors import ParameterError
 
-__all__ = ["ACTIVATIONS", "NORMS", "init_scaled_", "make_cnn", "make_mlp"]
+__all__ = ["ACTIVATIONS", "NORMS", "activation_layer", "init_scaled_", "make_cnn", "make_mlp"]
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "sigmoid": nn.Sigmoid,
@@ -28,7 +28,8 @@ NORMS = ("none", "bn", "bn_after", "ln", "gn", "in")
 BatchNorm after it (``"bn_after"``), LayerNorm, GroupNorm, InstanceNorm, or none."""
 
 
-def _activation(name: str) -> nn.Module:
+def activation_layer(name: str) -> nn.Module:
+    """A new activation module by name (a key of :data:`ACTIVATIONS`); ParameterError otherwise."""
     try:
         return ACTIVATIONS[name]()
     except KeyError:
@@ -83,7 +84,7 @@ def make_mlp(
                 norm_layer = nn.BatchNorm1d(width)
         if norm_layer is not None and norm != "bn_after":
             layers.append(norm_layer)
-        layers.append(_activation(activation))
+        layers.append(activation_layer(activation))
         if norm_layer is not None and norm == "bn_after":
             layers.append(norm_layer)
         width_in = width
@@ -142,7 +143,7 @@ def make_cnn(
         layers.append(nn.Conv2d(c_in, c, 3, stride=stride, padding=1, bias=norm_layer is None))
         if norm_layer is not None:
             layers.append(norm_layer)
-        layers.append(_activation(activation))
+        layers.append(activation_layer(activation))
         c_in = c
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, n_classes)]
     model = nn.Sequential(*layers)

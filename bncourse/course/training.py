@@ -79,7 +79,7 @@ def train(
     steps: int,
     batch_size: int = 60,
     lr: float = 0.1,
-    momentum: float = 0.0,
+    sgd_momentum: float = 0.0,
     weight_decay: float = 0.0,
     eval_every: int = 50,
     seed: int = 0,
@@ -91,7 +91,8 @@ def train(
     Args:
         steps: number of SGD steps.
         batch_size: examples per step (≥ 2 for BN in training mode).
-        lr, momentum, weight_decay: SGD hyper-parameters.
+        lr, sgd_momentum, weight_decay: SGD hyper-parameters (``sgd_momentum`` is the
+            optimizer's heavy-ball momentum, not batch norm's running-average momentum).
         eval_every: evaluate test accuracy (and call ``callback``) every this many steps,
             and at step 0.
         seed: seeds the mini-batch sampling (the model is seeded when it is built).
@@ -107,7 +108,7 @@ def train(
         )
     xt, yt = as_tensor(x_train), as_tensor(y_train)
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=sgd_momentum, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     hist = History()
     running: list[float] = []

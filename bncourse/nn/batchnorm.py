@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from bncourse import validation
-from bncourse.conventions import EPS, BN_MOMENTUM
+from bncourse.conventions import BN_MOMENTUM, EPS
 from bncourse.errors import DTypeError, ShapeError
 from bncourse.nn import functional
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from bncourse.conventions import EPS, BN_MOMENTUM
+from bncourse.conventions import BN_MOMENTUM, EPS
 from bncourse.errors import ParameterError
 
 __all__ = ["batch_norm", "channel_shape", "reduce_dims"]

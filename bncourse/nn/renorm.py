@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from bncourse.conventions import EPS, BN_MOMENTUM
+from bncourse.conventions import BN_MOMENTUM, EPS
 from bncourse.errors import ParameterError, ShapeError
 
 __all__ = ["BatchRenorm1d", "BatchRenorm2d", "renorm_limits"]

@@ -235,13 +235,13 @@ def layer_shift(run: Figure1Run) -> FloatArray:
 
 
 def gradient_norms_per_layer(model: Any, x: Any, y: Any) -> FloatArray:
-    """‖∂L/∂W‖ of every Linear layer on one batch in training mode, first to last."""
-    torch, nn = _torch_modules()
-    probe = copy.deepcopy(model)
-    probe.train()
-    probe.zero_grad()
-    nn.functional.cross_entropy(probe(torch.as_tensor(x)), torch.as_tensor(y)).backward()
-    return np.array([m.weight.grad.norm().item() for m in probe if isinstance(m, nn.Linear)])
+    """‖∂L/∂W‖ of every Linear layer on one batch in training mode, first to last
+    (:func:`bncourse.course.diagnostics.weight_gradient_norms`; the model is left as it was)."""
+    from torch import nn
+
+    from bncourse.course.diagnostics import weight_gradient_norms
+
+    return weight_gradient_norms(model, x, y, nn.Linear)
 
 
 def saturation_per_layer(model: Any, x: Any, threshold: float = 0.05) -> FloatArray:

@@ -329,11 +329,9 @@ def with_statistics(model: nn.Module, stats: LayerStats) -> nn.Module:
 
 def _buffers(model: nn.Module) -> LayerStats:
     """Every BN layer's (running_mean, running_var) as float64 NumPy copies."""
-    out: LayerStats = []
-    for layer in bn_layers(model):
-        rm, rv = _running_stats(layer)
-        out.append((rm.double().numpy().copy(), rv.double().numpy().copy()))
-    return out
+    from bncourse.course.diagnostics import batchnorm_buffers
+
+    return [batchnorm_buffers(layer) for layer in bn_layers(model)]
 
 
 @dataclass

@@ -33,7 +33,9 @@ from matplotlib.patches import Rectangle
 from numpy.typing import NDArray
 from torch import nn
 
-from bncourse.course.models import _activation, make_cnn
+from bncourse.conventions import SGD_MOMENTUM
+from bncourse.course.diagnostics import batchnorm_buffers, weight_gradient_norms
+from bncourse.course.models import activation_layer, make_cnn
 from bncourse.course.plots import COLORS, new_figure
 from bncourse.course.training import History, accuracy, steps_to_reach, train
 from bncourse.errors import ParameterError, ShapeError
@@ -73,7 +75,6 @@ FloatArray = NDArray[np.floating[Any]]
 BASE_LR = 0.2
 """The baseline learning rate (SGD, momentum 0.9): the best of {0.03, 0.1, 0.2, 0.5} for the
 CNN *without* BN, as the paper's Inception rate was tuned for Inception."""
-MOMENTUM = 0.9
 STEPS = 300
 BATCH_SIZE = 32
 EVAL_EVERY = 25
@@ -178,14 +179,6 @@ def bn2d_parity(
     return {k: float(np.abs(np.asarray(mine[k], dtype=np.float64) - ref[k]).max()) for k in ref}
 
 
-def _buffer(module: nn.Module, name: str) -> FloatArray:
-    """A BN buffer (``running_mean``/``running_var``) as a float64 NumPy array."""
-    value = getattr(module, name, None)
-    if not isinstance(value, torch.Tensor):
-        raise ParameterError(f"{type(module).__name__} has no tensor buffer {name!r}")
-    return value.detach().double().numpy()
-
-
 def _param(module: nn.Module, name: str) -> FloatArray | None:
     value = getattr(module, name, None)
     return value.detach().double().numpy() if isinstance(value, torch.Tensor) else None
@@ -220,8 +213,8 @@ def running_buffer_parity(batches: Sequence[FloatArray], momentum: float = 0.1, 
         var_wrong = (1 - momentum) * var_wrong + momentum * x.var(axis=(0, 2, 3)) * n / max(n - 1, 1)
         theirs(torch.from_numpy(x))
         ours(torch.from_numpy(x))
-    t_mean, t_var = _buffer(theirs, "running_mean"), _buffer(theirs, "running_var")
-    o_mean, o_var = _buffer(ours, "running_mean"), _buffer(ours, "running_var")
+    t_mean, t_var = batchnorm_buffers(theirs)
+    o_mean, o_var = batchnorm_buffers(ours)
     res = {
         "numpy_vs_torch_mean": float(np.abs(mean - t_mean).max()),
         "numpy_vs_torch_var": float(np.abs(var - t_var).max()),
@@ -304,7 +297,7 @@ def make_deep_cnn(depth: int, width: int = 8, activation: str = "sigmoid", norm:
         layers.append(nn.Conv2d(c_in, width, 3, padding=1, bias=norm == "none"))
         if norm == "bn":
             layers.append(nn.BatchNorm2d(width))
-        layers.append(_activation(activation))
+        layers.append(activation_layer(activation))
         c_in = width
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10)]
     return nn.Sequential(*layers)
@@ -354,18 +347,9 @@ class _KeepBuffers:
 
 
 def layer_gradient_norms(model: nn.Module, x: Any, y: Any) -> FloatArray:
-    """‖∂L/∂W‖ of every conv layer (input to output) on one batch, in training mode.
-
-    The model's BN buffers and mode are restored and its gradients zeroed afterwards.
-    """
-    with _KeepBuffers(model):
-        model.zero_grad()
-        loss = nn.functional.cross_entropy(model(torch.as_tensor(x)), torch.as_tensor(y))
-        loss.backward()
-        norms = np.array([float(c.weight.grad.norm()) if c.weight.grad is not None else 0.0
-                          for c in conv_layers(model)])
-        model.zero_grad()
-    return norms
+    """‖∂L/∂W‖ of every conv layer (input to output) on one batch, in training mode
+    (:func:`bncourse.course.diagnostics.weight_gradient_norms`; the model is left as it was)."""
+    return weight_gradient_norms(model, x, y, nn.Conv2d)
 
 
 def corrupt_images(x: FloatArray, count: int, magnitude: float = 100.0, seed: int = 0
@@ -387,7 +371,7 @@ def train_run(run: CNNRun, data: Any, *, steps: int = STEPS, seed: int = 0,
               grad_batch: int = 128) -> RunResult:
     """Train one configuration on ``data`` (a ``DigitsSplit`` with ``images=True``).
 
-    SGD with momentum :data:`MOMENTUM`, batch :data:`BATCH_SIZE`, evaluation every
+    SGD with momentum :data:`~bncourse.conventions.SGD_MOMENTUM`, batch :data:`BATCH_SIZE`, evaluation every
     :data:`EVAL_EVERY` steps on the test set.  At step 0 and at the last step the conv
     layers' gradient norms on the first ``grad_batch`` training images are recorded as
     ``records[i]["grad_norms"]`` (see :func:`grad_norms_at`).
@@ -409,7 +393,7 @@ def train_run(run: CNNRun, data: Any, *, steps: int = STEPS, seed: int = 0,
         return {}
 
     hist = train(model, x_tr, data.y_train, data.x_test, data.y_test, steps=steps, batch_size=BATCH_SIZE,
-                 lr=run.lr, momentum=MOMENTUM, eval_every=EVAL_EVERY, seed=seed, callback=record)
+                 lr=run.lr, sgd_momentum=SGD_MOMENTUM, eval_every=EVAL_EVERY, seed=seed, callback=record)
     return RunResult(run, hist, model)
 
 
@@ -576,7 +560,7 @@ def fold_model(model: nn.Sequential, fold: Callable[..., tuple[Any, Any]]) -> nn
         if isinstance(layer, (nn.Conv2d, nn.Linear)) and bn_like:
             bn: Any = nxt
             w_new, b_new = fold(_param(layer, "weight"), _param(layer, "bias"), _param(bn, "weight"),
-                                _param(bn, "bias"), _buffer(bn, "running_mean"), _buffer(bn, "running_var"),
+                                _param(bn, "bias"), *batchnorm_buffers(bn),
                                 float(bn.eps))
             fused = copy.deepcopy(layer)
             fused.weight = nn.Parameter(torch.as_tensor(np.asarray(w_new), dtype=layer.weight.dtype))
@@ -628,7 +612,7 @@ def compare_bn_implementations(data: Any, *, steps: int = 150, seed: int = 0
     for factory in (None, BatchNorm2d):
         model = make_cnn(CHANNELS, norm="bn", norm_factory=factory, seed=seed).to(dtype)
         hist = train(model, data.x_train, data.y_train, data.x_test, data.y_test, steps=steps,
-                     batch_size=BATCH_SIZE, lr=BASE_LR, momentum=MOMENTUM, eval_every=EVAL_EVERY, seed=seed)
+                     batch_size=BATCH_SIZE, lr=BASE_LR, sgd_momentum=SGD_MOMENTUM, eval_every=EVAL_EVERY, seed=seed)
         pair.append((hist, model))
     (h_t, m_t), (h_o, m_o) = pair
     diff = max(float((p - q).detach().abs().max()) for p, q in zip(m_t.parameters(), m_o.parameters(), strict=True))

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from bncourse import reference as ref
-from bncourse.conventions import EPS
+from bncourse.conventions import EPS, SGD_MOMENTUM
 from bncourse.course import plots
 from bncourse.course.data import DigitsSplit, load_digits_split, shift_digits
 from bncourse.course.models import make_cnn
@@ -46,7 +46,6 @@ __all__ = [
     "batch_size_sweep",
     "batch_stat_noise",
     "domain_shift_experiment",
-    "format_rows",
     "lipschitz_demo",
     "plot_batch_size_sweep",
     "plot_norm_cube",
@@ -186,7 +185,7 @@ def batch_size_sweep(
     batch_sizes: Sequence[int] = (2, 4, 8, 16, 32),
     steps: int = 150,
     lr: float = 0.02,
-    momentum: float = 0.9,
+    sgd_momentum: float = SGD_MOMENTUM,
     channels: Sequence[int] = (8, 16),
     groups: int = 4,
     seed: int = 0,
@@ -205,7 +204,7 @@ def batch_size_sweep(
         for bs in batch_sizes:
             model = make_cnn(channels=channels, norm=norm, groups=groups, seed=seed)
             h = train(model, d.x_train, d.y_train, d.x_test, d.y_test, steps=steps,
-                      batch_size=bs, lr=lr, momentum=momentum, eval_every=10**9, seed=seed)
+                      batch_size=bs, lr=lr, sgd_momentum=sgd_momentum, eval_every=10**9, seed=seed)
             acc[norm].append(h.final_acc)
     return SweepResult(list(batch_sizes), acc, steps)
 
@@ -263,7 +262,7 @@ def renorm_experiment(
     batch_size: int = 4,
     steps: int = 600,
     lr: float = 0.02,
-    momentum: float = 0.9,
+    sgd_momentum: float = SGD_MOMENTUM,
     r_max: float = 3.0,
     d_max: float = 5.0,
     bn_momentum: float = 0.01,
@@ -303,7 +302,7 @@ def renorm_experiment(
                     layer.r_max, layer.d_max = limits
 
         h = train(model, d.x_train, d.y_train, d.x_test, d.y_test, steps=steps, batch_size=batch_size,
-                  lr=lr, momentum=momentum, eval_every=10**9, seed=seed,
+                  lr=lr, sgd_momentum=sgd_momentum, eval_every=10**9, seed=seed,
                   before_step=before_step if name == "BRN" else None)
         out[name] = h.final_acc
         if name == "BRN":
@@ -349,7 +348,7 @@ def domain_shift_experiment(
     steps: int = 300,
     batch_size: int = 32,
     lr: float = 0.05,
-    momentum: float = 0.9,
+    sgd_momentum: float = SGD_MOMENTUM,
     channels: Sequence[int] = (8, 16),
     seed: int = 0,
     split: DigitsSplit | None = None,
@@ -374,7 +373,7 @@ def domain_shift_experiment(
             continue
         models[norm] = make_cnn(channels=channels, norm=norm, seed=seed)
         train(models[norm], d.x_train, d.y_train, d.x_test, d.y_test, steps=steps,
-              batch_size=batch_size, lr=lr, momentum=momentum, eval_every=10**9, seed=seed)
+              batch_size=batch_size, lr=lr, sgd_momentum=sgd_momentum, eval_every=10**9, seed=seed)
     res = ShiftResult({
         "BN": accuracy(models["bn"], d.x_test, d.y_test),
         "BN + AdaBN": accuracy(adabn(models["bn"], d.x_val), d.x_test, d.y_test),
@@ -424,7 +423,7 @@ def regularization_experiment(
     steps: int = 400,
     batch_size: int = 16,
     lr: float = 0.05,
-    momentum: float = 0.9,
+    sgd_momentum: float = SGD_MOMENTUM,
     hidden: Sequence[int] = (128, 128),
     dropout: float = 0.3,
     seeds: Sequence[int] = (0, 1),
@@ -458,7 +457,7 @@ def regularization_experiment(
         tr_accs, te_accs = [], []
         for seed in seeds:
             model = _regularization_mlp(norm, p, hidden, seed)
-            opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+            opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=sgd_momentum)
             gen = torch.Generator().manual_seed(seed)
             model.train()
             for _ in range(steps):
@@ -655,21 +654,3 @@ def lipschitz_demo(
             "max ||df/dx|| on inputs": float(grad.norm(dim=1).max()),
         })
     return rows
-
-
-def format_rows(rows: Sequence[dict[str, Any]], digits: int = 3) -> str:
-    """A plain-text table of dict rows with floats rounded to ``digits`` decimals."""
-    if not rows:
-        return ""
-    cols = list(rows[0])
-
-    def fmt(v: Any) -> str:
-        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
-
-    cells = [[fmt(r[c]) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cols, widths, strict=True)))]
-    lines += ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True)))
-              for row in cells]
-    return "\n".join(lines)
-

@@ -230,10 +230,5 @@ def test_lipschitz_demo_bound_holds() -> None:
     assert plain["product of sigma_max"] > 5
 
 
-def test_format_rows_rounds() -> None:
-    text = alt.format_rows([{"name": "a", "v": 0.12345}], digits=2)
-    assert "0.12" in text and "0.123" not in text
-
-
 def test_errors_are_bncourse_errors() -> None:
     assert issubclass(ShapeError, BNCourseError)
