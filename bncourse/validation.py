@@ -22,6 +22,12 @@ from bncourse.errors import BatchSizeError, DTypeError, ParameterError, ShapeErr
 
 Shape = tuple[int, ...]
 
+FloatArray = NDArray[np.floating[Any]]
+"""A floating-point NumPy array (float32 or float64): what the course's functions take and return."""
+
+Array = NDArray[Any]
+"""Any NumPy array (a student's output may have any dtype)."""
+
 
 def as_float_array(a: ArrayLike, name: str, fn: str) -> NDArray[np.floating[Any]]:
     """``np.asarray(a)``, rejecting anything that is not a floating-point array.

@@ -16,12 +16,13 @@ from torch import nn
 
 from bncourse.errors import ParameterError
 
+Float64Array = NDArray[np.float64]
+
 __all__ = ["batchnorm_buffers", "weight_gradient_norms"]
 
-FloatArray = NDArray[np.float64]
 
 
-def batchnorm_buffers(layer: nn.Module) -> tuple[FloatArray, FloatArray]:
+def batchnorm_buffers(layer: nn.Module) -> tuple[Float64Array, Float64Array]:
     """``(running_mean, running_var)`` of a batch-norm layer as float64 NumPy copies.
 
     Shapes: both ``(C,)``.
@@ -35,7 +36,7 @@ def batchnorm_buffers(layer: nn.Module) -> tuple[FloatArray, FloatArray]:
     return rm.detach().double().numpy().copy(), rv.detach().double().numpy().copy()
 
 
-def weight_gradient_norms(model: nn.Module, x: Any, y: Any, layer_type: type[nn.Module] = nn.Linear) -> FloatArray:
+def weight_gradient_norms(model: nn.Module, x: Any, y: Any, layer_type: type[nn.Module] = nn.Linear) -> Float64Array:
     """‖∂L/∂W‖ of every ``layer_type`` layer (input to output) for the cross-entropy loss on one
     batch, in training mode.
 

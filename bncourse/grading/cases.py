@@ -19,8 +19,8 @@ from numpy.typing import DTypeLike
 
 from bncourse.conventions import EPS
 from bncourse.grading.registry import CallFn, Case, ContractError
+from bncourse.validation import Array
 
-Array = np.ndarray
 Diagnose = Callable[[Case, Mapping[str, Array], Mapping[str, Array]], str | None]
 """``diagnose(case, got, expected) -> str | None``, as in :class:`~bncourse.grading.registry.Exercise`."""
 

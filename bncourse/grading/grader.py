@@ -46,6 +46,7 @@ from bncourse.errors import BNCourseError
 from bncourse.grading.check import format_result
 from bncourse.grading.evaluate import ExerciseResult, blame_dependencies, evaluate
 from bncourse.grading.registry import Exercise, all_exercises, get_exercise
+from bncourse.grading.runner import is_lesson_internal
 from bncourse.grading.sandbox import (
     CellSource,
     ForkServer,
@@ -72,8 +73,7 @@ _SUSPICIOUS_NAMES = {"__import__", "importlib", "exec", "eval", "compile", "open
 _SUSPICIOUS_ATTRS = {("sys", "modules"), ("os", "system"), ("os", "popen"), ("os", "fork")}
 _GRADING_INTERNALS = ("bncourse.grading.registry", "bncourse.grading.runner", "bncourse.grading.evaluate",
                       "bncourse.grading.sandbox", "bncourse.grading.grader", "bncourse.grading.cases")
-_LESSON_INTERNALS = ("exercises", "solutions", "mistakes")
-"""A lesson's exercise declarations, solutions and mistakes are the grader's, not the student's."""
+
 _PUBLIC_GRADING = {"check", "best_available", "passed_checks"}
 
 
@@ -214,9 +214,7 @@ def _matches(module: str, prefixes: Iterable[str]) -> bool:
 
 
 def _is_grading_internal(module: str) -> bool:
-    parts = module.split(".")
-    lesson_internal = len(parts) >= 4 and parts[:2] == ["bncourse", "lessons"] and parts[3] in _LESSON_INTERNALS
-    return lesson_internal or _matches(module, _GRADING_INTERNALS)
+    return is_lesson_internal(module) or _matches(module, _GRADING_INTERNALS)
 
 
 def static_findings(

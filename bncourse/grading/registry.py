@@ -104,7 +104,9 @@ class Exercise:
         namespace: names the call needs besides the function (``name -> implementation``);
             the student's versions are used when they exist, else these.
         forbidden: module prefixes the student's code must not use (the exercise asks
-            for the computation itself, not a call into a library that does it).
+            for the computation itself, not a call into a library that does it).  Every
+            lesson's ``solutions``, ``mistakes`` and ``exercises`` are forbidden on top of these,
+            for every exercise (:func:`bncourse.grading.runner.is_lesson_internal`).
         points: maximum points.
     """
 

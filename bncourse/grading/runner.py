@@ -234,8 +234,21 @@ class _Unavailable:
         return f"<unavailable: {object.__getattribute__(self, '_what')}>"
 
 
+LESSON_INTERNALS = ("exercises", "solutions", "mistakes")
+"""Parts of every lesson package a student's code may never use, whatever the exercise:
+``bncourse.lessons.<lesson>.solutions`` holds the answers."""
+
+
+def is_lesson_internal(module: str) -> bool:
+    """Is ``module`` a lesson's exercise declarations, solutions or mistakes (or inside one)?"""
+    parts = module.split(".")
+    return len(parts) >= 4 and parts[:2] == ["bncourse", "lessons"] and parts[3] in LESSON_INTERNALS
+
+
 def _is_forbidden_module(module: str | None, forbidden: tuple[str, ...]) -> bool:
-    return isinstance(module, str) and any(module == p or module.startswith(p + ".") for p in forbidden)
+    if not isinstance(module, str):
+        return False
+    return is_lesson_internal(module) or any(module == p or module.startswith(p + ".") for p in forbidden)
 
 
 def _module_of(obj: Any) -> str | None:

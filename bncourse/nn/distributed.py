@@ -32,14 +32,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from numpy.typing import NDArray
 
 from bncourse.conventions import EPS
 from bncourse.errors import DTypeError, ParameterError, ShapeError
+from bncourse.validation import FloatArray
 
 __all__ = ["SyncBatchNormResult", "free_port", "run_sync_batchnorm", "sync_batch_stats"]
 
-FloatArray = NDArray[np.floating[Any]]
 
 
 class SyncBatchNormResult(NamedTuple):

@@ -49,6 +49,7 @@ from bncourse.reference import batchnorm as reference_bn
 from bncourse.reference import spatial as reference_spatial
 from bncourse.reference.batchnorm import BatchNormCache
 from bncourse.reference.normalization import accumulator
+from bncourse.validation import FloatArray
 
 __all__ = [
     "BLOCK_BYTES",
@@ -61,7 +62,6 @@ __all__ = [
     "spatial_batchnorm_forward",
 ]
 
-FloatArray = NDArray[np.floating[Any]]
 
 BLOCK_BYTES = 1 << 19
 """Target size of one block of one array (512 KiB): big enough that the Python loop's

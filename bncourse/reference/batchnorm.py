@@ -20,15 +20,16 @@ The functions are pure: the running statistics live in
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from bncourse import validation
 from bncourse.conventions import EPS
 from bncourse.errors import BNCourseError
 from bncourse.reference.normalization import accumulator, normalize
+from bncourse.validation import FloatArray
 
 __all__ = [
     "BatchNormCache",
@@ -38,7 +39,6 @@ __all__ = [
     "batchnorm_inference",
 ]
 
-FloatArray = NDArray[np.floating[Any]]
 
 
 class BatchNormCache(NamedTuple):

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from bncourse import validation
 from bncourse.conventions import EPS
+from bncourse.validation import FloatArray
 
 __all__ = ["fold_batchnorm"]
 
-FloatArray = NDArray[np.floating[Any]]
 
 
 def fold_batchnorm(

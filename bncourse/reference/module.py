@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-from numpy.typing import ArrayLike, DTypeLike, NDArray
+from numpy.typing import ArrayLike, DTypeLike
 
 from bncourse import validation
 from bncourse.conventions import BN_MOMENTUM, EPS
@@ -22,10 +22,10 @@ from bncourse.reference.normalization import (
     normalize,
     normalize_backward,
 )
+from bncourse.validation import FloatArray
 
 __all__ = ["BatchNorm1d"]
 
-FloatArray = NDArray[np.floating[Any]]
 
 
 class BatchNorm1d:

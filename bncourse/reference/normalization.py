@@ -21,11 +21,12 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from bncourse import validation
 from bncourse.conventions import EPS
 from bncourse.errors import BNCourseError
+from bncourse.validation import FloatArray
 
 __all__ = [
     "GroupNormCache",
@@ -41,7 +42,6 @@ __all__ = [
     "normalize_backward",
 ]
 
-FloatArray = NDArray[np.floating[Any]]
 
 
 def accumulator(dtype: np.dtype[Any]) -> np.dtype[Any]:

@@ -8,10 +8,10 @@ starts as plain batch norm (r_max = 1, d_max = 0) and is relaxed later.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from bncourse import validation
 from bncourse.conventions import BN_MOMENTUM, EPS
@@ -22,10 +22,10 @@ from bncourse.reference.normalization import (
     normalize,
     normalize_backward,
 )
+from bncourse.validation import FloatArray
 
 __all__ = ["BatchRenormCache", "BatchRenormResult", "batch_renorm_backward", "batch_renorm_forward"]
 
-FloatArray = NDArray[np.floating[Any]]
 
 
 class BatchRenormCache(NamedTuple):

@@ -13,10 +13,8 @@ the copy, for speed only, is in :mod:`bncourse.reference._fast`.)
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from bncourse import validation
 from bncourse.conventions import EPS
@@ -26,10 +24,10 @@ from bncourse.reference.batchnorm import (
     batchnorm_backward_alt,
     batchnorm_forward,
 )
+from bncourse.validation import FloatArray
 
 __all__ = ["spatial_batchnorm_backward", "spatial_batchnorm_forward"]
 
-FloatArray = NDArray[np.floating[Any]]
 
 _LAYOUT = "(N, C, H, W)"
 

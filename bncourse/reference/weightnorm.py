@@ -6,17 +6,15 @@ Both match PyTorch's ``torch.nn.utils.parametrizations`` given the same inputs
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from bncourse import validation
 from bncourse.errors import ParameterError, ShapeError
+from bncourse.validation import FloatArray
 
 __all__ = ["largest_singular_value", "spectral_norm", "weight_norm"]
 
-FloatArray = NDArray[np.floating[Any]]
 
 
 def _check_dim(dim: int, ndim: int, fn: str) -> int:

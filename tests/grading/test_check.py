@@ -12,6 +12,7 @@ import pytest
 from bncourse.errors import BNCourseError
 from bncourse.grading import check
 from bncourse.grading.runner import forbidden_uses, restricted
+from bncourse.lessons.l01_feature_scaling import solutions as l01_solutions  # a cheat, below
 from bncourse.validation import rel_error
 from tests import grading_helpers as gh  # registers test_bn_forward / test_bn_backward
 
@@ -172,3 +173,16 @@ def test_registry_discovery_is_thread_safe(monkeypatch: pytest.MonkeyPatch) -> N
     for t in threads:
         t.join()
     assert seen == [len(saved)] * 4
+
+
+def test_every_lessons_solutions_are_forbidden_in_every_exercise() -> None:
+    """A student's function that reaches into *any* lesson's solutions (here notebook 01's, from
+    a notebook-05 exercise) scores 0 as forbidden, whatever the exercise lists itself."""
+    def batchnorm_inference(x: Any, gamma: Any, beta: Any, running_mean: Any, running_var: Any,
+                            eps: float = 1e-5) -> Any:
+        x_std = l01_solutions.standardize(x, x)[0]
+        return gamma * x_std + beta
+
+    result = check("batchnorm_inference", batchnorm_inference, verbose=False)
+    assert result.status == "forbidden" and result.points == 0
+    assert any("bncourse.lessons.l01_feature_scaling.solutions" in m for m in result.messages), result.messages

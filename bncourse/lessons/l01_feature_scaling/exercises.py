@@ -28,19 +28,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from bncourse.grading.cases import describe, tolerance
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
 from bncourse.lessons.l01_feature_scaling import mistakes, solutions
+from bncourse.validation import Array
 
 __all__ = ["GD_MISTAKES", "STANDARDIZE_MISTAKES", "gd_cases", "standardize_cases"]
 
-Array = NDArray[Any]
 _LESSON = "bncourse.lessons.l01_feature_scaling"
-STANDARDIZE_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", f"{_LESSON}.solutions", f"{_LESSON}.mistakes",
+STANDARDIZE_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn",
                          "sklearn")
-GD_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", f"{_LESSON}.solutions", f"{_LESSON}.mistakes",
+GD_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn",
                 f"{_LESSON}.experiments", "sklearn")  # experiments.gd_steps_closed_form gives the same count
 
 

@@ -10,12 +10,11 @@ code to learn from.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from bncourse.lessons.l01_feature_scaling import solutions
+from bncourse.validation import Array
 
 __all__ = [
     "gd_grad_twice",
@@ -37,7 +36,6 @@ __all__ = [
     "std_variance",
 ]
 
-Array = NDArray[Any]
 
 
 # =========================================================================== standardize

@@ -6,16 +6,14 @@ checks students' code against them.  NumPy only.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from bncourse.errors import ParameterError, ShapeError
+from bncourse.validation import FloatArray
 
 __all__ = ["gd_steps_to_converge", "standardize"]
 
-FloatArray = NDArray[np.floating[Any]]
 
 
 def standardize(

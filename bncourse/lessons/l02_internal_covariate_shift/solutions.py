@@ -9,16 +9,14 @@ them.  NumPy only.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from bncourse.errors import ShapeError
+from bncourse.validation import FloatArray
 
 __all__ = ["activation_percentiles", "gradient_predictiveness"]
 
-FloatArray = NDArray[np.floating[Any]]
 
 
 def activation_percentiles(z: FloatArray, qs: Sequence[float] = (15.0, 50.0, 85.0)) -> FloatArray:

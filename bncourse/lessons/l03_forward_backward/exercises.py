@@ -33,7 +33,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from bncourse.grading.cases import (
     affine_case,
@@ -43,10 +42,10 @@ from bncourse.grading.cases import (
 )
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
 from bncourse.lessons.l03_forward_backward import mistakes, solutions
+from bncourse.validation import Array
 
 __all__ = ["GRAD_CHECK_FUNCTIONS", "bn_cases", "grad_check_cases"]
 
-Array = NDArray[Any]
 
 
 # --------------------------------------------------------------------------- cases
@@ -244,9 +243,9 @@ GRAD_CHECK_MISTAKES = (
 
 # --------------------------------------------------------------------------- registration
 
-_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "sklearn", solutions.__name__, mistakes.__name__)
-"""What the student's code may not use: libraries that do the computation, and this lesson's
-own solutions and mistakes."""
+_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "sklearn")
+"""What the student's code may not use: libraries that do the computation (every lesson's
+solutions and mistakes are forbidden anyway, by the grader)."""
 
 register(Exercise(
     id="batchnorm_forward",

@@ -34,6 +34,7 @@ from bncourse import reference
 from bncourse.conventions import EPS
 from bncourse.errors import ParameterError, ShapeError
 from bncourse.reference import gradcheck
+from bncourse.validation import Array
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -65,7 +66,6 @@ __all__ = [
 ]
 
 F64 = NDArray[np.float64]
-Array = NDArray[Any]
 
 
 # ----------------------------------------------------------------------------- Jacobians

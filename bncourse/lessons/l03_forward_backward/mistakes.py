@@ -18,13 +18,12 @@ NumPy only (no torch, no matplotlib).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from bncourse import reference
 from bncourse.reference import gradcheck
+from bncourse.validation import Array
 
 __all__ = [
     "bwd_constant_stats",
@@ -48,7 +47,6 @@ __all__ = [
     "grad_no_dout",
 ]
 
-Array = NDArray[Any]
 
 
 # --------------------------------------------------------------------------- batchnorm_forward

@@ -27,8 +27,6 @@ from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, re
 from bncourse.lessons.l04_gamma_beta import mistakes, solutions
 
 NOTEBOOK = "04_gamma_beta"
-_LESSON = "bncourse.lessons.l04_gamma_beta"
-_INTERNALS = (f"{_LESSON}.solutions", f"{_LESSON}.mistakes")
 SCALES = np.array([0.01, 0.1, 1.0, 10.0, 100.0])
 
 
@@ -61,7 +59,7 @@ register(Exercise(
     solution=solutions.recover_identity,
     cases=_identity_cases,
     call=_identity_call,
-    forbidden=("torch", "bncourse.reference", "bncourse.nn", *_INTERNALS, "sklearn"),
+    forbidden=("torch", "bncourse.reference", "bncourse.nn", "sklearn"),
     mistakes=(
         Mistake("swapped", "gamma and beta are swapped: gamma is the scale √(σ²+ε), beta the shift μ.", mistakes.id_swapped),
         Mistake("no_eps", "gamma must undo the division by √(σ²+ε), so it needs the +ε too: gamma = √(var + eps).", mistakes.id_no_eps),
@@ -123,7 +121,7 @@ register(Exercise(
         Mistake("constant_stats", "Your dz treats μ and σ as constants; backpropagate through them "
                 "(use the full BN backward) — then Σ dz = 0 and db vanishes.", mistakes.bias_constant_stats),
     ),
-    forbidden=("torch", "bncourse.nn", *_INTERNALS),
+    forbidden=("torch", "bncourse.nn"),
 ))
 
 
@@ -168,6 +166,6 @@ register(Exercise(
         Mistake("constant_stats", "Your dz treats μ and σ as constants; use the full BN backward.",
                 mistakes.scale_constant_stats, outputs=("grad_norm",)),
     ),
-    forbidden=("torch", "bncourse.nn", *_INTERNALS),
+    forbidden=("torch", "bncourse.nn"),
 ))
 

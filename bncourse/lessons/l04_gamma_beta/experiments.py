@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from bncourse.conventions import EPS
 from bncourse.errors import ParameterError
 from bncourse.reference import fold_batchnorm
+from bncourse.validation import FloatArray
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -42,7 +43,6 @@ __all__ = [
     "unit_ablation",
 ]
 
-FloatArray = NDArray[np.floating[Any]]
 
 SATURATION_THRESHOLD = 0.05
 """A sigmoid unit counts as saturated when its slope σ'(y) = σ(y)(1−σ(y)) is below this

@@ -8,18 +8,15 @@ checks students' code against them.  NumPy only; the batch-norm passes come from
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from numpy.typing import NDArray
 
 from bncourse.conventions import EPS
 from bncourse.errors import ShapeError
 from bncourse.reference import batchnorm_backward_alt, batchnorm_forward
+from bncourse.validation import FloatArray
 
 __all__ = ["bias_grad_through_bn", "recover_identity", "scale_invariance_check"]
 
-FloatArray = NDArray[np.floating[Any]]
 
 
 def recover_identity(x: FloatArray, eps: float = EPS) -> tuple[FloatArray, FloatArray]:

@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 
 from bncourse.conventions import BN_MOMENTUM
 from bncourse.errors import ParameterError, ShapeError
-from bncourse.validation import check_momentum
+from bncourse.validation import FloatArray, check_momentum
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -69,7 +69,6 @@ __all__ = [
     "with_statistics",
 ]
 
-FloatArray = NDArray[np.floating[Any]]
 LayerStats = list[tuple[NDArray[np.float64], NDArray[np.float64]]]
 """One ``(mean, var)`` pair of ``(D_l,)`` float64 arrays per BN layer."""
 

@@ -9,17 +9,15 @@ own (:mod:`bncourse.reference`), re-exported here, not copies.  NumPy only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from bncourse.errors import BatchSizeError, DTypeError, ShapeError
 from bncourse.reference import BatchNorm1d, batchnorm_inference
+from bncourse.validation import FloatArray
 
 __all__ = ["BatchNorm1d", "batchnorm_inference", "population_stats"]
 
-FloatArray = NDArray[np.floating[Any]]
 
 
 def population_stats(batches: Sequence[FloatArray]) -> tuple[FloatArray, FloatArray]:

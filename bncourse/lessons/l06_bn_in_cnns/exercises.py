@@ -28,7 +28,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from bncourse.conventions import EPS
 from bncourse.grading.cases import (
@@ -40,10 +39,10 @@ from bncourse.grading.cases import (
 )
 from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
 from bncourse.lessons.l06_bn_in_cnns import mistakes, solutions
+from bncourse.validation import Array
 
 __all__ = ["fold_cases", "spatial_cases"]
 
-Array = NDArray[Any]
 NOTEBOOK = "06_bn_in_cnns"
 
 
@@ -267,9 +266,9 @@ FOLD_MISTAKES = (
 
 # --------------------------------------------------------------------------- registration
 
-_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "sklearn", solutions.__name__, mistakes.__name__)
-"""What the student's code may not use: libraries that do the computation, and this lesson's
-own solutions and mistakes."""
+_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "sklearn")
+"""What the student's code may not use: libraries that do the computation (every lesson's
+solutions and mistakes are forbidden anyway, by the grader)."""
 
 register(Exercise(
     id="spatial_batchnorm_forward",

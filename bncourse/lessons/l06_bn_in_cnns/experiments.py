@@ -39,6 +39,7 @@ from bncourse.course.models import activation_layer, make_cnn
 from bncourse.course.plots import COLORS, new_figure
 from bncourse.course.training import History, accuracy, steps_to_reach, train
 from bncourse.errors import ParameterError, ShapeError
+from bncourse.validation import FloatArray
 
 __all__ = [
     "BASE_LR",
@@ -70,7 +71,6 @@ __all__ = [
     "train_runs",
 ]
 
-FloatArray = NDArray[np.floating[Any]]
 
 BASE_LR = 0.2
 """The baseline learning rate (SGD, momentum 0.9): the best of {0.03, 0.1, 0.2, 0.5} for the

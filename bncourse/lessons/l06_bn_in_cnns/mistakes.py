@@ -18,12 +18,10 @@ NumPy only (no torch, no matplotlib).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from numpy.typing import NDArray
 
 from bncourse import reference
+from bncourse.validation import Array
 
 __all__ = [
     "bwd_constant_stats",
@@ -47,7 +45,6 @@ __all__ = [
     "fwd_unbiased_variance",
 ]
 
-Array = NDArray[Any]
 
 
 # --------------------------------------------------------------------------- spatial_batchnorm_forward

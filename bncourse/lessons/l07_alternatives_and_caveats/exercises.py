@@ -37,9 +37,9 @@ from bncourse.lessons.l07_alternatives_and_caveats import mistakes, solutions
 
 NOTEBOOK = "07_alternatives_and_caveats"
 _EPS = 1e-5
-_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "sklearn", solutions.__name__, mistakes.__name__)
-"""What the student's code may not use: libraries that do the computation, and this lesson's
-own solutions and mistakes."""
+_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "sklearn")
+"""What the student's code may not use: libraries that do the computation (every lesson's
+solutions and mistakes are forbidden anyway, by the grader)."""
 
 
 def _rng(seed: int) -> np.random.Generator:

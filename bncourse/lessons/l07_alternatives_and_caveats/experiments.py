@@ -35,6 +35,7 @@ from bncourse.course.models import make_cnn
 from bncourse.course.training import accuracy, as_tensor, train
 from bncourse.errors import ParameterError, ShapeError
 from bncourse.nn.renorm import BatchRenorm1d, BatchRenorm2d, renorm_limits
+from bncourse.validation import FloatArray
 
 __all__ = [
     "GN_PAPER",
@@ -59,7 +60,6 @@ __all__ = [
     "weight_norm_parity",
 ]
 
-FloatArray = NDArray[np.floating[Any]]
 
 NORM_AXES: dict[str, str] = {
     "BatchNorm": "(N, H, W) per channel",

@@ -21,9 +21,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from bncourse.conventions import EPS
+from bncourse.validation import Array
 
 __all__ = [
     "brn_after_update",
@@ -52,7 +52,6 @@ __all__ = [
     "ln_unbiased",
 ]
 
-Array = NDArray[Any]
 Grads = tuple[Array, Array, Array]
 Renorm = tuple[Array, Array, Array, Array, Array]
 """``(out, r, d, new_running_mean, new_running_var)``, what ``batch_renorm_forward`` returns."""

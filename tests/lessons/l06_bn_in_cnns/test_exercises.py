@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from bncourse.grading import check, get_exercise
+from bncourse.grading.runner import is_lesson_internal
 from bncourse.lessons.l06_bn_in_cnns import exercises as ex
 from bncourse.lessons.l06_bn_in_cnns import mistakes, solutions
 from tests import exercise_helpers
@@ -33,8 +34,9 @@ def test_solution_is_the_lesson_solution_and_forbidden(exercise_id: str) -> None
     exercise = get_exercise(exercise_id)
     assert exercise.solution is getattr(solutions, exercise_id)
     assert exercise_id in solutions.__all__
-    for module in ("torch", "bncourse.reference", "bncourse.nn", "sklearn", solutions.__name__, mistakes.__name__):
+    for module in ("torch", "bncourse.reference", "bncourse.nn", "sklearn"):
         assert module in exercise.forbidden
+    assert is_lesson_internal(solutions.__name__) and is_lesson_internal(mistakes.__name__)
 
 
 def test_exercises_import_neither_torch_nor_matplotlib() -> None:
