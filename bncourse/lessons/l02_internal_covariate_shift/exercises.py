@@ -1,9 +1,12 @@
-"""Exercises of notebook 02 (internal covariate shift): activation_percentiles, gradient_predictiveness.
+"""Exercises of notebook 02 (internal covariate shift): activation_percentiles, gradient_predictiveness,
+saturated_fraction.
 
 * ``activation_percentiles(z, qs) -> (len(qs), D)``: each unit's percentiles over the batch
   (solution: :func:`bncourse.lessons.l02_internal_covariate_shift.solutions.activation_percentiles`).
 * ``gradient_predictiveness(grad_fn, w, etas) -> (K,)``: ``‖∇L(w − η·g) − g‖`` for each step
   size (solution: :func:`bncourse.lessons.l02_internal_covariate_shift.solutions.gradient_predictiveness`).
+* ``saturated_fraction(z, threshold) -> float``: the fraction of entries with σ'(z) below the
+  threshold (solution: :func:`bncourse.lessons.l02_internal_covariate_shift.solutions.saturated_fraction`).
 
 Each ``Mistake`` wraps a wrong implementation from
 :mod:`bncourse.lessons.l02_internal_covariate_shift.mistakes`; a student's outputs matching
@@ -120,5 +123,51 @@ register(Exercise(
         Mistake("no_difference", "Measure the *change* of the gradient: subtract g = ∇L(w) before taking the norm.",
                 mistakes.gp_no_difference),
         Mistake("relative", "Return the plain distance ‖∇L(w − ηg) − g‖, without dividing by ‖g‖.", mistakes.gp_relative),
+    ),
+))
+
+
+# --- saturated_fraction ----------------------------------------------------------------
+
+def _sat_cases() -> list[Case]:
+    rng = np.random.default_rng(22)
+    return [
+        Case("float64 z(100, 5), wide", {"z": 4.0 * rng.normal(size=(100, 5)), "threshold": 0.05}),
+        Case("float32 z(60, 3), shifted", {"z": (3.0 + 2.0 * rng.normal(size=(60, 3))).astype(np.float32),
+                                           "threshold": 0.05}, F32_TOL),
+        Case("standardized z(200, 4)", {"z": rng.normal(size=(200, 4)), "threshold": 0.05}),
+        Case("threshold 0.2, z(50, 2)", {"z": 2.0 * rng.normal(size=(50, 2)), "threshold": 0.2}),
+        Case("one unit z(40,)", {"z": rng.uniform(-8.0, 8.0, size=40), "threshold": 0.1}),
+    ]
+
+
+def _sat_call(fn: Callable[..., Any], i: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
+    return {"fraction": np.asarray(fn(i["z"], i["threshold"]), dtype=np.float64)}
+
+
+def _sat_diagnose(case: Case, got: dict[str, Any], exp: dict[str, Any]) -> str | None:
+    f = got.get("fraction")
+    if f is not None and f.shape != () and f.size > 1:
+        return "Return one number for the whole array (np.mean over every entry), not one per unit or example."
+    return None
+
+
+register(Exercise(
+    id="saturated_fraction",
+    notebook=NOTEBOOK,
+    solution=solutions.saturated_fraction,
+    cases=_sat_cases,
+    call=_sat_call,
+    diagnose=_sat_diagnose,
+    forbidden=(*FORBIDDEN, "scipy"),
+    mistakes=(
+        Mistake("sigma not slope", "You compared σ(z) itself with the threshold; saturation is about the "
+                "slope: count the entries with σ(z)·(1 − σ(z)) < threshold.", mistakes.sat_sigma_not_slope),
+        Mistake("greater", "You counted the steep entries (slope above the threshold); the saturated ones "
+                "are those whose slope σ(z)·(1 − σ(z)) is below it.", mistakes.sat_greater),
+        Mistake("tanh slope", "1 − σ(z)² is the form of tanh's derivative; the sigmoid's slope is "
+                "σ'(z) = σ(z)·(1 − σ(z)).", mistakes.sat_tanh_slope),
+        Mistake("percent", "You returned a percentage; return the fraction, a number in [0, 1].",
+                mistakes.sat_percent),
     ),
 ))

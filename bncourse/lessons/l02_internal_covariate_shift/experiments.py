@@ -243,8 +243,11 @@ def gradient_norms_per_layer(model: Any, x: Any, y: Any) -> FloatArray:
     return weight_gradient_norms(model, x, y, nn.Linear)
 
 
-def saturation_per_layer(model: Any, x: Any, threshold: float = 0.05) -> FloatArray:
-    """Fraction of sigmoid units with slope σ'(z) < ``threshold`` per hidden layer (eval mode)."""
+def saturation_per_layer(model: Any, x: Any, fraction_fn: Callable[[FloatArray, float], float],
+                         threshold: float = 0.05) -> FloatArray:
+    """Per hidden layer, ``fraction_fn(z, threshold)`` of its sigmoid inputs z (eval mode): the
+    fraction of saturated units with the exercise ``saturated_fraction`` (the student's once it
+    passes its check).  z reaches ``fraction_fn`` as a float64 ``(N, D)`` array."""
     torch, _ = _torch_modules()
     was = model.training
     model.eval()
@@ -252,11 +255,7 @@ def saturation_per_layer(model: Any, x: Any, threshold: float = 0.05) -> FloatAr
         ins = _sigmoid_inputs(model, torch.as_tensor(x))
     finally:
         model.train(was)
-    out = []
-    for z in ins:
-        s = torch.sigmoid(z)
-        out.append(float((s * (1 - s) < threshold).float().mean()))
-    return np.array(out)
+    return np.array([float(fraction_fn(z.detach().double().numpy(), threshold)) for z in ins])
 
 
 def _variant_colors() -> dict[str, str]:

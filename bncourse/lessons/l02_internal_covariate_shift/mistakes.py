@@ -23,6 +23,10 @@ __all__ = [
     "perc_fractions",
     "perc_lower",
     "perc_rank_index",
+    "sat_greater",
+    "sat_percent",
+    "sat_sigma_not_slope",
+    "sat_tanh_slope",
 ]
 
 QS = (15.0, 50.0, 85.0)
@@ -71,3 +75,33 @@ def gp_relative(grad_fn: Any, w: Any, etas: Any) -> Any:
     """The distance divided by ‖g‖."""
     g = grad_fn(w)
     return (solutions.gradient_predictiveness(grad_fn, w, etas) / np.linalg.norm(g)).astype(w.dtype)
+
+
+# --- saturated_fraction ----------------------------------------------------------------
+
+
+def _sigmoid(z: Any) -> Any:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z)))
+
+
+def sat_sigma_not_slope(z: Any, threshold: float = 0.05) -> float:
+    """Compares σ(z) itself, not its slope, with the threshold."""
+    return float(np.mean(_sigmoid(z) < threshold))
+
+
+def sat_greater(z: Any, threshold: float = 0.05) -> float:
+    """Counts the steep units (slope above the threshold)."""
+    s = _sigmoid(z)
+    return float(np.mean(s * (1.0 - s) > threshold))
+
+
+def sat_tanh_slope(z: Any, threshold: float = 0.05) -> float:
+    """Uses 1 − σ(z)², the form of tanh's derivative."""
+    s = _sigmoid(z)
+    return float(np.mean(1.0 - s**2 < threshold))
+
+
+def sat_percent(z: Any, threshold: float = 0.05) -> float:
+    """Returns a percentage instead of a fraction."""
+    s = _sigmoid(z)
+    return float(100.0 * np.mean(s * (1.0 - s) < threshold))

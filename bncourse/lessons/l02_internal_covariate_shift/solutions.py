@@ -1,5 +1,5 @@
 """The instructor's solutions of notebook 02's exercises (``activation_percentiles``,
-``gradient_predictiveness``).
+``gradient_predictiveness``, ``saturated_fraction``).
 
 Each function is named as its exercise id;
 :mod:`bncourse.lessons.l02_internal_covariate_shift.exercises` checks students' code against
@@ -15,7 +15,7 @@ import numpy as np
 from bncourse.errors import ShapeError
 from bncourse.validation import FloatArray
 
-__all__ = ["activation_percentiles", "gradient_predictiveness"]
+__all__ = ["activation_percentiles", "gradient_predictiveness", "saturated_fraction"]
 
 
 
@@ -56,3 +56,21 @@ def gradient_predictiveness(
     w = np.asarray(w)
     g = grad_fn(w)
     return np.array([np.linalg.norm(grad_fn(w - eta * g) - g) for eta in etas], dtype=w.dtype)
+
+
+def saturated_fraction(z: FloatArray, threshold: float = 0.05) -> float:
+    r"""The fraction of sigmoid inputs in the flat tails: where the slope is below ``threshold``.
+
+    .. math::
+        \sigma(z) = \frac{1}{1 + e^{-z}}, \quad \sigma'(z) = \sigma(z)\,(1 - \sigma(z)) \le \tfrac14,
+        \quad \text{fraction} = \frac{1}{|z|} \#\{\, i : \sigma'(z_i) < \text{threshold} \,\}
+
+    Shapes:
+        z: any shape, e.g. (N, D) pre-activations of D sigmoid units for N examples.
+
+    Returns:
+        A Python float in [0, 1] (0.05 marks |z| > 2.94; a unit there passes less than a
+        fifth of the largest possible gradient).
+    """
+    s = 1.0 / (1.0 + np.exp(-np.asarray(z)))
+    return float(np.mean(s * (1.0 - s) < threshold))

@@ -90,3 +90,43 @@ CORRECT = [
     ("activation_percentiles", perc_quantile),
     ("gradient_predictiveness", gp_loop),
 ]
+
+
+# --- saturated_fraction: written apart from the package's mistakes, with scipy-free sigmoids
+# in the forms students use (tanh identity, explicit exp of −z).
+
+
+def sat_correct_tanh_identity(z, threshold=0.05):
+    s = 0.5 * (1.0 + np.tanh(np.asarray(z) / 2.0))  # σ(z) = (1 + tanh(z/2)) / 2
+    slope = s - s * s
+    return float(np.count_nonzero(slope < threshold) / np.size(z))
+
+
+def sat_value_below(z, threshold=0.05):
+    s = 1.0 / (1.0 + np.exp(-np.asarray(z)))
+    return float((s < threshold).sum() / s.size)
+
+
+def sat_steep_units(z, threshold=0.05):
+    e = np.exp(-np.asarray(z))
+    slope = e / (1.0 + e) ** 2
+    return float(np.mean(slope >= threshold))
+
+
+def sat_square_form(z, threshold=0.05):
+    s = 1.0 / (1.0 + np.exp(-np.asarray(z)))
+    return float(np.mean((1.0 - s * s) < threshold))
+
+
+def sat_as_percent(z, threshold=0.05):
+    e = np.exp(-np.asarray(z))
+    return float(np.mean(e / (1.0 + e) ** 2 < threshold) * 100)
+
+
+MUTANTS += [
+    ("saturated_fraction", "compared σ(z) itself", sat_value_below),
+    ("saturated_fraction", "counted the steep entries", sat_steep_units),
+    ("saturated_fraction", "form of tanh's derivative", sat_square_form),
+    ("saturated_fraction", "returned a percentage", sat_as_percent),
+]
+CORRECT += [("saturated_fraction", sat_correct_tanh_identity)]

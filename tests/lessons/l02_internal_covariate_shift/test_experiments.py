@@ -66,9 +66,25 @@ def test_gradient_norms_and_saturation() -> None:
     plain = ics.gradient_norms_per_layer(make_mlp(norm="none", init_scale=5.0), x, y)
     assert plain.shape == (4,)
     assert plain[0] < plain[-1], "without BN, large init saturates sigmoids and the first layer's gradient vanishes"
-    sat = ics.saturation_per_layer(make_mlp(norm="none", init_scale=5.0), x.numpy())
+    fraction = solutions.saturated_fraction
+    sat = ics.saturation_per_layer(make_mlp(norm="none", init_scale=5.0), x.numpy(), fraction)
     assert sat.shape == (3,) and sat.max() > 0.3
-    assert ics.saturation_per_layer(make_mlp(norm="bn"), x.numpy()).max() < 0.1
+    assert ics.saturation_per_layer(make_mlp(norm="bn"), x.numpy(), fraction).max() < 0.1
+
+
+def test_saturation_per_layer_uses_the_function_it_is_given() -> None:
+    """The experiment takes the exercise's function (the student's, once it passes): every
+    layer's sigmoid inputs reach it as float64 (N, D) arrays, with the threshold."""
+    seen: list[tuple[tuple[int, ...], str, float]] = []
+
+    def spy(z: np.ndarray, threshold: float) -> float:
+        seen.append((z.shape, z.dtype.name, threshold))
+        return 0.25
+
+    x = torch.randn(16, 64)
+    out = ics.saturation_per_layer(make_mlp(norm="bn"), x.numpy(), spy, threshold=0.1)
+    np.testing.assert_array_equal(out, [0.25, 0.25, 0.25])
+    assert seen == [((16, 100), "float64", 0.1)] * 3
 
 
 def _fake_run(variant: str, t: int = 5, seed: int = 0) -> ics.Figure1Run:
