@@ -121,6 +121,9 @@ class LabServer:
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root_dir}",
             f"--LabApp.workspaces_dir={self.work_dir / 'workspaces'}",
+            # window.jupyterapp: the start-up test asks the front end's commands when the
+            # announcements plugin has decided about news and update checks.
+            "--LabApp.expose_app_in_browser=True",
         ]
 
     def start(self) -> LabServer:

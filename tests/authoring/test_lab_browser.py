@@ -31,7 +31,6 @@ import contextlib
 import json
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,18 +112,16 @@ def _open_notebook(page: Any, lab: LabServer, relpath: str, n_cells: int) -> Non
 
 def _attach_all_cells(page: Any, n_cells: int) -> None:
     """The windowed notebook attaches cells as they scroll by: scroll until all are in the DOM."""
-    deadline = time.monotonic() + 60
-    while True:
-        n = page.evaluate(f"""() => {{
+    try:
+        page.wait_for_function(f"""n => {{
             const p = document.querySelector('{PANEL}');
             const outer = p.querySelector('.jp-WindowedPanel-outer');
             outer.scrollTop = outer.scrollHeight;
-            return p.querySelectorAll('.jp-Cell').length; }}""")
-        if n >= n_cells:
-            break
-        if time.monotonic() > deadline:
-            raise AssertionError(f"only {n} of {n_cells} cells appeared in the notebook panel")
-        page.wait_for_timeout(200)
+            return p.querySelectorAll('.jp-Cell').length >= n; }}""",
+            arg=n_cells, timeout=60_000, polling=200)
+    except Exception as exc:  # playwright's TimeoutError
+        n = page.evaluate(f"() => document.querySelectorAll('{PANEL} .jp-Cell').length")
+        raise AssertionError(f"only {n} of {n_cells} cells appeared in the notebook panel") from exc
     page.evaluate(f"() => {{ document.querySelector('{PANEL} .jp-WindowedPanel-outer').scrollTop = 0; }}")
 
 
@@ -168,6 +165,19 @@ def _image_bytes(cell: Any) -> bytes:
     return base64.b64decode(src[len(prefix):])
 
 
+# The notebook panel shows its scroll position: every cell in view is laid out and its content
+# rendered (not skipped by the ``content-visibility: auto`` of JupyterLab's windowing).
+_IN_VIEW_RENDERED = f"""() => {{
+    const outer = document.querySelector('{PANEL} .jp-WindowedPanel-outer');
+    const view = outer.getBoundingClientRect();
+    return [...outer.querySelectorAll('.jp-Cell')].every(c => {{
+        const r = c.getBoundingClientRect();
+        return r.bottom <= view.top || r.top >= view.bottom || [...c.children]
+            .every(e => !e.checkVisibility() || e.checkVisibility({{contentVisibilityAuto: true}}));
+    }});
+}}"""
+
+
 def _screenshot_whole_notebook(page: Any, path: Path) -> None:
     """Screenshot the whole notebook: the viewport grown to its height, in parts of at most
     MAX_SCREENSHOT_HEIGHT pixels (``path``, then ``<stem>-part2.png``, ...)."""
@@ -178,13 +188,14 @@ def _screenshot_whole_notebook(page: Any, path: Path) -> None:
     client = int(page.evaluate(f"() => {outer}.clientHeight"))
     for part, top in enumerate(range(0, max(height - client, 0) + 1, max(client, 1)), start=1):
         page.evaluate(f"() => {{ {outer}.scrollTop = {top}; }}")
-        page.wait_for_timeout(500)
+        page.wait_for_function(_IN_VIEW_RENDERED)
         page.screenshot(path=str(path if part == 1 else path.with_name(f"{path.stem}-part{part}.png")))
     page.set_viewport_size({"width": width, "height": 1000})
 
 
 def _move_slider(page: Any, cell: Any, expect_figures: int) -> tuple[str, str]:
     """Press → on the widget's first slider; wait for its figure to be redrawn. Returns readouts."""
+    before_src = cell.locator(".jp-RenderedImage img").first.get_attribute("src")
     before = _image_bytes(cell)
     readout = cell.locator(".widget-slider .widget-readout").first
     handle = cell.locator(".widget-slider .noUi-handle").first
@@ -193,16 +204,16 @@ def _move_slider(page: Any, cell: Any, expect_figures: int) -> tuple[str, str]:
     assert old_value, "the slider shows no value"
     handle.focus()
     page.keyboard.press("ArrowRight")
-    deadline = time.monotonic() + 60
-    while True:
-        imgs = cell.locator(".jp-RenderedImage img")
-        if imgs.count() == expect_figures:
-            after = _image_bytes(cell)
-            if after != before:
-                break
-        if time.monotonic() > deadline:
-            raise AssertionError(f"moving the slider from {old_value} did not change the figure within 60 s")
-        page.wait_for_timeout(250)
+    try:  # the figure is redrawn: as many figures as before, the first one a new picture
+        page.wait_for_function(
+            """([c, n, src]) => { const imgs = c.querySelectorAll('.jp-RenderedImage img');
+                return imgs.length === n && imgs[0].getAttribute('src') !== src; }""",
+            arg=[cell.element_handle(), expect_figures, before_src], timeout=60_000)
+    except Exception as exc:  # playwright's TimeoutError
+        raise AssertionError(f"moving the slider from {old_value} did not change the figure within 60 s") from exc
+    assert cell.locator(".jp-RenderedImage img").count() == expect_figures
+    after = _image_bytes(cell)
+    assert after != before, "the redrawn figure is the same picture"
     new_value = (readout.text_content() or "").strip()
     assert new_value != old_value, f"the slider readout stayed at {old_value}"
     assert after[:8] == b"\x89PNG\r\n\x1a\n" and len(after) > 1000, "the redrawn figure is not a PNG"
@@ -212,18 +223,58 @@ def _move_slider(page: Any, cell: Any, expect_figures: int) -> tuple[str, str]:
 # --------------------------------------------------------------------------- tests
 
 
+# Every fetch() of the page, "METHOD url", recorded when it is called (JupyterLab's REST calls
+# all go through fetch).
+_RECORD_FETCHES = """window.bncourseFetches = [];
+const bncourseFetch = window.fetch;
+window.fetch = function (input, init) {
+    const method = (init && init.method) || (input instanceof Request ? input.method : 'GET');
+    window.bncourseFetches.push(method.toUpperCase() + ' ' + (input instanceof Request ? input.url : String(input)));
+    return bncourseFetch.apply(this, arguments);
+};"""
+# The plugin's config section: its id without the non-word characters.
+_ANNOUNCEMENTS_CONFIG = "/api/config/jupyterlabapputilsextensionannouncements"
+
+# Whether JupyterLab's announcements plugin has decided about news and update checks.  It
+# decides once the app is restored and its settings and config section are loaded, and in
+# the same callback, before it fetches anything, starts to record dismissed "news"
+# notifications in its config section (a PATCH).  So: emit and dismiss a silent news
+# notification (autoClose 0: no toast) until that PATCH is sent; from then on any news or
+# update request the plugin makes has been made.
+_ANNOUNCEMENTS_DECIDED = f"""async () => {{
+    const app = window.jupyterapp;
+    if (!app || !app.commands.hasCommand('apputils:notify')) return false;
+    const id = await app.commands.execute('apputils:notify', {{message: 'bncourse test probe',
+        options: {{autoClose: 0, data: {{id: 'bncourse-test-probe', tags: ['news']}}}}}});
+    await app.commands.execute('apputils:dismiss-notification', {{id}});
+    return window.bncourseFetches.some(f => f.startsWith('PATCH ') && f.includes('{_ANNOUNCEMENTS_CONFIG}'));
+}}"""
+
+
+def _fulfill_config_patch(route: Any) -> None:
+    """Answer a config PATCH (the probe's) in the browser: the server would write it into the
+    repo's .jupyter/config."""
+    if route.request.method == "PATCH":
+        route.fulfill(status=200, content_type="application/json", body="{}")
+    else:
+        route.fallback()
+
+
 def test_lab_starts_offline_and_quiet(lab: LabServer, chromium: Any) -> None:
     context, page, log = watch_page(chromium, viewport=(1400, 1000))
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
+    page.add_init_script(_RECORD_FETCHES)
+    page.route("**/api/config/**", _fulfill_config_patch)
     try:
         page.goto(lab.url("/lab?reset"))
         page.wait_for_selector("#jp-main-statusbar", timeout=90_000)
         page.wait_for_selector(".jp-DirListing-item", timeout=30_000)  # the file browser is listed
-        page.wait_for_timeout(3000)  # give delayed checks (news, updates) time to fire
         page.screenshot(path=str(SCREENSHOTS / "start.png"))
+        page.wait_for_function(_ANNOUNCEMENTS_DECIDED, timeout=60_000, polling=100)
         log.assert_clean()
-        asked = [u for u in requests if re.search(r"/lab/api/(news|update)", u)]
+        asked = [u for u in requests + page.evaluate("() => window.bncourseFetches")
+                 if re.search(r"/lab/api/(news|update)", u)]
         assert not asked, f"the front end asked the server for news or updates: {asked}"
         popups = page.evaluate("() => [...document.querySelectorAll('.jp-Dialog, .Toastify__toast')]"
                                ".map(e => (e.innerText || '').slice(0, 200))")

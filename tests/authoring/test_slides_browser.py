@@ -81,9 +81,46 @@ _OVERFLOW = """() => { const s = Reveal.getCurrentSlide();
 OVERFLOW_TOLERANCE = 0.01
 
 
-def _settle(page: Any) -> None:
-    page.evaluate("() => document.fonts.ready.then(() => new Promise(r => MathJax.Hub.Queue(r)))")
-    page.wait_for_timeout(150)
+# The deck has fitted the shown slide: reveal.js and MathJax are done and no refit the deck
+# scheduled (fonts loading, a MathJax re-render) is still to come.  The deck counts its refits
+# in bncourseSlides.fits (see fitCurrent in the deck template).
+_FITTED = ("window.bncourseSlides && bncourseSlides.revealReady && bncourseSlides.mathDone "
+           "&& bncourseSlides.pendingFits === 0")
+
+# Keyups the page has received (a listener installed on first use): reveal.js navigates on
+# keydown, so once the keyup of a key press arrived, the navigation and the refit it started
+# (slidechanged) have run.
+_KEYUPS = """() => { if (window.bncourseKeyups === undefined) { window.bncourseKeyups = 0;
+    document.addEventListener('keyup', () => { window.bncourseKeyups += 1; }, true); }
+  return window.bncourseKeyups; }"""
+
+
+def _wait_fitted(page: Any, timeout: float = 30_000) -> None:
+    """Wait until the deck has fitted the shown slide (no refit pending)."""
+    page.wait_for_function(f"() => {_FITTED}", timeout=timeout)
+
+
+def _press(page: Any, key: str) -> None:
+    """Press ``key`` and wait until the page has handled it and the deck's refit is done."""
+    keyups = page.evaluate(_KEYUPS)
+    page.keyboard.press(key)
+    page.wait_for_function(f"n => window.bncourseKeyups > n && {_FITTED}", arg=keyups)
+
+
+def _toggle_fold(page: Any, *, opens: bool) -> None:
+    """Click the shown slide's folded code; wait until it is open (``opens``) or closed and
+    the deck has refitted the slide since the click (the toggle event comes after the click)."""
+    fits = page.evaluate("() => bncourseSlides.fits")
+    page.click("details.bncourse-fold > summary")
+    try:
+        page.wait_for_function(
+            "([fits, opens]) => Reveal.getCurrentSlide().querySelector('details.bncourse-fold').open"
+            f" === opens && bncourseSlides.fits > fits && {_FITTED}", arg=[fits, opens], timeout=15_000)
+    except Exception as exc:  # playwright's TimeoutError
+        state = page.evaluate("() => [Reveal.getCurrentSlide().querySelector('details.bncourse-fold').open,"
+                              " bncourseSlides.fits, bncourseSlides.pendingFits]")
+        raise AssertionError(f"no refit after the fold was {'opened' if opens else 'closed'} "
+                             f"(open, fits, pending refits: {state}; fits before the click: {fits})") from exc
 
 
 def check_deck(browser: Any, deck: Path, notebook: Path) -> dict[str, Any]:
@@ -92,10 +129,7 @@ def check_deck(browser: Any, deck: Path, notebook: Path) -> dict[str, Any]:
     context, page, log = watch_page(browser)
     try:
         page.goto(deck.resolve().as_uri(), wait_until="load")
-        page.wait_for_function(
-            "() => window.bncourseSlides && bncourseSlides.revealReady && bncourseSlides.mathDone",
-            timeout=60_000,
-        )
+        _wait_fitted(page, timeout=60_000)
         assert page.evaluate("() => Reveal.isReady() && Reveal.hasPlugin('notes')")
         total = page.evaluate("() => Reveal.getTotalSlides()")
         assert total == len(expect), f"{deck.name}: {total} slides, notebook has {len(expect)}"
@@ -120,27 +154,26 @@ def check_deck(browser: Any, deck: Path, notebook: Path) -> dict[str, Any]:
         # Screenshots (instant transitions so the picture is the slide, not a blur).
         page.evaluate("() => Reveal.configure({transition: 'none', backgroundTransition: 'none'})")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.keyboard.press("Home")
-        _settle(page)
+        _press(page, "Home")
         assert page.evaluate("() => Reveal.isFirstSlide()")
         page.screenshot(path=str(SCREENSHOTS / f"{deck.stem}-title.png"))
         math_slides = [e for e in expect if e.n_math]
         if math_slides:
             m = math_slides[0]
             page.evaluate(f"() => Reveal.slide({m.h}, {m.v}, 1000)")  # all fragments shown
-            _settle(page)
+            _wait_fitted(page)
             widths = page.evaluate(_CURRENT_MATH_SIZE)
             assert widths and min(widths) > 0, f"{deck.name}: math with zero width {widths}"
             page.screenshot(path=str(SCREENSHOTS / f"{deck.stem}-math.png"))
 
         # Keyboard navigation: space steps through every fragment and slide to the end.
-        page.keyboard.press("Home")
+        _press(page, "Home")
         visited = {(0, 0)}
         fit: dict[tuple[int, int], tuple[int, int, float]] = {(0, 0): tuple(page.evaluate(_OVERFLOW))}
         for _ in range(4 * len(expect) + 50):
             if page.evaluate("() => Reveal.isLastSlide() && !Reveal.availableFragments().next"):
                 break
-            page.keyboard.press("Space")
+            _press(page, "Space")
             idx = page.evaluate("() => Reveal.getIndices()")
             visited.add((idx["h"], idx["v"] or 0))
             height, limit, zoom = page.evaluate(_OVERFLOW)
@@ -157,13 +190,13 @@ def check_deck(browser: Any, deck: Path, notebook: Path) -> dict[str, Any]:
         if fit and min(z for _, _, z in fit.values()) < 1:  # the most shrunk slide, for review
             (h, v), _ = min(fit.items(), key=lambda kv: kv[1][2])
             page.evaluate(f"() => Reveal.slide({h}, {v}, 1000)")
-            _settle(page)
+            _wait_fitted(page)
             page.screenshot(path=str(SCREENSHOTS / f"{deck.stem}-fit.png"))
         assert not too_tall, (
             f"{deck.name}: {len(too_tall)} slide(s) taller than the slide even at zoom "
             f"{slides.MIN_ZOOM} (see {SCREENSHOTS / f'{deck.stem}-overflow.txt'}): "
             + ", ".join(f"{h + 1}.{v + 1} {hh}px" for (h, v), (hh, _, _) in sorted(too_tall.items())))
-        page.keyboard.press("Home")
+        _press(page, "Home")
         assert page.evaluate("() => Reveal.getIndices().h") == 0
         log.assert_clean()
         return {"state": state, "expect": expect, "page": page, "fit": fit}
@@ -208,13 +241,11 @@ def test_folded_code_opens_and_the_slide_refits(chromium: Any, fixture_deck: tup
     context, page, log = watch_page(chromium)
     try:
         page.goto(deck.resolve().as_uri() + f"#/{h}/{v}", wait_until="load")
-        page.wait_for_function("() => window.bncourseSlides && bncourseSlides.revealReady")
-        _settle(page)
+        _wait_fitted(page)
         code = "() => Reveal.getCurrentSlide().querySelector('details.bncourse-fold .jp-InputArea')"
         assert page.evaluate(f"() => ({code})().getBoundingClientRect().height") == 0  # closed
         before = page.evaluate(_OVERFLOW)
-        page.click("details.bncourse-fold > summary")
-        page.wait_for_function("() => Reveal.getCurrentSlide().querySelector('details.bncourse-fold').open")
+        _toggle_fold(page, opens=True)
         assert page.evaluate(f"() => ({code})().getBoundingClientRect().height") > 100  # 12 lines
         after = page.evaluate(_OVERFLOW)
         assert before[0] <= before[1] and slides.MIN_ZOOM < before[2] < 1
@@ -222,8 +253,7 @@ def test_folded_code_opens_and_the_slide_refits(chromium: Any, fixture_deck: tup
         # scrolls (nothing is cut off for good); closing the code restores the first fit.
         assert after[2] == slides.MIN_ZOOM and after[0] > after[1]
         assert page.evaluate("() => getComputedStyle(Reveal.getCurrentSlide()).overflowY") == "auto"
-        page.click("details.bncourse-fold > summary")
-        page.wait_for_function("() => !Reveal.getCurrentSlide().querySelector('details.bncourse-fold').open")
+        _toggle_fold(page, opens=False)
         assert page.evaluate(_OVERFLOW) == before
         log.assert_clean()
     finally:
@@ -239,7 +269,7 @@ def test_fixture_fragment_and_notes(chromium: Any, fixture_deck: tuple[Path, Pat
         assert page.evaluate("() => Reveal.getIndices().h") == 2
         fragment_visible = "() => Reveal.getCurrentSlide().querySelector('.fragment').classList.contains('visible')"
         assert not page.evaluate(fragment_visible)
-        page.keyboard.press("ArrowRight")  # first press shows the fragment, stays on the slide
+        _press(page, "ArrowRight")  # first press shows the fragment, stays on the slide
         assert page.evaluate("() => Reveal.getIndices().h") == 2
         assert page.evaluate(fragment_visible)
         notes = page.evaluate("() => Reveal.getSlideNotes(Reveal.getSlide(2, 0))")
