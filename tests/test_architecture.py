@@ -110,3 +110,19 @@ def test_each_lesson_has_its_parts_and_its_tests() -> None:
         assert {"experiments", "exercises", "solutions", "mistakes"} <= parts, (lesson.name, parts)
         tests = ROOT / "tests" / "lessons" / lesson.name
         assert (tests / "mutants.py").exists() and list(tests.glob("test_*.py")), tests
+
+
+def test_every_exercise_is_checked_against_its_lessons_solution() -> None:
+    """An exercise's solution is ``solutions.<id>`` of the lesson that declares it (one name per
+    exercise, everywhere), and that lesson's notebook is the exercise's notebook."""
+    import importlib
+
+    from bncourse.grading.registry import all_exercises
+
+    course = [e for e in all_exercises() if e.cases.__module__.startswith("bncourse.lessons.")]
+    assert len(course) >= 22
+    for exercise in course:
+        lesson = exercise.cases.__module__.rsplit(".", 1)[0]
+        assert lesson.split(".")[-1] == "l" + exercise.notebook, (exercise.id, lesson)
+        solutions = importlib.import_module(f"{lesson}.solutions")
+        assert exercise.id in solutions.__all__ and exercise.solution is getattr(solutions, exercise.id), exercise.id

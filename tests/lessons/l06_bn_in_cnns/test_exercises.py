@@ -1,18 +1,13 @@
 """Notebook 06's exercises: solutions pass, mistakes and mutants are diagnosed, the backward
-uses the student's own forward; the lesson's layout (solutions re-exported, mistakes apart,
-both forbidden, no torch behind the declarations)."""
+uses the student's own forward; (the lesson's layout is checked for every lesson in
+tests/test_architecture.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from bncourse.grading import check, get_exercise
-from bncourse.grading.runner import is_lesson_internal
+from bncourse.grading import check
 from bncourse.lessons.l06_bn_in_cnns import exercises as ex
-from bncourse.lessons.l06_bn_in_cnns import mistakes, solutions
 from tests import exercise_helpers
 from tests.lessons.l06_bn_in_cnns import mutants
 
@@ -25,25 +20,6 @@ test_every_mistake_fails_and_diagnoses_itself = exercise_helpers.mistakes_diagno
     "spatial_batchnorm_backward": ex.BACKWARD_MISTAKES,
     "fold_batchnorm": ex.FOLD_MISTAKES,
 })
-
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_solution_is_the_lesson_solution_and_forbidden(exercise_id: str) -> None:
-    """The registered solution is ``solutions.<id>``; the lesson's solutions and mistakes
-    are forbidden to the student, as are the libraries that do the computation."""
-    exercise = get_exercise(exercise_id)
-    assert exercise.solution is getattr(solutions, exercise_id)
-    assert exercise_id in solutions.__all__
-    for module in ("torch", "bncourse.reference", "bncourse.nn", "sklearn"):
-        assert module in exercise.forbidden
-    assert is_lesson_internal(solutions.__name__) and is_lesson_internal(mistakes.__name__)
-
-
-def test_exercises_import_neither_torch_nor_matplotlib() -> None:
-    code = (f"import sys, {ex.__name__}; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize(("exercise_id", "diagnosis", "impl"), mutants.MUTANTS,
