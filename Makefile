@@ -23,7 +23,8 @@ help:
 	@echo "make lab      set up .venv (once) and open JupyterLab on notebooks/"
 	@echo "make lab STUDENT=1   the same on the student edition (build/student/notebooks)"
 	@echo "make test     set up .venv (once) and run the whole test suite"
-	@echo "make lint     ruff + mypy"
+	@echo "make test-fast  unit and property tests only (no notebooks, browsers, subprocesses; < 2 min)"
+	@echo "make lint     ruff + mypy + the layer contracts (lint-imports)"
 	@echo "make student  build the student edition in build/student"
 	@echo "make grade    grade submissions in SUBMISSIONS=... into build/grades"
 	@echo "make slides   build offline reveal.js slides in build/slides"
@@ -59,6 +60,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bncourse tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 student: $(STAMP)
 	$(BIN)/bncourse release --out $(BUILD)/student $(RELEASE_ARGS)
