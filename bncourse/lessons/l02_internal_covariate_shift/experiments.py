@@ -11,7 +11,7 @@
   percentiles of one last-layer sigmoid input, per-layer statistics of the
   pre-activations, and the loss landscape along the gradient direction.
 
-Torch is imported inside the functions and classes that need it.
+Importing this module imports torch and matplotlib.
 """
 
 from __future__ import annotations
@@ -19,15 +19,22 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from torch import nn
 
+from bncourse.course.data import load_digits_split
+from bncourse.course.diagnostics import weight_gradient_norms
+from bncourse.course.models import make_mlp
+from bncourse.course.plots import COLORS, new_figure
+from bncourse.course.training import as_tensor, train
 from bncourse.errors import ParameterError, ShapeError
+from bncourse.nn.noisy import L1BatchNorm, NoisyShift
 from bncourse.validation import FloatArray
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 __all__ = [
     "VARIANTS",
@@ -48,21 +55,11 @@ __all__ = [
 PERCENTILES = (15.0, 50.0, 85.0)
 
 
-def _torch_modules() -> tuple[Any, Any]:
-    import torch
-    from torch import nn
-
-    return torch, nn
-
-
 VARIANTS = ("no BN", "BN", "BN after σ", "noisy BN", "ℓ1 BN")
 
 
-def build_variant(variant: str, seed: int = 0) -> Any:
+def build_variant(variant: str, seed: int = 0) -> nn.Sequential:
     """The Figure-1 MLP (64 → 100 → 100 → 100 → 10, sigmoid) in one of :data:`VARIANTS`."""
-    _, nn = _torch_modules()
-    from bncourse.course.models import make_mlp
-
     if variant == "no BN":
         return make_mlp(norm="none", seed=seed)
     if variant == "BN":
@@ -70,22 +67,17 @@ def build_variant(variant: str, seed: int = 0) -> Any:
     if variant == "BN after σ":
         return make_mlp(norm="bn_after", seed=seed)
     if variant == "noisy BN":
-        from bncourse.nn.noisy import NoisyShift
-
         counter = iter(range(100))
         return make_mlp(norm="bn", seed=seed,
                         norm_factory=lambda w: nn.Sequential(nn.BatchNorm1d(w), NoisyShift(w, seed=seed + next(counter))))
     if variant == "ℓ1 BN":
-        from bncourse.nn.noisy import L1BatchNorm
-
         return make_mlp(norm="bn", seed=seed, norm_factory=L1BatchNorm)
     raise ParameterError(f"variant must be one of {VARIANTS}, got {variant!r}")
 
 
-def _sigmoid_inputs(model: Any, x: Any) -> list[Any]:
+def _sigmoid_inputs(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
     """The input of every Sigmoid layer of ``model`` on ``x`` (no grad, current mode)."""
-    torch, nn = _torch_modules()
-    captured: list[Any] = []
+    captured: list[torch.Tensor] = []
     hooks = [m.register_forward_hook(lambda _m, inp, _out: captured.append(inp[0].detach().clone()))
              for m in model if isinstance(m, nn.Sigmoid)]
     try:
@@ -97,14 +89,13 @@ def _sigmoid_inputs(model: Any, x: Any) -> list[Any]:
     return captured
 
 
-def _flat_params(model: Any) -> FloatArray:
+def _flat_params(model: nn.Module) -> FloatArray:
     return np.concatenate([p.detach().numpy().ravel() for p in model.parameters()]).astype(np.float64)
 
 
-def _probe_functions(model: Any, x: Any, y: Any) -> tuple[Callable[[FloatArray], float],
-                                                          Callable[[FloatArray], FloatArray]]:
+def _probe_functions(model: nn.Module, x: torch.Tensor, y: torch.Tensor
+                     ) -> tuple[Callable[[FloatArray], float], Callable[[FloatArray], FloatArray]]:
     """Loss and gradient of a *copy* of ``model`` (training mode) as functions of flat params."""
-    torch, nn = _torch_modules()
     probe = copy.deepcopy(model)
     probe.train()
     params = list(probe.parameters())
@@ -125,7 +116,7 @@ def _probe_functions(model: Any, x: Any, y: Any) -> tuple[Callable[[FloatArray],
         load(w)
         probe.zero_grad()
         nn.functional.cross_entropy(probe(x), y).backward()
-        return np.concatenate([p.grad.numpy().ravel() for p in params]).astype(np.float64)
+        return np.concatenate([p.grad.numpy().ravel() for p in params]).astype(np.float64)  # type: ignore[union-attr]
 
     return loss_fn, grad_fn
 
@@ -149,7 +140,7 @@ class Figure1Run:
     loss_along: FloatArray
     grad_change: FloatArray
     etas: FloatArray
-    model: Any = field(repr=False, default=None)
+    model: nn.Sequential | None = field(repr=False, default=None)
 
 
 def run_figure1(
@@ -180,10 +171,6 @@ def run_figure1(
     if probe_landscape and predictiveness_fn is None:
         raise ParameterError("run_figure1: probe_landscape=True needs predictiveness_fn "
                              "(a gradient_predictiveness implementation)")
-    _torch, _ = _torch_modules()
-    from bncourse.course.data import load_digits_split
-    from bncourse.course.training import as_tensor, train
-
     data = load_digits_split(seed=0)
     model = build_variant(variant, seed=seed)
     x_test = as_tensor(data.x_test)
@@ -193,7 +180,8 @@ def run_figure1(
     eta_arr = np.asarray(etas, dtype=np.float64)
     perc, means, stds, loss_along, grad_change = [], [], [], [], []
 
-    def record(step: int, m: Any) -> dict[str, Any]:
+    def record(step: int, module: nn.Module) -> dict[str, Any]:
+        m = cast(nn.Sequential, module)  # train passes back the model: build_variant's nn.Sequential
         was = m.training
         m.eval()
         last = _sigmoid_inputs(m, x_test)[-1].numpy()
@@ -233,22 +221,17 @@ def layer_shift(run: Figure1Run) -> FloatArray:
     return ((dm + ds) / scale).mean(axis=2)
 
 
-def gradient_norms_per_layer(model: Any, x: Any, y: Any) -> FloatArray:
+def gradient_norms_per_layer(model: nn.Module, x: Any, y: Any) -> FloatArray:
     """‖∂L/∂W‖ of every Linear layer on one batch in training mode, first to last
     (:func:`bncourse.course.diagnostics.weight_gradient_norms`; the model is left as it was)."""
-    from torch import nn
-
-    from bncourse.course.diagnostics import weight_gradient_norms
-
     return weight_gradient_norms(model, x, y, nn.Linear)
 
 
-def saturation_per_layer(model: Any, x: Any, fraction_fn: Callable[[FloatArray, float], float],
+def saturation_per_layer(model: nn.Sequential, x: Any, fraction_fn: Callable[[FloatArray, float], float],
                          threshold: float = 0.05) -> FloatArray:
     """Per hidden layer, ``fraction_fn(z, threshold)`` of its sigmoid inputs z (eval mode): the
     fraction of saturated units with the exercise ``saturated_fraction`` (the student's once it
     passes its check).  z reaches ``fraction_fn`` as a float64 ``(N, D)`` array."""
-    torch, _ = _torch_modules()
     was = model.training
     model.eval()
     try:
@@ -260,8 +243,6 @@ def saturation_per_layer(model: Any, x: Any, fraction_fn: Callable[[FloatArray, 
 
 def _variant_colors() -> dict[str, str]:
     """The colour of each network variant, the same in every figure of notebook 02."""
-    from bncourse.course.plots import COLORS
-
     return {"no BN": COLORS["no_bn"], "BN": COLORS["bn"], "noisy BN": COLORS["gn"],
             "BN after σ": COLORS["ln"], "ℓ1 BN": COLORS["in"]}
 
@@ -281,10 +262,6 @@ def plot_layer_stats(means: FloatArray, stds: FloatArray) -> Figure:
     layers' units would sit in a flat line at 0.  Each std axis starts at 0 and the mean
     axes are shared (they span similar ranges).
     """
-    from matplotlib.ticker import MaxNLocator
-
-    from bncourse.course.plots import COLORS, new_figure
-
     m, s = np.asarray(means, dtype=np.float64), np.asarray(stds, dtype=np.float64)
     if m.ndim != 2 or m.shape != s.shape:
         raise ShapeError(f"means and stds must both be (L, D); got {m.shape} and {s.shape}")
@@ -307,8 +284,6 @@ def plot_figure1(runs: Sequence[Figure1Run]) -> Figure:
 
     The percentile line styles are explained once, in a legend under the panels.
     """
-    from bncourse.course.plots import COLORS, new_figure
-
     fig, axes = new_figure(ncols=1 + len(runs), width=4.3 * (1 + len(runs)), height=4.2)
     colors = [COLORS["no_bn"], COLORS["bn"], COLORS["gn"], COLORS["ln"], COLORS["in"]]
     for run, color in zip(runs, colors, strict=False):
@@ -338,8 +313,6 @@ def plot_gradients_and_saturation(init_grads: Mapping[str, FloatArray], saturati
     One bar per variant in ``init_grads`` (each also a key of ``saturation``); the legend
     sits under the panels so it covers no bar.
     """
-    from bncourse.course.plots import new_figure
-
     missing = [name for name in init_grads if name not in saturation]
     if missing:
         raise ParameterError(f"saturation has no entry for {missing}; it has {sorted(saturation)}")
@@ -373,8 +346,6 @@ def plot_accuracy_and_shift(runs: Mapping[str, Figure1Run], shift: Mapping[str, 
     """(left) Test accuracy and (right) the mean over layers of :func:`layer_shift` (log y)
     over SGD steps 0..``max_step``, one line per variant in ``names``; one legend under the
     panels."""
-    from bncourse.course.plots import new_figure
-
     colors = _variant_colors()
     fig, (ax1, ax2) = new_figure(ncols=2, width=12.0, height=4.6)
     for name in names:
@@ -398,8 +369,6 @@ def plot_landscape(runs: Sequence[Figure1Run]) -> Figure:
     """Santurkar-style landscape plots: shaded min–max over step sizes of (a) the loss along
     the gradient direction and (b) the gradient change, over training, per run (one legend
     under the panels)."""
-    from bncourse.course.plots import new_figure
-
     fig, (ax1, ax2) = new_figure(ncols=2, width=12.0, height=4.6)
     colors = _variant_colors()
     for run in runs:
@@ -423,11 +392,10 @@ def plot_landscape(runs: Sequence[Figure1Run]) -> Figure:
     return fig
 
 
-def sigmoid_input_stats(model: Any, x: Any) -> tuple[FloatArray, FloatArray]:
+def sigmoid_input_stats(model: nn.Sequential, x: Any) -> tuple[FloatArray, FloatArray]:
     """Per-unit mean and std of every sigmoid's input over the batch ``x`` (current mode).
 
     Returns (means, stds), each (L, D) for L hidden layers of D units.
     """
-    torch, _ = _torch_modules()
     ins = [z.numpy() for z in _sigmoid_inputs(model, torch.as_tensor(x))]
     return np.stack([z.mean(0) for z in ins]), np.stack([z.std(0) for z in ins])

@@ -5,27 +5,31 @@ diagonal affine layer at test time; the circles task that needs γ; γ/β trajec
 gradient–weight angles, init-scale sweeps and unit ablations on the digits; and the γ/β
 slider widget.  The exercises (``recover_identity``, ``bias_grad_through_bn``,
 ``scale_invariance_check``) are not here: the notebook calls the student's versions through
-``best_available``.  NumPy functions use :mod:`bncourse.reference`; torch is imported only
-inside the functions that train models.
+``best_available``.  NumPy functions use :mod:`bncourse.reference`.  Importing this module
+imports torch and matplotlib (ipywidgets only when :func:`gamma_beta_widget` is called).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
+import torch
+from matplotlib.figure import Figure
 from numpy.typing import NDArray
+from torch import nn
 
 from bncourse.conventions import EPS
+from bncourse.course.data import load_digits_split, make_circles_split
+from bncourse.course.models import make_mlp
+from bncourse.course.plots import COLORS, new_figure
+from bncourse.course.training import History, accuracy, as_tensor, train
+from bncourse.course.widgets import figure_with_sliders
 from bncourse.errors import ParameterError
 from bncourse.reference import fold_batchnorm
 from bncourse.validation import FloatArray
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-    from torch import nn
 
 __all__ = [
     "SATURATION_THRESHOLD",
@@ -98,10 +102,7 @@ class CirclesResult(NamedTuple):
     gamma_abs_mean: list[float]
 
 
-def _circles_model(kind: str, width: int, seed: int) -> nn.Module:
-    import torch
-    from torch import nn
-
+def _circles_model(kind: str, width: int, seed: int) -> nn.Sequential:
     torch.manual_seed(seed)
     layers: list[nn.Module] = [nn.Linear(2, width)]
     if kind == "BN without γ, β":
@@ -126,12 +127,6 @@ def train_circles(seeds: Sequence[int] = (0, 1, 2), steps: int = 600, width: int
 
     Returns: test accuracy per model and seed, and mean |γ| after training per seed.
     """
-    import torch
-    from torch import nn
-
-    from bncourse.course.data import make_circles_split
-    from bncourse.course.training import accuracy, as_tensor
-
     data = make_circles_split(seed=0)
     xt, yt = as_tensor(data.x_train), as_tensor(data.y_train)
     acc: dict[str, list[float]] = {k: [] for k in CIRCLES_MODELS}
@@ -150,23 +145,17 @@ def train_circles(seeds: Sequence[int] = (0, 1, 2), steps: int = 600, width: int
                 opt.step()
             acc[kind].append(accuracy(model, data.x_test, data.y_test))
             if kind == "BN with γ, β":
-                gammas.append(model[1].weight.detach().abs().mean().item())  # type: ignore[index]
+                gammas.append(cast(nn.BatchNorm1d, model[1]).weight.detach().abs().mean().item())
     return CirclesResult(acc, gammas)
 
 
 def train_recording_gamma_beta(steps: int = 1500, lr: float = 0.5, eval_every: int = 50,
-                               seed: int = 0) -> tuple[Any, nn.Module]:
+                               seed: int = 0) -> tuple[History, nn.Sequential]:
     """Train the digits MLP with BN and record every BN layer's γ and β over training.
 
     Returns the :class:`~bncourse.course.training.History` (records hold ``gamma{l}``/``beta{l}``
     arrays per BN layer l) and the trained model.
     """
-    from torch import nn
-
-    from bncourse.course.data import load_digits_split
-    from bncourse.course.models import make_mlp
-    from bncourse.course.training import train
-
     data = load_digits_split(seed=0)
     model = make_mlp(norm="bn", seed=seed)
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
@@ -183,10 +172,8 @@ def train_recording_gamma_beta(steps: int = 1500, lr: float = 0.5, eval_every: i
     return hist, model
 
 
-def plot_gamma_beta(hist: Any, n_layers: int = 3) -> Figure:
+def plot_gamma_beta(hist: History, n_layers: int = 3) -> Figure:
     """γ and β of every BN layer over training: median and 10–90 % band per layer."""
-    from bncourse.course.plots import new_figure
-
     fig, axes = new_figure(ncols=2, width=12.0, height=4.2)
     colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
     for name, ax in zip(("gamma", "beta"), axes, strict=True):
@@ -212,9 +199,6 @@ def unit_ablation(model: nn.Module, x: FloatArray, y: NDArray[np.int64], layer: 
 
     Returns: (|γ| per unit, test-loss increase per unit), both (D,).
     """
-    import torch
-    from torch import nn
-
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
     bn = bns[layer]
     xt, yt = torch.as_tensor(x), torch.as_tensor(y)
@@ -243,9 +227,6 @@ def gamma_beta_widget(z: FloatArray, bins: int = 60) -> Any:
     (σ'(y) < :data:`SATURATION_THRESHOLD`).  Returns an ``ipywidgets`` widget.
     """
     import ipywidgets as widgets
-
-    from bncourse.course.plots import COLORS, new_figure
-    from bncourse.course.widgets import figure_with_sliders
 
     z = np.asarray(z, dtype=np.float64).ravel()
     x_hat = (z - z.mean()) / np.sqrt(z.var() + EPS)
@@ -276,8 +257,6 @@ def gamma_beta_widget(z: FloatArray, bins: int = 60) -> Any:
 
 def plot_saturation_examples(z: FloatArray, settings: Sequence[tuple[float, float]]) -> Figure:
     """Static version of the widget: one panel per ``(γ, β)`` in ``settings``."""
-    from bncourse.course.plots import COLORS, new_figure
-
     z = np.asarray(z, dtype=np.float64).ravel()
     x_hat = (z - z.mean()) / np.sqrt(z.var() + EPS)
     fig, axes = new_figure(ncols=len(settings), width=4.2 * len(settings), height=3.6, sharey=True)
@@ -300,10 +279,6 @@ def init_scale_sweep(scales: Sequence[float], steps: int = 400, lr: float = 0.5,
     Every Linear weight is multiplied by the scale at initialization
     (:func:`bncourse.course.models.init_scaled_`).  Returns ``{"no BN": [...], "BN": [...]}``.
     """
-    from bncourse.course.data import load_digits_split
-    from bncourse.course.models import make_mlp
-    from bncourse.course.training import train
-
     data = load_digits_split(seed=0)
     out: dict[str, list[float]] = {"no BN": [], "BN": []}
     for label, norm in (("no BN", "none"), ("BN", "bn")):
@@ -321,9 +296,6 @@ def gradient_weight_cosine(model: nn.Module, x: FloatArray, y: NDArray[np.int64]
     For a scale-invariant layer the gradient of each output unit's weight row is
     orthogonal to that row, so this is ~0 (rounding) — the reason SGD makes ‖W‖ grow.
     """
-    import torch
-    from torch import nn
-
     layers = list(model.children())
     linears = [m for m, nxt in itertools.pairwise(layers)
                if isinstance(m, nn.Linear) and isinstance(nxt, nn.BatchNorm1d)]

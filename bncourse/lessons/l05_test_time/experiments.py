@@ -3,7 +3,7 @@
 At test time there may be a single example, so BN needs per-feature statistics that do not
 come from the test batch.  This module holds what notebook 05 runs and plots:
 
-NumPy (no torch, no matplotlib at import):
+NumPy:
 
 * :func:`running_average` -- PyTorch's update ``r ← (1 − m)·r + m·b`` (or the cumulative
   average for ``momentum=None``) replayed over a sequence of batch statistics;
@@ -13,7 +13,7 @@ NumPy (no torch, no matplotlib at import):
   moving average moves and forgets its initial value;
 * :func:`stat_distance` -- how far an estimate is from the population statistics.
 
-PyTorch (torch is imported inside the functions): :class:`BatchStatsRecorder` (records
+PyTorch: :class:`BatchStatsRecorder` (records
 every BN layer's batch statistics during training), :func:`population_statistics`,
 :func:`with_statistics`, :func:`run_estimates_experiment` (the four estimates compared
 over training), and the pitfalls :func:`companion_logits`, :func:`batch_of_one_error`,
@@ -22,6 +22,8 @@ over training), and the pitfalls :func:`companion_logits`, :func:`batch_of_one_e
 
 The notebook's exercises (``population_stats``, ``batchnorm_inference``, ``BatchNorm1d``)
 are not here: the notebook calls the student's versions through ``best_available``.
+
+Importing this module imports torch and matplotlib.
 """
 
 from __future__ import annotations
@@ -31,19 +33,22 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 import numpy as np
+import torch
+from matplotlib.figure import Figure
 from numpy.typing import NDArray
+from torch import nn
 
 from bncourse.conventions import BN_MOMENTUM
+from bncourse.course.data import load_digits_split
+from bncourse.course.diagnostics import batchnorm_buffers
+from bncourse.course.models import make_mlp
+from bncourse.course.plots import COLORS, new_figure
+from bncourse.course.training import accuracy, as_tensor, train
 from bncourse.errors import ParameterError, ShapeError
 from bncourse.validation import FloatArray, check_momentum
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
-    from matplotlib.figure import Figure
-    from torch import nn
 
 __all__ = [
     "ESTIMATES",
@@ -209,8 +214,6 @@ def stat_distance(
 
 def bn_layers(model: nn.Module) -> list[nn.BatchNorm1d]:
     """The model's ``torch.nn.BatchNorm1d`` layers, in forward order."""
-    from torch import nn
-
     return [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
 
 
@@ -296,10 +299,6 @@ def population_statistics(model: nn.Module, x: Any) -> LayerStats:
     Returns:
         One ``(mean, var)`` pair of ``(D_l,)`` float64 arrays per BN layer.
     """
-    import torch
-
-    from bncourse.course.training import as_tensor
-
     twin = _clone(model)
     for layer in bn_layers(twin):
         layer.reset_running_stats()
@@ -312,8 +311,6 @@ def population_statistics(model: nn.Module, x: Any) -> LayerStats:
 
 def with_statistics(model: nn.Module, stats: LayerStats) -> nn.Module:
     """A copy of ``model`` in eval mode whose BN layers use ``stats`` as running statistics."""
-    import torch
-
     twin = _clone(model)
     layers = bn_layers(twin)
     if len(stats) != len(layers):
@@ -328,8 +325,6 @@ def with_statistics(model: nn.Module, stats: LayerStats) -> nn.Module:
 
 def _buffers(model: nn.Module) -> LayerStats:
     """Every BN layer's (running_mean, running_var) as float64 NumPy copies."""
-    from bncourse.course.diagnostics import batchnorm_buffers
-
     return [batchnorm_buffers(layer) for layer in bn_layers(model)]
 
 
@@ -364,7 +359,7 @@ class EstimatesResult:
     final: dict[str, LayerStats] = field(default_factory=dict)
     batch_means: list[NDArray[np.float64]] = field(default_factory=list)
     batch_vars: list[NDArray[np.float64]] = field(default_factory=list)
-    model: Any = None
+    model: nn.Module | None = None
 
 
 def _estimates_now(model: nn.Module, rec: BatchStatsRecorder, x_train: Any) -> dict[str, LayerStats]:
@@ -407,10 +402,6 @@ def run_estimates_experiment(
     Returns:
         An :class:`EstimatesResult`.
     """
-    from bncourse.course.data import load_digits_split
-    from bncourse.course.models import make_mlp
-    from bncourse.course.training import accuracy, train
-
     if steps < eval_every:
         raise ParameterError(f"run_estimates_experiment: need steps >= eval_every, got {steps} < {eval_every}")
     data = load_digits_split(seed=seed)
@@ -487,10 +478,6 @@ def companion_logits(model: nn.Module, x: Any, index: int, companions: Sequence[
         ``{"train": (len(companions), classes) logits, "eval": (classes,) logits}`` as
         float64 NumPy arrays.
     """
-    import torch
-
-    from bncourse.course.training import as_tensor
-
     xi = as_tensor(np.asarray(x)[index : index + 1])
     rows = []
     twin = _clone(model).train()  # batch statistics; only the copy's buffers change
@@ -506,10 +493,6 @@ def batch_of_one_error(model: nn.Module, x: Any) -> str:
 
     Returns ``"no error"`` if it does not raise (it should, for a BN model).
     """
-    import torch
-
-    from bncourse.course.training import as_tensor
-
     twin = _clone(model).train()
     try:
         with torch.no_grad():
@@ -525,10 +508,6 @@ def train_mode_accuracy(model: nn.Module, x: Any, y: Any, batch_size: int) -> fl
     ``x`` is cut into consecutive batches of ``batch_size`` (a last batch of 1 is merged
     into the previous one, since it would raise); buffers are not touched.
     """
-    import torch
-
-    from bncourse.course.training import as_tensor
-
     if batch_size < 2:
         raise ParameterError(f"train_mode_accuracy: batch_size must be >= 2, got {batch_size}")
     xt, yt = as_tensor(np.asarray(x)), as_tensor(np.asarray(y))
@@ -559,8 +538,6 @@ def plot_momentum_rules(
         change_at: step at which the true statistic jumps from 1 to 2.
         noise: std of the batch statistic around the true value.
     """
-    from bncourse.course.plots import COLORS, new_figure
-
     fig, (ax_w, ax_t) = new_figure(ncols=2, width=13.0, height=4.6)
     palette = [COLORS["student"], COLORS["bn"], COLORS["gn"], COLORS["ln"], COLORS["in"]]
     rng = np.random.default_rng(seed)
@@ -588,8 +565,6 @@ def plot_momentum_rules(
 
 def plot_estimates(result: EstimatesResult) -> Figure:
     """Three panels over training: test accuracy per estimate, and its mean/variance distance."""
-    from bncourse.course.plots import new_figure
-
     fig, axes = new_figure(ncols=3, width=15.0, height=4.8)
     epochs = result.steps / result.steps_per_epoch
     for key, label in ESTIMATES.items():
@@ -617,8 +592,6 @@ def plot_companions(probs: NDArray[np.float64], labels: Sequence[str], true_clas
 
     Shapes: probs ``(len(labels), classes)``.
     """
-    from bncourse.course.plots import new_figure
-
     fig, ax = new_figure(width=11.0, height=4.4)
     n, c = probs.shape
     width = 0.8 / n
@@ -647,8 +620,7 @@ def evaluate_windows(
         label -> ``(accuracy, d_mu, d_var)`` with the distances (:func:`stat_distance`)
         for layer ``result.layer`` to the final population statistics.
     """
-    from bncourse.course.training import accuracy
-
+    model = cast(nn.Module, result.model)  # run_estimates_experiment always sets it
     pop = result.final["population"][result.layer]
     rows: dict[str, tuple[float, float, float]] = {}
     for label, (start, stop) in windows.items():
@@ -657,7 +629,7 @@ def evaluate_windows(
             for m, v in zip(result.batch_means, result.batch_vars, strict=True)
         ]
         d_mu, d_var = stat_distance(*stats[result.layer], *pop)
-        rows[label] = (accuracy(with_statistics(result.model, stats), x, y), d_mu, d_var)
+        rows[label] = (accuracy(with_statistics(model, stats), x, y), d_mu, d_var)
     return rows
 
 
