@@ -327,8 +327,13 @@ class RunAllPipeline:
         run = self.started.get(notebook) or self.start(notebook)
         later = self.order[self.order.index(notebook) + 1:] if notebook in self.order else []
         if later and later[0] not in self.started:
-            with contextlib.suppress(Exception):  # its own test reports a failure to start
+            try:
                 self.start(later[0])
+            except Exception:  # a half-started run must not be taken as started: its own test
+                failed = self.started.pop(later[0], None)  # starts it again (and reports a failure)
+                if failed is not None:
+                    with contextlib.suppress(Exception):
+                        failed.context.close()
         return run
 
     def finish(self, run: StartedRun) -> None:
