@@ -144,7 +144,7 @@ _STATE = f"""() => {{
         n_cells: cells.length,
         prompts: [...p.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(text),
         errors: [...p.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
-            .map(e => text(e).slice(0, 600)),
+            .map(e => text(e).slice(-4000)),
         images: [...p.querySelectorAll('.jp-RenderedImage img')]
             .map(i => i.complete && i.naturalWidth > 0 && i.naturalHeight > 0),
         sliders: p.querySelectorAll('.jupyter-widgets.widget-slider').length,
