@@ -101,10 +101,19 @@ def _menu(page: Any, top: str, item: str) -> None:
     page.get_by_role("menuitem", name=item, exact=True).click()
 
 
+# The kernel of the notebook at ``path`` is connected and idle.  (The toolbar's execution
+# indicator cannot tell: it says "idle" from the start, before the kernel has started, and
+# a Run All sent then runs nothing.)
+_KERNEL_IDLE = """path => Array.from(window.jupyterapp ? jupyterapp.shell.widgets('main') : [])
+    .some(w => w.context && w.context.path === path && w.sessionContext
+               && w.sessionContext.kernelDisplayStatus === 'idle')"""
+
+
 def _open_notebook(page: Any, lab: LabServer, relpath: str, n_cells: int) -> None:
     """Open ``relpath`` in a fresh workspace, wait for an idle kernel and every cell attached."""
     page.goto(lab.url(f"/lab/tree/{relpath}?reset"))
-    page.wait_for_selector(f'{PANEL} .jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=90_000)
+    page.wait_for_selector(f'{PANEL} .jp-Notebook-ExecutionIndicator', timeout=90_000)
+    page.wait_for_function(_KERNEL_IDLE, arg=relpath, timeout=90_000)
     # Fold the file browser away: more room for the notebook in screenshots.
     page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").first.click()
     _attach_all_cells(page, n_cells)
@@ -128,6 +137,15 @@ def _attach_all_cells(page: Any, n_cells: int) -> None:
 def _cell(page: Any, index: int) -> Any:
     return page.locator(f'{PANEL} .jp-Cell[data-windowed-list-index="{index}"]')
 
+
+# Clear Outputs is shown: no figure, every code cell's prompt empty ("[ ]:").
+_CLEARED = f"""() => !document.querySelector('{PANEL} .jp-RenderedImage img')
+    && [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')]
+        .every(e => !/\\*|\\d/.test(e.textContent))"""
+
+# Run All has reached the kernel: a code cell is queued (*) or has run (a number).
+_RUN_STARTED = f"""() => [...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')]
+    .some(e => /\\*|\\d/.test(e.textContent))"""
 
 _RUN_FINISHED = f"""() => {{
     const p = document.querySelector('{PANEL}');
@@ -297,6 +315,7 @@ class StartedRun:
     context: Any
     page: Any
     log: Any
+    error: Exception | None = None  # why opening it or starting Run All failed
 
 
 class RunAllPipeline:
@@ -316,10 +335,20 @@ class RunAllPipeline:
         context, page, log = watch_page(self.browser, viewport=(1400, 1000))
         run = StartedRun(notebook, nb, context, page, log)
         self.started[notebook] = run
-        _open_notebook(page, self.lab, f"notebooks/{notebook.name}", len(nb.cells))
-        _menu(page, "Edit", "Clear Outputs of All Cells")
-        assert page.locator(f"{PANEL} .jp-RenderedImage img").count() == 0, "outputs were not cleared"
-        _menu(page, "Run", "Run All Cells")
+        try:
+            _open_notebook(page, self.lab, f"notebooks/{notebook.name}", len(nb.cells))
+            _menu(page, "Edit", "Clear Outputs of All Cells")
+            try:
+                page.wait_for_function(_CLEARED)
+            except Exception as exc:  # playwright's TimeoutError
+                raise AssertionError("outputs were not cleared") from exc
+            _menu(page, "Run", "Run All Cells")
+            try:
+                page.wait_for_function(_RUN_STARTED, timeout=60_000)
+            except Exception as exc:  # playwright's TimeoutError
+                raise AssertionError("Run All Cells did not start running the notebook") from exc
+        except Exception as exc:  # reported by the notebook's own test (take)
+            run.error = exc
         return run
 
     def take(self, notebook: Path) -> StartedRun:
@@ -327,13 +356,9 @@ class RunAllPipeline:
         run = self.started.get(notebook) or self.start(notebook)
         later = self.order[self.order.index(notebook) + 1:] if notebook in self.order else []
         if later and later[0] not in self.started:
-            try:
-                self.start(later[0])
-            except Exception:  # a half-started run must not be taken as started: its own test
-                failed = self.started.pop(later[0], None)  # starts it again (and reports a failure)
-                if failed is not None:
-                    with contextlib.suppress(Exception):
-                        failed.context.close()
+            self.start(later[0])  # its own test reports a failure to start
+        if run.error is not None:
+            raise run.error
         return run
 
     def finish(self, run: StartedRun) -> None:
