@@ -1,14 +1,17 @@
 """The ``bncourse`` command line: thin wrappers around package functions.
 
 Each subcommand parses its arguments and calls one function (``release.build``,
-``lint.lint_notebooks``, ``grading.grader.grade_class``, ``slides.build``); the logic
-and its tests live there.  The exit status is nonzero only when the command itself could
-not do its job (not when a student's submission is bad).
+``lint.lint_notebooks``, ``grading.grader.grade_class``, ``slides.build``,
+``grading.selfcheck.check_notebook``); the logic and its tests live there.  The student
+build of the package has only ``check`` (the others' modules are not in it).  The exit
+status is nonzero only when the command itself could not do its job (not when a
+student's submission is bad).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +20,25 @@ from bncourse import __version__
 from bncourse.errors import BNCourseError
 
 __all__ = ["build_parser", "main"]
+
+
+def _check(args: argparse.Namespace) -> int:
+    from bncourse.grading import selfcheck
+
+    paths = [Path(p) for p in args.notebooks]
+    files = [f for p in paths for f in (sorted(p.glob("*.ipynb")) if p.is_dir() else [p])]
+    if not files:
+        raise BNCourseError(f"no notebooks (*.ipynb) in {', '.join(map(str, paths))}")
+    print(selfcheck.format_summary([selfcheck.check_notebook(f) for f in files]))
+    return 0
+
+
+def _has(module: str) -> bool:
+    """Is ``module`` in this build of the package (the student build has no authoring or grader)?"""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -72,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"bncourse {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("check", help="check every exercise of your notebooks and print a summary",
+                       description="Run each notebook's imports cell and exercise cells (not the "
+                       "experiments) and check every exercise, as the check cells do.")
+    p.add_argument("notebooks", nargs="*", default=["notebooks"],
+                   help="notebooks or folders of them (default: notebooks/)")
+    p.set_defaults(func=_check)
+    if not _has("bncourse.authoring"):  # the student build
+        return parser
 
     p = sub.add_parser("release", help="build the student edition from notebooks/",
                        description="Build the student edition: solutions replaced by "

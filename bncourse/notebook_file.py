@@ -14,7 +14,7 @@ from typing import Any
 
 from bncourse.errors import NotebookError
 
-__all__ = ["MAX_NOTEBOOK_BYTES", "cell_source", "cell_tags", "load_json", "read", "sha256_file"]
+__all__ = ["MAX_NOTEBOOK_BYTES", "cell_source", "cell_tags", "graded_cells", "load_json", "read", "sha256_file"]
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 """A notebook larger than this (20 MiB) is refused unread."""
@@ -67,6 +67,27 @@ def cell_source(cell: Any) -> str:
     """The cell's source as one string (nbformat allows a list of lines)."""
     src = cell.get("source", "") if isinstance(cell, dict) else ""
     return "".join(s for s in src if isinstance(s, str)) if isinstance(src, list) else str(src)
+
+
+def graded_cells(cells: list[Any]) -> list[tuple[int, str, str]]:
+    """``(index, kind, source)`` of the cells grading runs, in order.
+
+    ``kind`` is ``"imports"`` for the first code cell tagged ``imports`` and
+    ``"exercise"`` for every code cell tagged ``exercise``; nothing else runs (the
+    experiments never do).
+    """
+    found: list[tuple[int, str, str]] = []
+    seen_imports = False
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        tags = cell_tags(cell)
+        if "imports" in tags and not seen_imports:
+            seen_imports = True
+            found.append((i, "imports", cell_source(cell)))
+        elif "exercise" in tags:
+            found.append((i, "exercise", cell_source(cell)))
+    return found
 
 
 def sha256_file(path: Path) -> str:

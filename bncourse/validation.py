@@ -199,3 +199,47 @@ def rel_error(a: ArrayLike, b: ArrayLike) -> float:
     with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf entries give NaN, quietly
         denom: NDArray[Any] = np.maximum(1e-8, np.abs(a_) + np.abs(b_))
         return float(np.max(np.abs(a_ - b_) / denom))
+
+
+def check_dim(dim: Any, ndim: int, fn: str) -> int:
+    """``dim`` as an int in ``[0, ndim)`` (the dimension a weight norm keeps), or ParameterError."""
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim < ndim:
+        raise ParameterError(
+            f"{fn}: dim must be an integer in [0, {ndim - 1}] for a {ndim}-D weight "
+            f"(or None for the whole tensor), got dim={dim!r}"
+        )
+    return int(dim)
+
+
+def as_regression_data(x: ArrayLike, y: ArrayLike | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """x as float64 ``(n, d)`` and y as float64 ``(n,)`` (zeros when None), with shape errors naming both."""
+    xa = np.asarray(x, dtype=np.float64)
+    if xa.ndim != 2 or xa.shape[0] < 1 or xa.shape[1] < 1:
+        raise ShapeError(f"x must have shape (n, d) with n, d >= 1, got shape {xa.shape}")
+    if y is None:
+        return xa, np.zeros(xa.shape[0])
+    ya = np.asarray(y, dtype=np.float64)
+    if ya.shape != (xa.shape[0],):
+        raise ShapeError(f"y must have shape (n,) = ({xa.shape[0]},) to match x {xa.shape}, got {ya.shape}")
+    return xa, ya
+
+
+def as_batches(batches: Sequence[ArrayLike], fn: str) -> list[NDArray[Any]]:
+    """The ``(N_b, D)`` floating-point batches of a training set (same D), as arrays.
+
+    Raises:
+        ShapeError: no batches, a batch that is not 2-D, or mismatched D.
+        DTypeError: a batch that is not floating point.
+    """
+    if len(batches) == 0:
+        raise ShapeError(f"{fn}: expected at least one (N_b, D) batch, got an empty sequence")
+    arrays = [np.asarray(b) for b in batches]
+    if arrays[0].ndim != 2:
+        raise ShapeError(f"{fn}: every batch must have shape (N_b, D), got shape {arrays[0].shape} for batch 0")
+    d = int(arrays[0].shape[1])
+    for i, b in enumerate(arrays):
+        if b.ndim != 2 or b.shape[1] != d:
+            raise ShapeError(f"{fn}: every batch must have shape (N_b, {d}), got shape {b.shape} for batch {i}")
+        if not np.issubdtype(b.dtype, np.floating):
+            raise DTypeError(f"{fn}: batches must be floating point, got dtype {b.dtype} for batch {i}")
+    return arrays

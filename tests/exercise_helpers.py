@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from bncourse.grading import check, get_exercise
-from bncourse.grading.registry import Mistake
+from bncourse.grading.registry import Mistake, resolve
 
 PytestFunction = Callable[..., None]
 
@@ -42,7 +42,7 @@ def solutions_get_full_points(ids: Sequence[str], notebook: str) -> PytestFuncti
     @pytest.mark.parametrize("exercise_id", ids)
     def test(exercise_id: str) -> None:
         exercise = get_exercise(exercise_id)
-        result = check(exercise_id, exercise.solution, verbose=False, namespace={})
+        result = check(exercise_id, resolve(exercise.solution), verbose=False, namespace={})
         assert result.passed, result.messages
         assert result.points == exercise.points
         assert exercise.notebook == notebook
@@ -83,7 +83,7 @@ def mistakes_diagnose_themselves(mistakes: Mapping[str, Sequence[Mistake]]) -> P
 
     @pytest.mark.parametrize(("exercise_id", "mistake"), pairs, ids=[m.name for _, m in pairs])
     def test(exercise_id: str, mistake: Mistake) -> None:
-        result = check(exercise_id, mistake.impl, verbose=False, namespace={})
+        result = check(exercise_id, resolve(mistake.impl), verbose=False, namespace={})
         assert not result.passed
         assert result.diagnosis == mistake.diagnosis
 

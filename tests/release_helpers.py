@@ -69,10 +69,10 @@ REGISTRY_CODE = textwrap.dedent(
         cases = lambda: [Case("x(3,)", {"x": np.arange(3.0)}), Case("x(5,) f32", {"x": np.ones(5, np.float32)})]
         return [
             Exercise(id="sum_of_squares", notebook="98_synthetic",
-                     solution=solution_sumsq, cases=cases,
+                     solution=solution_sumsq, cases=cases, fallback=solution_sumsq,
                      call=lambda fn, inputs, namespace: {"out": fn(inputs["x"])}),
             Exercise(id="Counter", notebook="98_synthetic",
-                     solution=SolutionCounter, cases=cases, call=call_counter),
+                     solution=SolutionCounter, cases=cases, fallback=SolutionCounter, call=call_counter),
         ]
     '''
 ).strip()
@@ -149,7 +149,7 @@ def instructor_notebook(executed: bool = True) -> Any:
         "language_info": {"name": "python", "version": "3.11.7"},
     })
     if executed:
-        passed = "{id}: 2/2 cases passed — 10/10 points\n  ✓ x(3,)      max rel err 0.0e+00\n  All cases match the reference. Well done!\n"
+        passed = "{id}: 2/2 cases passed — 10/10 points\n  ✓ x(3,)      max rel err 0.0e+00\n  All cases match the expected outputs. Well done!\n"
         outputs = {
             4: [new_output("stream", name="stdout", text=passed.format(id=FN_ID))],
             5: [new_output("stream", name="stdout", text=f"[{FN_ID}] using your sum_of_squares (it passed its check)\n14.0\n")],

@@ -4,10 +4,21 @@
 student works in (COURSE.md §5, CONTRIBUTING.md "Notebook anatomy")::
 
     build/student/
-        README.md                  how to install, open, fill in, check and hand in
+        README.md                  what is inside; set up (`make lab`, `make check`), fill in, hand in, update
+        Makefile                   the two commands, on a .venv it creates in the folder
         notebooks/NN_topic.ipynb   one per instructor notebook
         notebooks/<images>         local images the markdown cells link to
+        wheels/bncourse-<version>-py3-none-any.whl
+                                   the student build of the package: no reference, solutions,
+                                   mistakes, grader or authoring tools; expected outputs and
+                                   mistake fingerprints as data (bncourse.authoring.student_package)
         .bncourse-release.json     sha256 of every file above (the release manifest)
+    build/student.zip              the whole folder, for an LMS (reproducible bytes)
+
+Nothing in the edition states an answer: before writing, the release scans the student
+notebooks' code cells and the package's source for any statement of the reference, the
+lessons' solutions or the notebooks' solution blocks (:mod:`bncourse.authoring.leaks`:
+syntax trees compared with identifiers erased) and refuses, naming each one.
 
 The transformation of one notebook (:func:`student_notebook`):
 
@@ -52,26 +63,33 @@ import re
 import shutil
 import string
 import tempfile
+import textwrap
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from bncourse import __version__, notebook_file
+from bncourse.authoring import leaks, student_package
 from bncourse.errors import BNCourseError, NotebookError
 from bncourse.notebook_file import cell_tags, sha256_file
 
 __all__ = [
     "MANIFEST",
     "SolutionBlock",
+    "answers",
     "build",
+    "edition_leaks",
     "hint_problems",
     "local_images",
     "marker_problems",
     "modified_files",
     "solution_blocks",
+    "solution_sources",
     "strip_solutions",
     "student_notebook",
+    "write_zip",
+    "zip_path",
 ]
 
 MANIFEST = ".bncourse-release.json"
@@ -450,10 +468,14 @@ def _check_target(out: Path, notebooks_dir: Path) -> None:
         raise BNCourseError(f"the output path {out} exists and is not a folder")
 
 
-def _render_readme(notebooks: list[tuple[str, str]]) -> str:
-    template = resources.files("bncourse.authoring").joinpath("templates/student_README.md").read_text(encoding="utf-8")
+def _render_template(name: str, **values: str) -> str:
+    template = resources.files("bncourse.authoring").joinpath(f"templates/{name}").read_text(encoding="utf-8")
+    return string.Template(template).substitute(version=__version__, **values)
+
+
+def _render_readme(notebooks: list[tuple[str, str]], wheel: str) -> str:
     listing = "\n".join(f"- `notebooks/{fname}` — {title}" for fname, title in notebooks)
-    return string.Template(template).substitute(notebooks=listing or "- (no notebooks)", version=__version__)
+    return _render_template("student_README.md", notebooks=listing or "- (no notebooks)", wheel=wheel)
 
 
 def _title(nb: Any, fallback: str) -> str:
@@ -465,15 +487,58 @@ def _title(nb: Any, fallback: str) -> str:
     return fallback
 
 
+def solution_sources(sources: list[Path]) -> list[tuple[str, str]]:
+    """``(where, code)`` of every ``### BEGIN SOLUTION`` block of the instructor notebooks."""
+    found = []
+    for path in sources:
+        nb = notebook_file.read(path)
+        for i, cell in enumerate(nb.cells):
+            if cell.get("cell_type") != "code":
+                continue
+            lines = cell.source.splitlines()
+            for block in solution_blocks(cell.source):
+                found.append((f"{path.name} cell {i}", textwrap.dedent("\n".join(block.body(lines)))))
+    return found
+
+
+def answers(sources: list[Path], package_dir: Path | None = None) -> dict[str, str]:
+    """The statements of every answer (:mod:`bncourse.authoring.leaks`): the reference, the
+    lessons' solutions and the solution blocks of the instructor notebooks ``sources``."""
+    import bncourse
+
+    root = package_dir or Path(bncourse.__file__).resolve().parent
+    code = [(f"bncourse/{rel}", text) for rel, text in leaks.python_files(root)
+            if rel.startswith("reference/") or rel.endswith("/solutions.py")]
+    found = leaks.answer_statements(code)
+    for fp, where in leaks.answer_statements(solution_sources(sources), whole=True).items():
+        found.setdefault(fp, where)
+    return found
+
+
+def edition_leaks(answer_statements: dict[str, str], notebooks: dict[str, Any],
+                  package: dict[str, bytes]) -> list[leaks.Leak]:
+    """Statements of an answer in the student notebooks' code cells or the student package."""
+    code = [(f"{name} cell {i}", cell.source) for name, nb in notebooks.items()
+            for i, cell in enumerate(nb.cells) if cell.get("cell_type") == "code"]
+    code += [(rel, data.decode("utf-8")) for rel, data in package.items() if rel.endswith(".py")]
+    return leaks.find_leaks(answer_statements, code)
+
+
 def _write_edition(root: Path, notebooks_dir: Path, sources: list[Path]) -> dict[str, str]:
-    """Write the edition into the empty folder ``root``; return relative path -> sha256."""
+    """Write the edition into the empty folder ``root``; return relative path -> sha256.
+
+    Raises:
+        NotebookError: a statement of an answer would ship (naming where and which answer).
+    """
 
     written: dict[str, bytes] = {}
     listing = []
+    students: dict[str, Any] = {}
     for path in sources:
         nb = notebook_file.read(path)
         student = student_notebook(nb, name=path.name)
         student.metadata["bncourse"] = {"notebook": path.stem, "edition": "student"}
+        students[path.name] = student
         written[f"notebooks/{path.name}"] = _serialize(student)
         listing.append((path.name, _title(nb, path.stem)))
         for ref in local_images(student):
@@ -483,7 +548,18 @@ def _write_edition(root: Path, notebooks_dir: Path, sources: list[Path]) -> dict
             if not src.is_file():
                 raise NotebookError(f"{path.name}: image {ref!r} does not exist in {notebooks_dir}")
             written[f"notebooks/{src.relative_to(notebooks_dir.resolve()).as_posix()}"] = src.read_bytes()
-    written["README.md"] = _render_readme(listing).encode("utf-8")
+    package = student_package.package_files()
+    found = edition_leaks(answers(sources), students, package)
+    if found:
+        shown = "; ".join(str(leak) for leak in found[:5]) + (f"; and {len(found) - 5} more" if len(found) > 5 else "")
+        raise NotebookError(
+            f"the student edition would contain {len(found)} statement(s) of an answer: {shown}. "
+            "Call the student's own function (best_available) or a stand-in of bncourse.oracle instead."
+        )
+    wheel_name, wheel_bytes = student_package.wheel(package)
+    written[f"wheels/{wheel_name}"] = wheel_bytes
+    written["Makefile"] = _render_template("student_Makefile", wheel=wheel_name).encode("utf-8")
+    written["README.md"] = _render_readme(listing, wheel_name).encode("utf-8")
     hashes = {}
     for rel, data in sorted(written.items()):
         target = root / rel
@@ -556,4 +632,23 @@ def build(out: Path, notebooks_dir: Path = Path("notebooks"), force: bool = Fals
         shutil.rmtree(old, ignore_errors=True)
     with contextlib.suppress(OSError):
         os.chmod(out, 0o755)  # mkdtemp creates 0o700 folders
+    write_zip(out)
     return out
+
+
+def zip_path(out: Path) -> Path:
+    """Where the zip of the edition ``out`` goes: next to it, ``<out>.zip``."""
+    return out.parent / f"{out.name}.zip"
+
+
+def write_zip(out: Path) -> Path:
+    """Zip the edition folder ``out`` (under a top folder of its name) into :func:`zip_path`.
+
+    For an LMS upload; reproducible (sorted entries, fixed timestamps), written atomically.
+    """
+    files = {f"{out.name}/{rel}": (out / rel).read_bytes() for rel in _files_under(out)}
+    target = zip_path(out)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(student_package.reproducible_zip(files))
+    os.replace(tmp, target)
+    return target

@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from bncourse import notebook_file
+from bncourse.authoring.release import strip_solutions
 from bncourse.errors import BNCourseError, NotebookError
 from bncourse.notebook_file import cell_tags
 
@@ -116,6 +117,8 @@ _TEMPLATES = Path(__file__).resolve().parent / "templates" / "slides"
 _TEMPLATE_NAME = "bncourse_reveal"
 _HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _HIDE_OUTPUT_TAG = "hide-output"
+_CHECK_CALL = re.compile(r"^\s*check\(", re.M)
+"""A check cell: its output (the verdict on the instructor's solution) is not shown on a slide."""
 #: A code cell with more source lines than this shows only its first line on a slide, in a
 #: closed ``<details>`` toggle ("code, N lines"); its outputs are shown as usual.
 CODE_LINES_SHOWN = 4
@@ -320,7 +323,9 @@ def prepare_notebook(nb: Any, path: Path) -> Any:
     Adds the title slide (a markdown cell, slide_type ``slide``) in front, makes the first
     visible cell start a slide (as nbconvert does for a notebook on its own), empties the
     outputs of cells tagged ``hide-output``, drops stderr streams and widget views, and
-    marks code cells longer than :data:`CODE_LINES_SHOWN` lines for folding
+    shows each exercise as the student's stub (solution stripped, as in the student
+    edition) with no output, hides the outputs of check cells, drops cells tagged
+    ``instructor``, marks code cells longer than :data:`CODE_LINES_SHOWN` lines for folding
     (``metadata[FOLD_KEY]``, see :func:`fold_code`).  The notebook itself is not modified.
     """
     import nbformat
@@ -329,10 +334,14 @@ def prepare_notebook(nb: Any, path: Path) -> Any:
     title = notebook_title(nb, path)
     nb.metadata["title"] = title
     nb.metadata.pop("widgets", None)
+    nb.cells = [c for c in nb.cells if "instructor" not in cell_tags(c)]
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        if _HIDE_OUTPUT_TAG in cell_tags(cell):
+        if "exercise" in cell_tags(cell):  # the student's stub, never the solution
+            cell.source = strip_solutions(cell.source)
+            cell.outputs = []
+        elif _CHECK_CALL.search(cell.source) or _HIDE_OUTPUT_TAG in cell_tags(cell):  # a check's verdict on the instructor's solution
             cell.outputs = []
         else:
             cell.outputs = [o for o in cell.outputs if _keep_output(o)]

@@ -8,7 +8,7 @@ outputs in the grading process.
 
 from __future__ import annotations
 
-from bncourse.grading.check import best_available, check, passed_checks
+from bncourse.grading.check import best_available, best_pair, check, passed_checks
 from bncourse.grading.evaluate import CaseResult, ExerciseResult
 from bncourse.grading.registry import (
     Case,
@@ -31,6 +31,7 @@ __all__ = [
     "Mistake",
     "all_exercises",
     "best_available",
+    "best_pair",
     "check",
     "exercise_ids",
     "exercises_for_notebook",

@@ -12,12 +12,14 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bncourse.errors import ExerciseError
 from bncourse.grading.evaluate import ExerciseResult, blame_dependencies, evaluate
-from bncourse.grading.registry import Exercise, all_exercises, get_exercise
+from bncourse.grading.registry import Exercise, all_exercises, get_exercise, resolve
 from bncourse.grading.runner import forbidden_uses, run_cases, student_dependencies
 
 __all__ = [
     "best_available",
+    "best_pair",
     "check",
     "exercise_named",
     "format_result",
@@ -61,7 +63,7 @@ def format_result(result: ExerciseResult, tracebacks: dict[str, str] | None = No
         lines.append("  Your code raised (first failing case):")
         lines += ["    " + ln for ln in shown.splitlines()]
     if result.passed:
-        lines.append("  All cases match the reference. Well done!")
+        lines.append("  All cases match the expected outputs. Well done!")
     return "\n".join(lines)
 
 
@@ -178,14 +180,41 @@ def passed_checks() -> dict[str, bool]:
 
 
 def best_available(exercise_id: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` if it passed its check in this kernel, else the reference solution.
+    """``fn`` if it passed its check in this kernel, else the exercise's stand-in.
 
     The experiments after an exercise call this, so a student who is stuck still sees
-    them; it prints which implementation is used.
+    them; it prints which implementation is used.  The stand-in is computed by torch (or
+    scipy): :mod:`bncourse.oracle`, never solution code, so it is the same in the student
+    build of the package.
     """
     exercise = get_exercise(exercise_id)
     if _PASSED.get(exercise_id):
         print(f"[{exercise_id}] using your {exercise.name} (it passed its check)")
         return fn
-    print(f"[{exercise_id}] using the reference {exercise.name} (yours has not passed its check yet)")
-    return exercise.solution
+    if exercise.fallback is None:
+        raise ExerciseError(f"exercise {exercise_id!r} has no stand-in to fall back to")
+    print(f"[{exercise_id}] using a stand-in computed by torch (your {exercise.name} has not passed its check yet)")
+    stand_in: Callable[..., Any] = resolve(exercise.fallback)
+    return stand_in
+
+
+def best_pair(
+    forward_id: str, forward: Callable[..., Any], backward_id: str, backward: Callable[..., Any]
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """A forward and a backward that fit together: a backward reads its own forward's cache.
+
+    Both are the student's once ``backward_id`` passed its check (that check runs the
+    student's own forward, so a passed backward means a right pair); until then both are
+    the stand-ins.  Mixing a passed forward with the stand-in backward would hand the
+    stand-in a cache it cannot read.  Prints which pair is used.
+    """
+    fwd_ex, bwd_ex = get_exercise(forward_id), get_exercise(backward_id)
+    if _PASSED.get(backward_id):
+        print(f"[{backward_id}] using your {fwd_ex.name} and {bwd_ex.name} (the backward passed its check, "
+              "with your forward)")
+        return forward, backward
+    if fwd_ex.fallback is None or bwd_ex.fallback is None:
+        raise ExerciseError(f"exercises {forward_id!r}/{backward_id!r} have no stand-ins to fall back to")
+    print(f"[{backward_id}] using stand-ins computed by torch for {fwd_ex.name} and {bwd_ex.name} "
+          f"(your {bwd_ex.name} has not passed its check yet)")
+    return resolve(fwd_ex.fallback), resolve(bwd_ex.fallback)

@@ -57,6 +57,7 @@ from bncourse.grading.sandbox import (
 from bncourse.notebook_file import (
     cell_source,
     cell_tags,
+    graded_cells,
     load_json,
     sha256_file,
 )
@@ -74,7 +75,7 @@ _SUSPICIOUS_ATTRS = {("sys", "modules"), ("os", "system"), ("os", "popen"), ("os
 _GRADING_INTERNALS = ("bncourse.grading.registry", "bncourse.grading.runner", "bncourse.grading.evaluate",
                       "bncourse.grading.sandbox", "bncourse.grading.grader", "bncourse.grading.cases")
 
-_PUBLIC_GRADING = {"check", "best_available", "passed_checks"}
+_PUBLIC_GRADING = {"check", "best_available", "best_pair", "passed_checks"}
 
 
 @dataclass(frozen=True)
@@ -370,16 +371,10 @@ def grade_notebook(
     by_name = {e.name: e for e in exercises}
     union_forbidden = tuple(sorted({m for e in exercises for m in e.forbidden}))
     cells: list[CellSource] = []
-    seen_imports = False
-    for i, cell in enumerate(cells_all):
-        if cell.get("cell_type") != "code":
-            continue
-        tags = cell_tags(cell)
-        if "imports" in tags and not seen_imports:
-            seen_imports = True
-            cells.append(CellSource(i, "imports", _cell_source(cell)))
-        elif "exercise" in tags:
-            src = _cell_source(cell)
+    for i, kind, src in graded_cells(cells_all):
+        if kind == "imports":
+            cells.append(CellSource(i, "imports", src))
+        else:
             names = re.findall(r"^(?:def|class)\s+([A-Za-z_]\w*)", src, re.M)
             defined = [by_name[n] for n in names if n in by_name]
             forbidden = (tuple(sorted({m for e in defined for m in e.forbidden})) if defined
@@ -564,7 +559,7 @@ def grade_class(
     first_of_name: dict[str, int] = {}
     for i in todo:
         first_of_name.setdefault(subs[i].path.name, i)
-    preload = sorted({m for i in first_of_name.values() for m in _preload_of(subs[i].path)})
+    preload = sorted({m for i in first_of_name.values() for m in _preload_of(subs[i].path)} | set(ALWAYS_PRELOADED))
     servers = [ForkServer(preload, extra_exercise_files) for _ in range(min(jobs, len(todo)) if warm else 0)]
     free: queue.Queue[ForkServer | None] = queue.Queue()
     for server in servers:
@@ -611,6 +606,12 @@ def grade_class(
     summary.seconds = time.perf_counter() - start
     _write_outputs(out, final, summary)
     return summary
+
+
+ALWAYS_PRELOADED = ("numpy", "torch", "torch.nn.functional", "bncourse.oracle.batchnorm")
+"""What every fork server imports, whatever the imports cells say: some exercises' cases run
+torch stand-ins (03's gradient checker differentiates batch norm), and importing torch in
+each forked worker would cost a second per notebook."""
 
 
 def _preload_of(path: Path) -> list[str]:

@@ -2,9 +2,17 @@
 
 An :class:`Exercise` says which function (or class) a student writes, in which notebook,
 on which seeded :class:`Case` s it is run, and how to call it.  Expected outputs come from
-the exercise's ``solution`` (the instructor's implementation, kept in the package), called
-the same way as the student's code.  Each known mistake is a :class:`Mistake`: a wrong
-implementation whose outputs, when the student's match them, give the diagnosis.
+the exercise's ``solution`` (the instructor's implementation), called the same way as the
+student's code.  Each known mistake is a :class:`Mistake`: a wrong implementation whose
+outputs, when the student's match them, give the diagnosis.
+
+Solutions and mistakes are named, not imported: a :class:`Ref` is an import path
+(``"bncourse.lessons.l03_forward_backward.solutions:batchnorm_forward"``) resolved on
+first use, so the declarations load in the student build of the package, where those
+modules do not exist; there the expected outputs and the mistakes' fingerprints come
+from data computed at release time (:mod:`bncourse.grading.expected`).  The fallback
+``best_available`` hands out is a stand-in computed by torch (:mod:`bncourse.oracle`),
+also named by a :class:`Ref`.
 
 Exercises are declared in the ``exercises`` module of each lesson package
 (``bncourse/lessons/lNN_topic/exercises.py``); they are discovered on first use, so adding
@@ -13,6 +21,7 @@ an exercise touches only its lesson's folder (and its notebook).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import pkgutil
@@ -29,7 +38,9 @@ __all__ = [
     "Case",
     "ContractError",
     "Exercise",
+    "LessonPart",
     "Mistake",
+    "Ref",
     "all_exercises",
     "exercise_ids",
     "exercises_for_notebook",
@@ -48,6 +59,80 @@ returned dict maps output names to arrays (or anything ``numpy.asarray`` accepts
 Raise :class:`ContractError` when the student's return value breaks the contract in a way
 worth explaining (e.g. ``(cache, out)`` instead of ``(out, cache)``).
 """
+
+
+class Ref:
+    """An implementation named by its import path ``"package.module:attribute"``.
+
+    Calling a Ref imports the module and calls the attribute; :meth:`resolve` returns the
+    attribute itself (a function or a class).  In the student build the solution and
+    mistake modules are absent: resolving one of their Refs raises :class:`ExerciseError`
+    saying so (the checks there never need to).
+    """
+
+    __slots__ = ("_target", "path")
+
+    def __init__(self, path: str) -> None:
+        if path.count(":") != 1:
+            raise ExerciseError(f"a Ref is 'package.module:attribute', got {path!r}")
+        self.path = path
+        self._target: Any = None
+
+    @property
+    def module(self) -> str:
+        return self.path.split(":")[0]
+
+    @property
+    def attribute(self) -> str:
+        return self.path.split(":")[1]
+
+    def resolve(self) -> Any:
+        """The function or class this Ref names (imported once)."""
+        if self._target is None:
+            try:
+                module = importlib.import_module(self.module)
+            except ModuleNotFoundError as exc:
+                raise ExerciseError(
+                    f"{self.path} is not in this build of bncourse ({exc}); the student build "
+                    "carries no solutions or mistakes"
+                ) from None
+            try:
+                self._target = getattr(module, self.attribute)
+            except AttributeError:
+                raise ExerciseError(f"{self.module} has no attribute {self.attribute!r}") from None
+        return self._target
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Ref({self.path!r})"
+
+
+def resolve(impl: Any) -> Any:
+    """``impl`` itself, or what it names if it is a :class:`Ref`."""
+    return impl.resolve() if isinstance(impl, Ref) else impl
+
+
+class LessonPart:
+    """A lesson's ``solutions`` or ``mistakes`` module, by name, never imported by the declarations.
+
+    ``solutions = LessonPart(__name__, "solutions")`` in a lesson's ``exercises`` module;
+    then ``solutions.batchnorm_forward`` is the :class:`Ref`
+    ``"bncourse.lessons.<lesson>.solutions:batchnorm_forward"`` (the same object every time).
+    """
+
+    def __init__(self, exercises_module: str, part: str) -> None:
+        self._module = f"{exercises_module.rsplit('.', 1)[0]}.{part}"
+        self._refs: dict[str, Ref] = {}
+
+    def __getattr__(self, name: str) -> Ref:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        ref = self._refs.get(name)
+        if ref is None:
+            ref = self._refs[name] = Ref(f"{self._module}:{name}")
+        return ref
 
 
 class ContractError(Exception):
@@ -76,8 +161,9 @@ class Case:
 class Mistake:
     """A known wrong implementation and the diagnosis shown when a student's outputs match it.
 
-    ``impl`` has the same signature as the exercise's function.  ``outputs`` restricts the
-    match to some outputs (e.g. only ``"dx"``); ``None`` means all the outputs it returns.
+    ``impl`` (usually a :class:`Ref` into the lesson's ``mistakes`` module) has the same
+    signature as the exercise's function.  ``outputs`` restricts the match to some outputs
+    (e.g. only ``"dx"``); ``None`` means all the outputs it returns.
     """
 
     name: str
@@ -95,7 +181,8 @@ class Exercise:
             ``"batchnorm_forward"``; the same name in ``check(id, fn)``, the grader's
             gradebook columns and feedback (:attr:`name` is the same string).
         notebook: notebook stem, e.g. ``"03_forward_backward"``.
-        solution: the instructor's implementation (same signature as the student's).
+        solution: the instructor's implementation (same signature as the student's),
+            usually a :class:`Ref` into the lesson's ``solutions`` module.
         cases: builds the seeded cases (deterministic: called in both processes).
         call: runs an implementation on a case, see :data:`CallFn`.
         mistakes: known mistakes, tried in order for a diagnosis.
@@ -103,6 +190,9 @@ class Exercise:
             diagnoses that output matching cannot give (e.g. a missing sum over the batch).
         namespace: names the call needs besides the function (``name -> implementation``);
             the student's versions are used when they exist, else these.
+        fallback: the stand-in :func:`~bncourse.grading.check.best_available` returns while
+            the student's function has not passed: a :class:`Ref` into
+            :mod:`bncourse.oracle` (computed by torch, not solution code).
         forbidden: module prefixes the student's code must not use (the exercise asks
             for the computation itself, not a call into a library that does it).  Every
             lesson's ``solutions``, ``mistakes`` and ``exercises`` are forbidden on top of these,
@@ -118,6 +208,7 @@ class Exercise:
     mistakes: tuple[Mistake, ...] = ()
     diagnose: Callable[[Case, Outputs, Outputs], str | None] | None = None
     namespace: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    fallback: Ref | Callable[..., Any] | None = None
     forbidden: tuple[str, ...] = ("torch", "bncourse.reference", "bncourse.nn", "sklearn")
     points: int = 10
 
@@ -137,10 +228,26 @@ _BROKEN: dict[str, str] = {}
 """Exercise modules that failed to import: module name -> the error (shown, never hidden)."""
 
 
+ORACLE_PACKAGE = "bncourse.oracle"
+"""Where each exercise's stand-in lives by default: ``bncourse.oracle.<exercise id>``."""
+
+
 def register(exercise: Exercise) -> Exercise:
-    """Add ``exercise`` to the registry; an id may be registered only once."""
+    """Add ``exercise`` to the registry; an id may be registered only once.
+
+    An exercise declared without a ``fallback`` gets ``Ref("bncourse.oracle:<id>")``; the
+    fallback is added to its ``forbidden`` names (by identity: see
+    :func:`bncourse.grading.runner.forbidden_uses`).
+    """
     if exercise.id in _REGISTRY:
         raise ExerciseError(f"exercise id {exercise.id!r} is registered twice")
+    if exercise.fallback is None:
+        exercise = dataclasses.replace(exercise, fallback=Ref(f"{ORACLE_PACKAGE}:{exercise.id}"))
+    fb = exercise.fallback
+    own = f"{fb.module}.{fb.attribute}" if isinstance(fb, Ref) else None
+    if own and exercise.forbidden and own not in exercise.forbidden:
+        # the exercise's own stand-in is never a building block of its answer
+        exercise = dataclasses.replace(exercise, forbidden=(*exercise.forbidden, own))
     _REGISTRY[exercise.id] = exercise
     return exercise
 

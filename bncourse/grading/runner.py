@@ -9,29 +9,34 @@ happen somewhere the student's code cannot reach (:mod:`bncourse.grading.evaluat
 from __future__ import annotations
 
 import builtins
+import contextlib
 import copy
 import dis
+import functools
 import sys
 import time
 import traceback
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from bncourse.grading.registry import Case, ContractError, Exercise
+from bncourse.errors import ExerciseError
+from bncourse.grading.registry import Case, ContractError, Exercise, resolve
 
 __all__ = [
     "ForbiddenUseError",
     "RawCase",
     "forbidden_uses",
+    "resolved_namespace",
     "restricted",
     "run_cases",
     "run_one",
     "student_dependencies",
     "trimmed_traceback",
+    "watching_calls",
 ]
 
 _PACKAGE_DIR = __file__.rsplit("/grading/", 1)[0]
@@ -63,10 +68,35 @@ class RawCase:
     seconds: float = 0.0
 
 
+_PREFIXES = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
+"""Where Python and its standard library live (a venv's base prefix holds the stdlib)."""
+
+
 def _is_course_frame(filename: str) -> bool:
-    return filename.startswith(_PACKAGE_DIR) or "site-packages" in filename or (
-        filename.startswith(sys.prefix) and "<" not in filename
+    """Is this code the course's or a library's (Python's own import machinery included)?"""
+    return filename.startswith((_PACKAGE_DIR, "<frozen ")) or "site-packages" in filename or (
+        filename.startswith(_PREFIXES) and "<" not in filename
     )
+
+
+def _is_library_frame(frame: types.FrameType) -> bool:
+    """Is this frame running the course's or a library's code?
+
+    Code a library generates at run time (a dataclass's ``__init__``, a namedtuple's
+    ``__new__``) has a file name like ``<string>``; it counts as the library whose globals it
+    runs in.  The student's cells are ``<cell N>`` or a notebook's, in ``__main__``.
+    """
+    filename = frame.f_code.co_filename
+    if _is_course_frame(filename):
+        return True
+    if not filename.startswith("<"):
+        return False
+    name = str(frame.f_globals.get("__name__"))
+    if name == "__main__":  # a notebook's or a grader cell's namespace: the student's
+        return False
+    module = sys.modules.get(name)
+    origin = getattr(module, "__file__", None)
+    return isinstance(origin, str) and _is_course_frame(origin)
 
 
 def trimmed_traceback(exc: BaseException) -> str:
@@ -123,15 +153,22 @@ def run_one(
     fn: Callable[..., Any],
     case: Case,
     namespace: Mapping[str, Any],
+    forbidden: tuple[str, ...] = (),
 ) -> RawCase:
-    """Call ``fn`` on one case through the exercise's ``call``; never raises."""
+    """Call ``fn`` on one case through the exercise's ``call``; never raises.
+
+    With ``forbidden``, every call the student's own code makes while the case runs is
+    watched (:func:`watching_calls`): a call straight into a forbidden module or object
+    fails the case as ``"forbidden"``, however the student's code got hold of it.
+    """
     raw = RawCase(case=case.name)
     inputs = _copy_inputs(case.inputs)
     pristine = _copy_inputs(case.inputs)
     start = time.perf_counter()
     _ATTEMPTS.clear()
     try:
-        result = exercise.call(fn, inputs, namespace)
+        with watching_calls(forbidden, inputs, namespace) as hand_over:
+            result = exercise.call(hand_over(fn), inputs, namespace)
     except ForbiddenUseError as exc:
         raw.error, raw.error_kind = f"ForbiddenUseError: {exc}", "forbidden"
     except NotImplementedError as exc:
@@ -177,13 +214,39 @@ def run_cases(
     student's code runs through :func:`restricted`, so that a use of one of the
     exercise's ``forbidden`` modules fails the case as ``"forbidden"``.
     """
-    ns: dict[str, Any] = dict(exercise.namespace)
+    ns: dict[str, Any] = resolved_namespace(exercise)
     for name in student_dependencies(exercise, namespace):
         dep = (namespace or {})[name]
         ns[name] = restricted(dep, exercise.forbidden) if restrict else dep
     if restrict and exercise.forbidden:
         fn = restricted(fn, exercise.forbidden)
-    return [run_one(exercise, fn, case, ns) for case in (cases if cases is not None else exercise.cases())]
+    watched = exercise.forbidden if restrict else ()
+    return [run_one(exercise, fn, case, ns, watched) for case in (cases if cases is not None else exercise.cases())]
+
+
+def resolved_namespace(exercise: Exercise) -> dict[str, Any]:
+    """The exercise's ``namespace`` with every :class:`~bncourse.grading.registry.Ref` resolved.
+
+    In the student build the solutions are absent: a name the student has not defined
+    becomes a function that explains which of their functions the exercise runs.
+    """
+    ns: dict[str, Any] = {}
+    for name, impl in exercise.namespace.items():
+        try:
+            ns[name] = resolve(impl)
+        except ExerciseError:
+            ns[name] = _undefined(name)
+    return ns
+
+
+def _undefined(name: str) -> Callable[..., Any]:
+    def missing(*args: Any, **kwargs: Any) -> Any:
+        raise ContractError(
+            f"this exercise runs your own {name}: define it in the notebook and run its cell first"
+        )
+
+    missing.__name__ = missing.__qualname__ = name
+    return missing
 
 
 def student_dependencies(exercise: Exercise, namespace: Mapping[str, Any] | None) -> list[str]:
@@ -245,10 +308,131 @@ def is_lesson_internal(module: str) -> bool:
     return len(parts) >= 4 and parts[:2] == ["bncourse", "lessons"] and parts[3] in LESSON_INTERNALS
 
 
+ALWAYS_FORBIDDEN = ("bncourse.grading.expected",)
+"""Modules no exercise may use: the expected outputs the student build ships."""
+
+
 def _is_forbidden_module(module: str | None, forbidden: tuple[str, ...]) -> bool:
     if not isinstance(module, str):
         return False
-    return is_lesson_internal(module) or any(module == p or module.startswith(p + ".") for p in forbidden)
+    return is_lesson_internal(module) or any(
+        module == p or module.startswith(p + ".") for p in (*ALWAYS_FORBIDDEN, *forbidden)
+    )
+
+
+def _named(module: str | None, qualname: str | None, forbidden: tuple[str, ...]) -> str | None:
+    """The entry of ``forbidden`` that names this object (``"pkg.attr"``), or None.
+
+    ``"bncourse.oracle.batchnorm_forward"`` names the function ``batchnorm_forward`` defined
+    in ``bncourse.oracle`` or any of its modules (and its methods, for a class): an
+    exercise's own stand-in is forbidden by name wherever it was imported from, even where
+    the rest of the oracle is allowed.  Nothing is imported to decide.
+    """
+    if not isinstance(module, str) or not isinstance(qualname, str):
+        return None
+    for entry in forbidden:
+        package, _, attr = entry.rpartition(".")
+        if package and (module == package or module.startswith(package + ".")) and (
+            qualname == attr or qualname.startswith(attr + ".")
+        ):
+            return entry
+    return None
+
+
+def _forbidden_value(value: Any, forbidden: tuple[str, ...]) -> str | None:
+    """Why ``value`` may not be used (``"<module>"`` or ``"<dotted name>"``), or None."""
+    module = _module_of(value)
+    if _is_forbidden_module(module, forbidden):
+        return module
+    try:
+        qualname = getattr(value, "__qualname__", None)
+    except Exception:
+        return None
+    return _named(module, qualname, forbidden)
+
+
+def _callee_module(event: str, frame: types.FrameType, arg: Any) -> tuple[str | None, Any]:
+    """``(module, code-or-callable)`` of what a profiled ``call``/``c_call`` event enters."""
+    if event == "call":
+        return frame.f_globals.get("__name__"), frame.f_code
+    module = getattr(arg, "__module__", None)
+    if not isinstance(module, str):
+        owner = getattr(arg, "__self__", None)
+        module = type(owner).__module__ if owner is not None and not isinstance(owner, types.ModuleType) else (
+            owner.__name__ if isinstance(owner, types.ModuleType) else None)
+    return module, arg
+
+
+def _handed_over(inputs: Mapping[Any, Any], namespace: Mapping[str, Any]) -> set[int]:
+    """Ids of the callables the case itself gives the student's code (e.g. the ``f`` a
+    gradient checker differentiates, the student's own forward): calling them is allowed."""
+    allowed: set[int] = set()
+    for value in (*inputs.values(), *namespace.values()):
+        if callable(value):
+            allowed.add(id(value))
+            code = getattr(value, "__code__", None)
+            if code is not None:
+                allowed.add(id(code))
+    return allowed
+
+
+@contextlib.contextmanager
+def watching_calls(
+    forbidden: tuple[str, ...], inputs: Mapping[str, Any], namespace: Mapping[str, Any]
+) -> Iterator[Callable[[Any], Any]]:
+    """Record, in this thread, every call the student's code makes into ``forbidden``.
+
+    A profile hook sees each call whose *caller* is the student's own code (not the
+    course's or a library's: a library may use torch internally) and records it when the
+    callee's module or object is forbidden, so a forbidden function reached through a
+    container, an attribute chain or ``getattr`` is caught when it runs, which the static
+    check cannot see.  Callables the case hands over (``inputs``, ``namespace``: e.g. the
+    student's own forward, which has its own check) may be called, and what they call is
+    their business; so may the callables the exercise's ``call`` passes to the student's
+    function (wrap it with the yielded ``hand_over``).  A diagnostic like the rest of this
+    module, not a security boundary (that is the grader's sandbox).
+    """
+    if not forbidden:
+        yield lambda fn: fn
+        return
+    allowed = _handed_over(inputs, namespace)
+    previous = sys.getprofile()
+
+    def hook(frame: types.FrameType, event: str, arg: Any) -> None:
+        if event not in ("call", "c_call"):
+            return
+        caller = frame.f_back if event == "call" else frame
+        if caller is None or _is_library_frame(caller):
+            return
+        module, what = _callee_module(event, frame, arg)
+        if id(what) in allowed:
+            return
+        name = getattr(what, "co_qualname", None) or getattr(what, "__qualname__", None) or getattr(what, "__name__", "?")
+        if _is_forbidden_module(module, forbidden) or _named(module, name, forbidden):
+            outer: types.FrameType | None = caller
+            while outer is not None and not _is_library_frame(outer):
+                if id(outer.f_code) in allowed:  # inside a handed-over function (the student's
+                    return                       # forward has its own check)
+                outer = outer.f_back
+            if len(_ATTEMPTS) < 5:
+                _ATTEMPTS.append(f"{module}.{name} is not available in this exercise (called at run time)")
+
+    def hand_over(fn: Any) -> Any:
+        if not isinstance(fn, types.FunctionType):
+            return fn
+
+        @functools.wraps(fn)
+        def called_by_the_exercise(*args: Any, **kwargs: Any) -> Any:
+            allowed.update(_handed_over(dict(enumerate(args)), kwargs))
+            return fn(*args, **kwargs)
+
+        return called_by_the_exercise
+
+    sys.setprofile(hook)
+    try:
+        yield hand_over
+    finally:
+        sys.setprofile(previous)
 
 
 def _module_of(obj: Any) -> str | None:
@@ -311,8 +495,9 @@ def restricted(obj: Any, forbidden: tuple[str, ...], _memo: dict[int, Any] | Non
         for k, v in list(glb.items()):
             if k.startswith("__"):
                 continue
-            if _is_forbidden_module(_module_of(v), forbidden) and not isinstance(v, _Unavailable):
-                glb[k] = _Unavailable(f"{k} (from {_module_of(v)})")
+            why = _forbidden_value(v, forbidden)
+            if why is not None and not isinstance(v, _Unavailable):
+                glb[k] = _Unavailable(f"{k} (from {why})")
             elif _is_student_function(v, obj.__module__) or (
                 isinstance(v, type) and v.__module__ == obj.__module__
             ):
@@ -389,9 +574,9 @@ def forbidden_uses(fn: Callable[..., Any], forbidden: tuple[str, ...]) -> list[s
                 if name not in glb:
                     continue
                 obj = glb[name]
-                module = _module_of(obj)
-                if _is_forbidden_module(module, forbidden):
-                    bad.append(f"{name} (from {module})")
+                why = _forbidden_value(obj, forbidden)
+                if why is not None:
+                    bad.append(f"{name} (from {why})")
                 elif _is_student_function(obj, f.__module__) or (
                     isinstance(obj, type) and obj.__module__ == f.__module__
                 ):

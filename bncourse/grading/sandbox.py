@@ -583,6 +583,20 @@ class ForkServer:
             self._dir = None
 
 
+def _warm_up_autograd() -> None:  # pragma: no cover - runs in the server process
+    """Run torch's autograd once, so that every forked worker inherits its lazy set-up.
+
+    The first ``torch.autograd.grad`` of a process imports and initialises a good deal of
+    torch (about 0.3 s alone, 1 s in a fresh worker); the stand-ins a notebook's exercises
+    may build on (04's batch-norm passes) differentiate with it.
+    """
+    import torch
+
+    x = torch.ones(2, 1, dtype=torch.float64, requires_grad=True)
+    y = torch.nn.functional.batch_norm(x, None, None, training=True)
+    torch.autograd.grad(y, x, torch.ones_like(y))
+
+
 def server_main(config_path: str) -> None:  # pragma: no cover - runs in the server process
     """Entry point of the fork server (see :class:`ForkServer`)."""
     import importlib
@@ -598,6 +612,9 @@ def server_main(config_path: str) -> None:  # pragma: no cover - runs in the ser
     for ex in registry.all_exercises():
         with contextlib.suppress(Exception):
             ex.cases()
+    if "torch" in sys.modules:
+        with contextlib.suppress(Exception):
+            _warm_up_autograd()
     sys.stdout.flush()
     sys.stderr.flush()
     os.write(1, b"ready\n")

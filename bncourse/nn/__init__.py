@@ -1,7 +1,9 @@
 """PyTorch modules written from scratch, with hand-written backward passes.
 
 * :mod:`bncourse.nn.functional` -- :func:`~bncourse.nn.functional.batch_norm`, like
-  ``torch.nn.functional.batch_norm``, with a closed-form backward.
+  ``torch.nn.functional.batch_norm``; in the instructor edition it runs
+  :mod:`bncourse.nn.from_scratch` (the closed-form backward, an answer the student build
+  leaves out), in the student build torch's own.
 * :mod:`bncourse.nn.batchnorm` -- :class:`BatchNorm1d`, :class:`BatchNorm2d`, drop-in
   replacements for torch's.
 * :mod:`bncourse.nn.renorm` -- Batch Renormalization (:class:`BatchRenorm1d`, ``2d``).

@@ -17,13 +17,6 @@ __all__ = ["largest_singular_value", "spectral_norm", "weight_norm"]
 
 
 
-def _check_dim(dim: int, ndim: int, fn: str) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim < ndim:
-        raise ParameterError(
-            f"{fn}: dim must be an integer in [0, {ndim - 1}] for a {ndim}-D weight "
-            f"(or None for the whole tensor), got dim={dim!r}"
-        )
-    return int(dim)
 
 
 def weight_norm(v: ArrayLike, g: ArrayLike, dim: int | None = 0) -> FloatArray:
@@ -57,7 +50,7 @@ def weight_norm(v: ArrayLike, g: ArrayLike, dim: int | None = 0) -> FloatArray:
         axes: tuple[int, ...] = tuple(range(v.ndim))
         keep_shape: tuple[int, ...] = (1,) * v.ndim
     else:
-        dim = _check_dim(dim, v.ndim, fn)
+        dim = validation.check_dim(dim, v.ndim, fn)
         axes = tuple(a for a in range(v.ndim) if a != dim)
         keep_shape = tuple(v.shape[a] if a == dim else 1 for a in range(v.ndim))
     if g.size != int(np.prod(keep_shape)):
@@ -133,7 +126,7 @@ def spectral_norm(
     if weight.ndim == 1:  # nothing to approximate: σ = ‖w‖
         sigma = np.asarray(max(float(np.linalg.norm(weight)), eps), dtype=weight.dtype)
         return np.ascontiguousarray(weight / sigma), u.copy(), sigma
-    dim = _check_dim(dim, weight.ndim, fn)
+    dim = validation.check_dim(dim, weight.ndim, fn)
 
     W = _as_matrix(weight, dim)
     validation.check_shape(u.shape, (W.shape[0],), "u", fn)
@@ -163,5 +156,5 @@ def largest_singular_value(weight: ArrayLike, dim: int = 0) -> float:
     fn = "largest_singular_value"
     weight = validation.as_float_array(weight, "weight", fn)
     validation.check_min_ndim(weight.shape, 2, "weight", fn, "(out, in) or (out, in, kh, kw)")
-    dim = _check_dim(dim, weight.ndim, fn)
+    dim = validation.check_dim(dim, weight.ndim, fn)
     return float(np.linalg.svd(_as_matrix(weight, dim), compute_uv=False)[0])

@@ -489,7 +489,7 @@ def test_student_fills_exercise_and_check_passes(lab: LabServer, chromium: Any) 
         _run_cell(page, exercise)
         second = _run_cell(page, check)
         _cell(page, check).screenshot(path=str(SCREENSHOTS / f"student-{STUDENT_STEM}-check.png"))
-        assert "All cases match the reference" in second and "10/10 points" in second, (
+        assert "All cases match the expected outputs" in second and "10/10 points" in second, (
             f"the check of the typed solution said: {second!r}")
         log.assert_clean()
     finally:

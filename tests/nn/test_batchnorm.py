@@ -8,6 +8,7 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import bncourse.nn.from_scratch  # noqa: F401 - bnn.from_scratch below
 from bncourse import nn as bnn
 from bncourse.errors import BatchSizeError, BNCourseError, DTypeError, ParameterError, ShapeError
 from bncourse.reference import batchnorm_backward_alt, batchnorm_forward
@@ -130,7 +131,7 @@ def test_autograd_gradcheck(use_batch_stats, affine, shape):
 
     def f(x, gamma, beta):
         # clones: the training-mode call updates the buffers in place
-        return bnn.functional._BatchNormFn.apply(x, gamma, beta, running_mean.clone(), running_var.clone(),
+        return bnn.from_scratch.BatchNormFunction.apply(x, gamma, beta, running_mean.clone(), running_var.clone(),
                                       use_batch_stats, 0.1, 1e-5)
 
     assert torch.autograd.gradcheck(f, (x, gamma, beta), eps=1e-6, atol=1e-7), (
@@ -145,12 +146,12 @@ def test_backward_is_the_reference_closed_form():
     out, cache = batchnorm_forward(x, gamma, beta)
     dx, dgamma, dbeta = batchnorm_backward_alt(dout, cache)
     xt, gt, bt = (torch.tensor(a, requires_grad=True) for a in (x, gamma, beta))
-    yt = bnn.functional._BatchNormFn.apply(xt, gt, bt, None, None, True, 0.1, 1e-5)
+    yt = bnn.from_scratch.BatchNormFunction.apply(xt, gt, bt, None, None, True, 0.1, 1e-5)
     yt.backward(torch.tensor(dout))
     for name, a, b in (("out", yt.detach(), out), ("dx", xt.grad, dx), ("dgamma", gt.grad, dgamma),
                        ("dbeta", bt.grad, dbeta)):
         np.testing.assert_allclose(a.numpy(), b, rtol=0, atol=1e-12,
-                                   err_msg=f"_BatchNormFn vs reference: {name}")
+                                   err_msg=f"BatchNormFunction vs reference: {name}")
 
 
 def test_saves_tensors_and_refuses_double_backward():
@@ -293,3 +294,29 @@ def test_functional_batch_norm_matches_torch(shape: tuple[int, ...], training: b
 def test_functional_batch_norm_refuses_eval_without_running_stats() -> None:
     with pytest.raises(ParameterError, match="training=False needs running_mean and running_var"):
         bnn.functional.batch_norm(torch.zeros(4, 3), None, None, training=False)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_the_student_build_runs_torchs_own_batch_norm_with_the_same_bookkeeping(
+    momentum: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the student build (no from-scratch backward inside) the modules call
+    torch.nn.functional.batch_norm and still match torch.nn.BatchNorm2d step for step."""
+    monkeypatch.setattr(bnn.functional, "is_student_edition", lambda: True)
+    called: list[int] = []
+    real = torch.nn.functional.batch_norm
+    monkeypatch.setattr(torch.nn.functional, "batch_norm", lambda *a, **k: called.append(1) or real(*a, **k))
+    ours = bnn.BatchNorm2d(3, momentum=momentum).double()
+    theirs = torch.nn.BatchNorm2d(3, momentum=momentum).double()
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        x = torch.randn(4, 3, 5, 5, generator=gen, dtype=torch.float64) * 2 + 1
+        xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        ya, yb = ours(xa), theirs(xb)
+        ya.sum().backward()
+        yb.sum().backward()
+        torch.testing.assert_close(ya, yb, rtol=0, atol=1e-12)
+        torch.testing.assert_close(xa.grad, xb.grad, rtol=0, atol=1e-12)
+    torch.testing.assert_close(ours.running_mean, theirs.running_mean, rtol=0, atol=1e-12)
+    torch.testing.assert_close(ours.running_var, theirs.running_var, rtol=0, atol=1e-12)
+    assert len(called) == 6  # three steps each: ours went through torch's function as torch's module does

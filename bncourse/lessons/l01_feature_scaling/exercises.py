@@ -30,16 +30,18 @@ from typing import Any
 import numpy as np
 
 from bncourse.grading.cases import describe, tolerance
-from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
-from bncourse.lessons.l01_feature_scaling import mistakes, solutions
+from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, register
 from bncourse.validation import Array
+
+mistakes = LessonPart(__name__, "mistakes")
+solutions = LessonPart(__name__, "solutions")
 
 __all__ = ["GD_MISTAKES", "STANDARDIZE_MISTAKES", "gd_cases", "standardize_cases"]
 
 _LESSON = "bncourse.lessons.l01_feature_scaling"
-STANDARDIZE_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn",
+STANDARDIZE_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle",
                          "sklearn")
-GD_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn",
+GD_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle",
                 f"{_LESSON}.experiments", "sklearn")  # experiments.gd_steps_closed_form gives the same count
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from bncourse import validation
 from bncourse.course.data import make_two_scale_regression
 from bncourse.errors import ParameterError, ShapeError
 
@@ -69,17 +70,6 @@ StepsFn = Callable[..., Any]
 # --------------------------------------------------------------------------- validation
 
 
-def _as_xy(x: ArrayLike, y: ArrayLike | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """x as float64 (n, d) and y as float64 (n,), with shape errors that name both."""
-    xa = np.asarray(x, dtype=np.float64)
-    if xa.ndim != 2 or xa.shape[0] < 1 or xa.shape[1] < 1:
-        raise ShapeError(f"x must have shape (n, d) with n, d >= 1, got shape {xa.shape}")
-    if y is None:
-        return xa, np.zeros(xa.shape[0])
-    ya = np.asarray(y, dtype=np.float64)
-    if ya.shape != (xa.shape[0],):
-        raise ShapeError(f"y must have shape (n,) = ({xa.shape[0]},) to match x {xa.shape}, got {ya.shape}")
-    return xa, ya
 
 
 def _as_theta(theta: ArrayLike, d: int) -> NDArray[np.float64]:
@@ -102,7 +92,7 @@ def design_matrix(x: ArrayLike) -> NDArray[np.float64]:
 
     Shapes: x (n, d) → (n, d+1), float64.
     """
-    xa, _ = _as_xy(x)
+    xa, _ = validation.as_regression_data(x)
     return np.hstack([xa, np.ones((xa.shape[0], 1))])
 
 
@@ -111,7 +101,7 @@ def mse_loss(theta: ArrayLike, x: ArrayLike, y: ArrayLike) -> float:
 
     Shapes: theta (d+1,), x (n, d), y (n,) → float.
     """
-    xa, ya = _as_xy(x, y)
+    xa, ya = validation.as_regression_data(x, y)
     th = _as_theta(theta, xa.shape[1])
     r = design_matrix(xa) @ th - ya
     return float(0.5 * np.mean(r**2))
@@ -122,7 +112,7 @@ def mse_gradient(theta: ArrayLike, x: ArrayLike, y: ArrayLike) -> NDArray[np.flo
 
     Shapes: theta (d+1,), x (n, d), y (n,) → (d+1,).
     """
-    xa, ya = _as_xy(x, y)
+    xa, ya = validation.as_regression_data(x, y)
     th = _as_theta(theta, xa.shape[1])
     xt = design_matrix(xa)
     return np.asarray(xt.T @ (xt @ th - ya) / xa.shape[0])
@@ -167,7 +157,7 @@ def least_squares(x: ArrayLike, y: ArrayLike) -> NDArray[np.float64]:
 
     Shapes: x (n, d), y (n,) → (d+1,).
     """
-    xa, ya = _as_xy(x, y)
+    xa, ya = validation.as_regression_data(x, y)
     theta, *_ = np.linalg.lstsq(design_matrix(xa), ya, rcond=None)
     return np.asarray(theta)
 
@@ -181,7 +171,7 @@ def loss_on_grid(
     the cost does not grow with n.  Shapes: x (n, 2), y (n,), w1 and w2 broadcastable
     arrays (e.g. from ``np.meshgrid``) → their broadcast shape.
     """
-    xa, ya = _as_xy(x, y)
+    xa, ya = validation.as_regression_data(x, y)
     if xa.shape[1] != 2:
         raise ShapeError(f"loss_on_grid draws two weights: x must have shape (n, 2), got {xa.shape}")
     h = hessian(xa)
@@ -205,7 +195,7 @@ def gd_path(
 
     Shapes: x (n, d), y (n,), theta0 (d+1,) → (steps+1, d+1).
     """
-    xa, ya = _as_xy(x, y)
+    xa, ya = validation.as_regression_data(x, y)
     _check_lr(lr)
     if steps < 0:
         raise ParameterError(f"steps must be >= 0, got {steps}")
@@ -239,7 +229,7 @@ def adam_path(
 
     Shapes: x (n, d), y (n,), theta0 (d+1,) → (steps+1, d+1).
     """
-    xa, ya = _as_xy(x, y)
+    xa, ya = validation.as_regression_data(x, y)
     _check_lr(lr)
     d = xa.shape[1]
     th = np.zeros(d + 1) if theta0 is None else _as_theta(theta0, d).copy()
@@ -274,7 +264,7 @@ def gd_steps_closed_form(
 
     Shapes: x (n, d), y (n,) → int (−1 if not converged within ``max_steps``).
     """
-    xa, ya = _as_xy(x, y)
+    xa, ya = validation.as_regression_data(x, y)
     _check_lr(lr)
     lam, q = np.linalg.eigh(hessian(xa))
     g0 = -(design_matrix(xa).T @ ya) / xa.shape[0]  # ∇L(0) = H·0 − c

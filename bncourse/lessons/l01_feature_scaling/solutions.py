@@ -7,9 +7,9 @@ checks students' code against them.  NumPy only.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
 
-from bncourse.errors import ParameterError, ShapeError
+from bncourse import validation
+from bncourse.errors import ParameterError
 from bncourse.validation import FloatArray
 
 __all__ = ["gd_steps_to_converge", "standardize"]
@@ -43,15 +43,6 @@ def standardize(
     return (x_train - mean) / std, (x_test - mean) / std, mean, std
 
 
-def _as_xy(x: ArrayLike, y: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """x as float64 (n, d) and y as float64 (n,), with shape errors that name both."""
-    xa = np.asarray(x, dtype=np.float64)
-    if xa.ndim != 2 or xa.shape[0] < 1 or xa.shape[1] < 1:
-        raise ShapeError(f"x must have shape (n, d) with n, d >= 1, got shape {xa.shape}")
-    ya = np.asarray(y, dtype=np.float64)
-    if ya.shape != (xa.shape[0],):
-        raise ShapeError(f"y must have shape (n,) = ({xa.shape[0]},) to match x {xa.shape}, got {ya.shape}")
-    return xa, ya
 
 
 def gd_steps_to_converge(
@@ -74,7 +65,7 @@ def gd_steps_to_converge(
         ShapeError: x is not (n, d) or y is not (n,).
         ParameterError: lr is not a finite number > 0.
     """
-    xa, ya = _as_xy(x, y)
+    xa, ya = validation.as_regression_data(x, y)
     if not (np.isfinite(lr) and lr > 0):
         raise ParameterError(f"lr must be a finite number > 0, got {lr}")
     n, d = xa.shape

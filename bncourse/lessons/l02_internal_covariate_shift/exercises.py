@@ -21,12 +21,14 @@ from typing import Any
 import numpy as np
 
 from bncourse.grading.cases import F32_TOL, F64_TOL
-from bncourse.grading.registry import Case, Exercise, Mistake, register
-from bncourse.lessons.l02_internal_covariate_shift import mistakes, solutions
+from bncourse.grading.registry import Case, Exercise, LessonPart, Mistake, register
+
+mistakes = LessonPart(__name__, "mistakes")
+solutions = LessonPart(__name__, "solutions")
 
 NOTEBOOK = "02_internal_covariate_shift"
 QS = (15.0, 50.0, 85.0)
-FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "sklearn")
+FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn")
 
 
 # --- activation_percentiles ------------------------------------------------------------

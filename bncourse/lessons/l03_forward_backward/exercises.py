@@ -40,9 +40,11 @@ from bncourse.grading.cases import (
     backward_diagnose,
     forward_call,
 )
-from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
-from bncourse.lessons.l03_forward_backward import mistakes, solutions
+from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, register
 from bncourse.validation import Array
+
+mistakes = LessonPart(__name__, "mistakes")
+solutions = LessonPart(__name__, "solutions")
 
 __all__ = ["GRAD_CHECK_FUNCTIONS", "bn_cases", "grad_check_cases"]
 
@@ -176,7 +178,14 @@ BACKWARD_MISTAKES = (
 
 
 def _bn_out(gamma: Array, beta: Array) -> Callable[[Array], Array]:
-    return lambda x: solutions.batchnorm_forward(x, gamma, beta)[0]
+    """x ↦ BN(x) with the torch stand-in, so the case needs no solution in either edition."""
+    def f(x: Array) -> Array:
+        from bncourse.oracle import batchnorm_forward  # torch, imported only when a case runs
+
+        out: Array = batchnorm_forward(x, gamma, beta)[0]
+        return out
+
+    return f
 
 
 GRAD_CHECK_FUNCTIONS: dict[str, Callable[[Mapping[str, Any]], Callable[[Array], Array]]] = {
@@ -243,7 +252,7 @@ GRAD_CHECK_MISTAKES = (
 
 # --------------------------------------------------------------------------- registration
 
-_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "sklearn")
+_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn")
 """What the student's code may not use: libraries that do the computation (every lesson's
 solutions and mistakes are forbidden anyway, by the grader)."""
 

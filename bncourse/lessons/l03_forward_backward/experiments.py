@@ -30,10 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from bncourse import reference
+from bncourse import oracle
 from bncourse.conventions import EPS
 from bncourse.errors import ParameterError, ShapeError
-from bncourse.reference import gradcheck
 from bncourse.validation import Array
 
 if TYPE_CHECKING:
@@ -94,13 +93,13 @@ def bn_jacobian(x: ArrayLike, gamma: ArrayLike, beta: ArrayLike, eps: float = EP
     if x64.ndim != 2:
         raise ShapeError(f"bn_jacobian expects x of shape (N, D), got shape {x64.shape}")
     n, d = x64.shape
-    _, cache = reference.batchnorm_forward(x64, np.asarray(gamma, np.float64), np.asarray(beta, np.float64), eps)
+    _, cache = oracle.batchnorm_forward(x64, np.asarray(gamma, np.float64), np.asarray(beta, np.float64), eps)
     J = np.zeros((n, d, n, d))
     for i in range(n):
         for k in range(d):
             onehot = np.zeros((n, d))
             onehot[i, k] = 1.0
-            J[i, k] = reference.batchnorm_backward_alt(onehot, cache)[0]
+            J[i, k] = oracle.batchnorm_backward_alt(onehot, cache)[0]
     return J
 
 
@@ -130,17 +129,24 @@ def jacobian_matrix(J: ArrayLike) -> F64:
     return J.transpose(1, 0, 3, 2).reshape(d * n, d * n)
 
 
-def batchnorm_backward_constant_stats(
-    dout: ArrayLike, cache: reference.BatchNormCache
-) -> tuple[F64, F64, F64]:
+def batchnorm_backward_constant_stats(dout: ArrayLike, cache: oracle.AutogradCache) -> tuple[F64, F64, F64]:
     r"""The *wrong* backward that treats μ and σ² as constants: :math:`dx = \gamma\,dy/\sqrt{\sigma^2+\epsilon}`.
 
-    dγ and dβ are right (they do not go through μ, σ²); only dx is wrong.
-    Uses the reference's :class:`~bncourse.reference.BatchNormCache`.
+    dγ and dβ are right (they do not go through μ, σ²); only dx is wrong.  Computed by
+    torch: autograd through ``F.batch_norm`` in evaluation mode with the batch's own μ and
+    σ² passed in as constants (detached), on the cache of
+    :func:`bncourse.oracle.batchnorm_forward`.
     """
-    dout = np.asarray(dout)
-    dx = dout * cache.gamma * cache.inv_std
-    return dx, np.sum(dout * cache.x_hat, axis=0), dout.sum(axis=0)
+    import torch
+    import torch.nn.functional as F  # noqa: N812 - the conventional name
+
+    x = cache.inputs["x"].detach()
+    var, mu = torch.var_mean(x, dim=0, correction=0)
+    leaves = [cache.inputs[k].detach().clone().requires_grad_(True) for k in ("x", "gamma", "beta")]
+    out = F.batch_norm(leaves[0], mu, var, leaves[1], leaves[2], training=False, eps=cache.eps)
+    grads = torch.autograd.grad(out, leaves, torch.as_tensor(np.asarray(dout, np.float64)))
+    dx, dgamma, dbeta = (g.numpy().astype(cache.dtype) for g in grads)
+    return dx, dgamma, dbeta
 
 
 def constant_stats_error(
@@ -165,8 +171,8 @@ def constant_stats_error(
         for _ in range(trials):
             x = rng.standard_normal((m, d))
             dout = rng.standard_normal((m, d)) + dout_mean
-            _, cache = reference.batchnorm_forward(x, np.ones(d), np.zeros(d))
-            dx = reference.batchnorm_backward_alt(dout, cache)[0]
+            _, cache = oracle.batchnorm_forward(x, np.ones(d), np.zeros(d))
+            dx = oracle.batchnorm_backward_alt(dout, cache)[0]
             dx_const = batchnorm_backward_constant_stats(dout, cache)[0]
             errs.append(np.linalg.norm(dx_const - dx) / np.linalg.norm(dx))
         errors[k] = float(np.mean(errs))
@@ -206,10 +212,10 @@ def bias_drift_experiment(
     t = 0.5 * x @ rng.standard_normal((d_in, d_out)) + target_offset
     W = 0.3 * rng.standard_normal((d_in, d_out))
     b, gamma, beta = np.zeros(d_out), np.ones(d_out), np.zeros(d_out)
-    backward = batchnorm_backward_constant_stats if constant_stats else reference.batchnorm_backward_alt
+    backward = batchnorm_backward_constant_stats if constant_stats else oracle.batchnorm_backward_alt
     loss, bias_norm, weight_norm = np.zeros(steps), np.zeros(steps), np.zeros(steps)
     for step in range(steps):
-        y, cache = reference.batchnorm_forward(x @ W + b, gamma, beta)
+        y, cache = oracle.batchnorm_forward(x @ W + b, gamma, beta)
         loss[step] = 0.5 * np.mean(np.sum((y - t) ** 2, axis=1))
         dz, dgamma, _ = backward((y - t) / n, cache)
         W -= lr * (x.T @ dz)
@@ -229,8 +235,8 @@ def forward_for(
     the student's forward.  Notebooks call this after ``best_available`` so that the pair
     they use always fits together.
     """
-    if backward is reference.batchnorm_backward or backward is reference.batchnorm_backward_alt:
-        return reference.batchnorm_forward
+    if backward is oracle.batchnorm_backward or backward is oracle.batchnorm_backward_alt:
+        return oracle.batchnorm_forward
     return student_forward
 
 
@@ -271,17 +277,17 @@ def finite_difference_errors(
     x = rng.standard_normal(shape)
     gamma, beta = rng.uniform(0.5, 2.0, shape[1]), rng.standard_normal(shape[1])
     dout = rng.standard_normal(shape)
-    _, cache = reference.batchnorm_forward(x, gamma, beta)
-    exact = reference.batchnorm_backward_alt(dout, cache)[0]
+    _, cache = oracle.batchnorm_forward(x, gamma, beta)
+    exact = oracle.batchnorm_backward_alt(dout, cache)[0]
     g: Array = gamma.astype(dtype)
     bt: Array = beta.astype(dtype)
 
     def f(z: F64) -> F64:
-        return reference.batchnorm_forward(z.astype(dtype), g, bt)[0].astype(np.float64)
+        return oracle.batchnorm_forward(z.astype(dtype), g, bt)[0].astype(np.float64)
 
     out = {"centered": np.zeros(len(hs)), "forward": np.zeros(len(hs))}
     for k, h in enumerate(hs):
-        centered = gradcheck.numerical_gradient(f, x, dout, h)
+        centered = oracle.numerical_gradient(f, x, dout, h)
         forward = forward_difference_gradient(f, x, dout, h)
         out["centered"][k] = np.linalg.norm(centered - exact) / np.linalg.norm(exact)
         out["forward"][k] = np.linalg.norm(forward - exact) / np.linalg.norm(exact)
@@ -493,23 +499,30 @@ def learning_regimes(
 # ----------------------------------------------------------------------------- timing
 
 
-def time_backwards(n: int = 256, d: int = 1024, repeats: int = 7, seed: int = 0) -> dict[str, float]:
+def time_backwards(
+    n: int = 256, d: int = 1024, repeats: int = 7, seed: int = 0,
+    forward: Callable[..., Any] | None = None,
+    backwards: dict[str, Callable[..., Any]] | None = None,
+) -> dict[str, float]:
     """Median wall-clock seconds of one backward pass at ``(n, d)`` float32.
 
-    Three ways to the same gradients: the step-by-step graph
-    (:func:`bncourse.reference.batchnorm_backward`), the closed form
-    (:func:`~bncourse.reference.batchnorm_backward_alt`) and torch's autograd through
-    ``F.batch_norm`` (its native kernel).  Only the backward is timed; the forward runs
-    once.  Machine-dependent: for a table, never for a test.
+    The ``backwards`` (name -> ``backward(dout, cache)``, e.g. the notebook's step-by-step
+    graph and closed form; each reads the cache of its own forward, :func:`forward_for`
+    with the student's ``forward``) against torch's autograd
+    through ``F.batch_norm`` (its native kernel).  Default: the torch stand-ins of
+    :mod:`bncourse.oracle`.  Only the backward is timed; the forward runs once.
+    Machine-dependent: for a table, never for a test.
     """
     import torch
     import torch.nn.functional as F  # noqa: N812 - the conventional name
 
+    forward = forward or oracle.batchnorm_forward
+    backwards = backwards or {"stand-in (torch autograd)": oracle.batchnorm_backward}
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, d)).astype(np.float32)
     gamma, beta = np.ones(d, np.float32), np.zeros(d, np.float32)
     dout = rng.standard_normal((n, d)).astype(np.float32)
-    _, cache = reference.batchnorm_forward(x, gamma, beta)
+    caches = {name: forward_for(b, forward)(x, gamma, beta)[1] for name, b in backwards.items()}
 
     xt = torch.tensor(x, requires_grad=True)
     gt, bt = torch.tensor(gamma, requires_grad=True), torch.tensor(beta, requires_grad=True)
@@ -521,10 +534,9 @@ def time_backwards(n: int = 256, d: int = 1024, repeats: int = 7, seed: int = 0)
         out.backward(dout_t, retain_graph=True)
 
     candidates: dict[str, Callable[[], object]] = {
-        "graph (batchnorm_backward)": lambda: reference.batchnorm_backward(dout, cache),
-        "closed form (batchnorm_backward_alt)": lambda: reference.batchnorm_backward_alt(dout, cache),
-        "torch autograd (F.batch_norm)": torch_backward,
+        name: (lambda b=b, c=caches[name]: b(dout, c)) for name, b in backwards.items()  # type: ignore[misc]
     }
+    candidates["torch autograd (F.batch_norm)"] = torch_backward
     timings = {}
     for name, fn in candidates.items():
         fn()  # warm up

@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 
 from bncourse.grading.cases import F32_TOL, F64_TOL
-from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
-from bncourse.lessons.l04_gamma_beta import mistakes, solutions
+from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, register
+
+mistakes = LessonPart(__name__, "mistakes")
+solutions = LessonPart(__name__, "solutions")
 
 NOTEBOOK = "04_gamma_beta"
 SCALES = np.array([0.01, 0.1, 1.0, 10.0, 100.0])
@@ -59,7 +61,7 @@ register(Exercise(
     solution=solutions.recover_identity,
     cases=_identity_cases,
     call=_identity_call,
-    forbidden=("torch", "bncourse.reference", "bncourse.nn", "sklearn"),
+    forbidden=("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn"),
     mistakes=(
         Mistake("swapped", "gamma and beta are swapped: gamma is the scale √(σ²+ε), beta the shift μ.", mistakes.id_swapped),
         Mistake("no_eps", "gamma must undo the division by √(σ²+ε), so it needs the +ε too: gamma = √(var + eps).", mistakes.id_no_eps),

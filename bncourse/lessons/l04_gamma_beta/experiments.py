@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from numpy.typing import NDArray
 from torch import nn
 
+from bncourse import oracle
 from bncourse.conventions import EPS
 from bncourse.course.data import load_digits_split, make_circles_split
 from bncourse.course.models import make_mlp
@@ -28,7 +29,6 @@ from bncourse.course.plots import COLORS, new_figure
 from bncourse.course.training import History, accuracy, as_tensor, train
 from bncourse.course.widgets import figure_with_sliders
 from bncourse.errors import ParameterError
-from bncourse.reference import fold_batchnorm
 from bncourse.validation import FloatArray
 
 __all__ = [
@@ -72,9 +72,12 @@ def sigmoid_linearity(scales: Sequence[float], n: int = 20_000, seed: int = 0) -
 
 
 def saturated_fraction(y: FloatArray, threshold: float = SATURATION_THRESHOLD) -> float:
-    """Fraction of pre-activations ``y`` where the sigmoid's slope is below ``threshold``."""
-    s = 1.0 / (1.0 + np.exp(-np.asarray(y, dtype=np.float64)))
-    return float(np.mean(s * (1.0 - s) < threshold))
+    """Fraction of pre-activations ``y`` where the sigmoid's slope is below ``threshold``.
+
+    Notebook 02's exercise ``saturated_fraction``, computed by its torch stand-in
+    (:func:`bncourse.oracle.saturated_fraction`), in float64.
+    """
+    return oracle.saturated_fraction(np.asarray(y, dtype=np.float64), threshold)
 
 
 def bn_as_linear(
@@ -92,7 +95,7 @@ def bn_as_linear(
     gamma = np.asarray(gamma)
     d = gamma.shape[0]
     eye = np.eye(d, dtype=gamma.dtype)
-    return fold_batchnorm(eye, np.zeros(d, dtype=gamma.dtype), gamma, beta, running_mean, running_var, eps)
+    return oracle.fold_batchnorm(eye, np.zeros(d, dtype=gamma.dtype), gamma, beta, running_mean, running_var, eps)
 
 
 class CirclesResult(NamedTuple):

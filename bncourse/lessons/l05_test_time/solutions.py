@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bncourse.errors import BatchSizeError, DTypeError, ShapeError
+from bncourse import validation
+from bncourse.errors import BatchSizeError
 from bncourse.reference import BatchNorm1d, batchnorm_inference
 from bncourse.validation import FloatArray
 
@@ -47,19 +48,8 @@ def population_stats(batches: Sequence[FloatArray]) -> tuple[FloatArray, FloatAr
         BatchSizeError: fewer than 2 rows in total.
     """
     fn = "population_stats"
-    if len(batches) == 0:
-        raise ShapeError(f"{fn}: expected at least one (N_b, D) batch, got an empty sequence")
-    if np.asarray(batches[0]).ndim != 2:
-        raise ShapeError(f"{fn}: every batch must have shape (N_b, D), got shape {np.shape(batches[0])} for batch 0")
-    arrays = [np.asarray(b) for b in batches]
-    D = int(arrays[0].shape[-1]) if arrays[0].ndim == 2 else -1
-    for i, b in enumerate(arrays):
-        if b.ndim != 2 or b.shape[1] != D:
-            raise ShapeError(
-                f"{fn}: every batch must have shape (N_b, {D}), got shape {b.shape} for batch {i}"
-            )
-        if not np.issubdtype(b.dtype, np.floating):
-            raise DTypeError(f"{fn}: batches must be floating point, got dtype {b.dtype} for batch {i}")
+    arrays = validation.as_batches(batches, fn)
+    D = int(arrays[0].shape[1])
     n = sum(b.shape[0] for b in arrays)
     if n < 2:
         raise BatchSizeError(f"{fn}: the unbiased variance needs at least 2 rows, got {n}")

@@ -37,9 +37,11 @@ from bncourse.grading.cases import (
     forward_call,
     tolerance,
 )
-from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
-from bncourse.lessons.l06_bn_in_cnns import mistakes, solutions
+from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, register
 from bncourse.validation import Array
+
+mistakes = LessonPart(__name__, "mistakes")
+solutions = LessonPart(__name__, "solutions")
 
 __all__ = ["fold_cases", "spatial_cases"]
 
@@ -266,7 +268,7 @@ FOLD_MISTAKES = (
 
 # --------------------------------------------------------------------------- registration
 
-_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "sklearn")
+_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn")
 """What the student's code may not use: libraries that do the computation (every lesson's
 solutions and mistakes are forbidden anyway, by the grader)."""
 

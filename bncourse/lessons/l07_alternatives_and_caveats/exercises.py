@@ -32,12 +32,14 @@ from bncourse.grading.cases import (
     forward_call,
     tolerance,
 )
-from bncourse.grading.registry import Case, ContractError, Exercise, Mistake, register
-from bncourse.lessons.l07_alternatives_and_caveats import mistakes, solutions
+from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, register
+
+mistakes = LessonPart(__name__, "mistakes")
+solutions = LessonPart(__name__, "solutions")
 
 NOTEBOOK = "07_alternatives_and_caveats"
 _EPS = 1e-5
-_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "sklearn")
+_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn")
 """What the student's code may not use: libraries that do the computation (every lesson's
 solutions and mistakes are forbidden anyway, by the grader)."""
 

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from numpy.typing import NDArray
 from torch import nn
 
-from bncourse import reference as ref
+from bncourse import oracle
 from bncourse.conventions import EPS, SGD_MOMENTUM
 from bncourse.course import plots
 from bncourse.course.data import DigitsSplit, load_digits_split, shift_digits
@@ -499,7 +499,7 @@ def sequence_norm_demo(
 
     def bn_padded(xb: FloatArray) -> FloatArray:
         flat = xb.reshape(-1, features)
-        return ref.normalize(flat, axes=(0,))[0].reshape(xb.shape)
+        return oracle.normalize(flat, axes=(0,))[0].reshape(xb.shape)
 
     def bn_masked(xb: FloatArray, mb: NDArray[np.bool_]) -> FloatArray:
         tokens = xb[mb]
@@ -507,7 +507,7 @@ def sequence_norm_demo(
         return (xb - mu) / np.sqrt(var + EPS)
 
     def ln(xb: FloatArray) -> FloatArray:
-        return ref.normalize(xb, axes=(2,))[0]
+        return oracle.normalize(xb, axes=(2,))[0]
 
     L0 = lengths[0]
     alone_x, alone_m = x[:1, :L0], mask[:1, :L0]
@@ -543,7 +543,7 @@ def weight_norm_parity(out_features: int = 5, in_features: int = 7, seed: int = 
         lin.parametrizations.weight.original0.copy_(torch.from_numpy(g))
         lin.parametrizations.weight.original1.copy_(torch.from_numpy(v))
     w_torch = lin.weight.detach().numpy()
-    w_ref = ref.weight_norm(v, g.ravel(), dim=0)
+    w_ref = oracle.weight_norm(v, g.ravel(), dim=0)
     return {
         "max |w_torch - w_ref|": float(np.max(np.abs(w_torch - w_ref))),
         "max | ||w_i|| - g_i |": float(np.max(np.abs(np.linalg.norm(w_ref, axis=1) - g.ravel()))),
@@ -570,12 +570,12 @@ def spectral_norm_parity(
     u0, v0 = param._u.detach().numpy().copy(), param._v.detach().numpy().copy()
     sn.train()
     w_torch = torch.as_tensor(sn.weight).detach().numpy()
-    w_ref, _, sigma = ref.spectral_norm(w, u0, n_power_iterations, v=v0)
+    w_ref, _, sigma = oracle.spectral_norm(w, u0, n_power_iterations, v=v0)
     return {
         "max |W_torch - W_ref|": float(np.max(np.abs(w_torch - w_ref))),
         "sigma (power iteration)": float(sigma),
-        "sigma_max(W) (SVD)": ref.largest_singular_value(w),
-        "sigma_max(W / sigma)": ref.largest_singular_value(w_ref),
+        "sigma_max(W) (SVD)": oracle.largest_singular_value(w),
+        "sigma_max(W / sigma)": oracle.largest_singular_value(w_ref),
     }
 
 
@@ -587,7 +587,7 @@ def power_iteration_trace(weight: FloatArray, n_iterations: int = 15, seed: int 
     u: FloatArray = np.random.default_rng(seed).standard_normal((int(weight.shape[0]),))
     sigmas = []
     for _ in range(n_iterations):
-        _, u, sigma = ref.spectral_norm(weight, u, 1)
+        _, u, sigma = oracle.spectral_norm(weight, u, 1)
         sigmas.append(float(sigma))
     return np.array(sigmas)
 
@@ -647,7 +647,7 @@ def lipschitz_demo(
         bound = 1.0
         for layer in net:
             if isinstance(layer, nn.Linear):
-                bound *= ref.largest_singular_value(layer.weight.detach().numpy())
+                bound *= oracle.largest_singular_value(layer.weight.detach().numpy())
         rows.append({
             "network": "spectral norm" if sn else "plain",
             "product of sigma_max": bound,

@@ -32,9 +32,9 @@ test_correct_alternative_gets_full_points = exercise_helpers.correct_versions_ge
 def test_bn_module_float32_output_dtype_is_checked() -> None:
     """A module that returns float64 for float32 input fails with the dtype diagnosis."""
 
-    solution = get_exercise("BatchNorm1d").solution
+    from tests.lessons.l05_test_time.mutants import BNCorrect  # a student's correct module
 
-    class Float64Out(solution):  # type: ignore[misc, valid-type]
+    class Float64Out(BNCorrect):  # type: ignore[misc, valid-type]
         def forward(self, x):  # type: ignore[no-untyped-def]
             return np.asarray(super().forward(x), dtype=np.float64)
 
@@ -67,7 +67,7 @@ def test_reference_module_matches_torch_over_batches_train_and_eval(momentum: fl
     D = 4
     # torch in float64 as the oracle: its own float32 kernel loses ~1e-4 on a batch of 2 with
     # a large mean (E[x²] − E[x]² cancels), the reference does not
-    ours = get_exercise("BatchNorm1d").solution(D, momentum=momentum)
+    ours = get_exercise("BatchNorm1d").solution.resolve()(D, momentum=momentum)
     theirs = torch.nn.BatchNorm1d(D, momentum=momentum, dtype=torch.float64)
     gamma, beta = rng.uniform(0.5, 2.0, D), rng.normal(size=D)
     ours.weight, ours.bias = gamma.copy(), beta.copy()
