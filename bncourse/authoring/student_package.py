@@ -27,7 +27,7 @@ from bncourse.grading import expected
 from bncourse.grading.evaluate import outputs_on_cases
 from bncourse.grading.registry import LESSONS_PACKAGE, all_exercises, resolve
 
-__all__ = ["INSTRUCTOR_ONLY", "ZIP_DATE", "package_files", "reproducible_zip", "wheel", "wheel_name"]
+__all__ = ["INSTRUCTOR_ONLY", "ZIP_DATE", "package_files", "reproducible_zip", "wheel", "wheel_name", "write_tree"]
 
 INSTRUCTOR_ONLY = (
     "bncourse/reference/*",
@@ -57,8 +57,11 @@ def is_instructor_only(rel: str) -> bool:
     return any(fnmatch.fnmatch(rel, pattern) for pattern in INSTRUCTOR_ONLY)
 
 
-def package_files(package_dir: Path | None = None) -> dict[str, bytes]:
+def package_files(package_dir: Path | None = None, *, expected_outputs: bool = True) -> dict[str, bytes]:
     """``"bncourse/<path>" -> bytes`` of the student build.
+
+    ``expected_outputs=False`` leaves out the expected outputs too: the build the grader's
+    jail runs (the comparison happens in the grading process, the jail needs no oracle).
 
     Raises:
         BNCourseError: the edition marker is not where it should be, or an exercise has no
@@ -77,6 +80,8 @@ def package_files(package_dir: Path | None = None) -> dict[str, bytes]:
     if n != 1:
         raise BNCourseError("bncourse/edition.py does not hold the EDITION line the release rewrites")
     files["bncourse/edition.py"] = student.encode("utf-8")
+    if not expected_outputs:
+        return dict(sorted(files.items()))
     exercises = [e for e in all_exercises() if e.cases.__module__.startswith(f"{LESSONS_PACKAGE}.")]
     for ex in exercises:
         try:
@@ -151,3 +156,12 @@ def wheel(files: Mapping[str, bytes], version: str = __version__) -> tuple[str, 
     record.append(f"{dist}/RECORD,,")
     everything[f"{dist}/RECORD"] = ("\n".join(record) + "\n").encode("utf-8")
     return wheel_name(version), reproducible_zip(everything)
+
+
+def write_tree(files: Mapping[str, bytes], root: Path) -> Path:
+    """Write ``files`` (``"bncourse/..." -> bytes``) under ``root``; returns ``root``."""
+    for rel, data in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return root
