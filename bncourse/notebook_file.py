@@ -7,36 +7,91 @@ slides), which read the course's own notebooks with nbformat.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from bncourse.errors import NotebookError
 
-__all__ = ["MAX_NOTEBOOK_BYTES", "cell_source", "cell_tags", "graded_cells", "load_json", "read", "sha256_file"]
+__all__ = [
+    "MAX_NOTEBOOK_BYTES",
+    "cell_source",
+    "cell_tags",
+    "graded_cells",
+    "load_json",
+    "read",
+    "read_upload",
+    "sha256_file",
+]
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 """A notebook larger than this (20 MiB) is refused unread."""
 
 
+def read_upload(path: Path, limit: int = MAX_NOTEBOOK_BYTES) -> bytes:
+    """The bytes of an uploaded file that may be anything: a regular file only, at most ``limit``.
+
+    Opened with ``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat`` on the open
+    descriptor, so a symbolic link (to another student's notebook, to ``/dev/zero``), a FIFO
+    (which would block), a device or a folder is refused without being read.
+
+    Raises:
+        ValueError: not a regular file (saying what it is), or larger than ``limit``.
+        OSError: it cannot be opened.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError("a symbolic link, not a notebook file: not read") from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+            raise ValueError(f"{kind}, not a notebook file: not read")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise ValueError(f"larger than {limit >> 20} MB")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def load_json(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The notebook's JSON and its cells (dicts only), for a file that may be anything.
 
-    Plain JSON with a size limit: nbformat's validation is slow and not needed to find cells.
+    Plain JSON with a size limit (:func:`read_upload`): nbformat's validation is slow and not
+    needed to find cells.  Every field the grader uses is type-checked where it is used.
 
     Raises:
-        ValueError: larger than :data:`MAX_NOTEBOOK_BYTES`, not JSON, no cell list, not nbformat 4.
+        ValueError: not a regular file, larger than :data:`MAX_NOTEBOOK_BYTES`, not JSON (or
+            nested too deeply to parse), no cell list, not nbformat 4.
         OSError: the file cannot be read.
     """
-    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
-        raise ValueError(f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
-    with open(path, encoding="utf-8") as f:
-        nb = json.load(f)
+    data = read_upload(path)
+    try:
+        nb = json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not JSON ({exc})") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise ValueError("not a notebook (no cell list)")
     if nb.get("nbformat") != 4:
         raise ValueError(f"nbformat {nb.get('nbformat')!r}, expected 4")
+    if not isinstance(nb.get("metadata", {}), dict):
+        nb["metadata"] = {}
     return nb, [c for c in nb["cells"] if isinstance(c, dict)]
 
 
@@ -91,9 +146,21 @@ def graded_cells(cells: list[Any]) -> list[tuple[int, str, str]]:
 
 
 def sha256_file(path: Path) -> str:
-    """The SHA-256 of the file's bytes, in hex, read 1 MiB at a time."""
+    """The SHA-256 of a file's bytes, in hex, read 1 MiB at a time.
+
+    An uploaded file that is not a regular one (see :func:`read_upload`) gets the hash of
+    its refusal, so it is never confused with a real notebook and never read.
+    """
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        return hashlib.sha256(f"unreadable: {exc.errno}".encode()).hexdigest()
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return hashlib.sha256(b"not a regular file").hexdigest()
+        for block in iter(lambda: os.read(fd, 1 << 20), b""):
             h.update(block)
+    finally:
+        os.close(fd)
     return h.hexdigest()

@@ -6,8 +6,10 @@ Rules:
   for notebooks (``.ipynb_checkpoints`` and hidden folders skipped).  A notebook whose file
   name is a course notebook (``NN_topic.ipynb``, e.g. ``03_forward_backward.ipynb``)
   belongs to the student named by its folder (``alice/03_forward_backward.ipynb`` is
-  alice's); any other notebook belongs to the student named by its file stem
-  (``bob.ipynb`` is bob's).  Which course notebook a file is comes from its metadata
+  alice's; under a folder SUBMISSION, the first folder below it, however deep the file
+  lies); any other notebook belongs to the student named by its file stem (``bob.ipynb``
+  is bob's).  Two files claiming one student's notebook are a conflict: both are reported
+  and neither is graded.  Only regular files are read (no symlink, FIFO or folder).  Which course notebook a file is comes from its metadata
   (``metadata.bncourse.notebook``), its file name, or its ``check("id", ...)`` cells.
 * **What runs.** Only the cell tagged ``imports`` and the cells tagged ``exercise``, in a
   sandboxed subprocess per notebook (:mod:`bncourse.grading.sandbox`); the experiments
@@ -48,6 +50,7 @@ from bncourse.grading.evaluate import ExerciseResult, blame_dependencies, evalua
 from bncourse.grading.registry import Exercise, all_exercises, get_exercise
 from bncourse.grading.runner import is_lesson_internal
 from bncourse.grading.sandbox import (
+    ALWAYS_PRELOADED,
     CellSource,
     ForkServer,
     SandboxOutcome,
@@ -128,14 +131,21 @@ def _registered_notebooks() -> set[str]:
 
 
 def _student_of(path: Path) -> str:
+    """The student a file belongs to, from the path as uploaded (never a symlink's target)."""
     stem = path.stem
     if _COURSE_STEM.match(stem) or stem in _registered_notebooks():
-        return path.resolve().parent.name
+        return Path(os.path.abspath(path)).parent.name
     return stem
 
 
 def discover_submissions(paths: Iterable[Path]) -> list[Submission]:
-    """Every notebook under ``paths`` with its student id (rules in the module docstring)."""
+    """Every notebook under ``paths`` with its student id (rules in the module docstring).
+
+    Under a folder SUBMISSION, a file in a sub-folder belongs to the student named by the
+    *first* folder below SUBMISSION (the uploader), however deep it lies: a folder named
+    ``alice`` inside mallory's upload is still mallory's.  Anything named ``*.ipynb`` is
+    listed, whatever it is (a folder, a FIFO, a symlink): reading refuses it with a reason.
+    """
     found: list[Submission] = []
     for p in paths:
         if p.is_dir():
@@ -143,11 +153,13 @@ def discover_submissions(paths: Iterable[Path]) -> list[Submission]:
                 f for f in p.rglob("*.ipynb")
                 if not any(part.startswith(".") for part in f.relative_to(p).parts)
             )
-        elif p.is_file():
-            files = [p]
+            for f in files:
+                rel = f.relative_to(p).parts
+                found.append(Submission(rel[0] if len(rel) > 1 else _student_of(f), f))
+        elif p.is_file() or p.is_symlink():
+            found.append(Submission(_student_of(p), p))
         else:
             raise BNCourseError(f"submission {str(p)!r} does not exist")
-        found += [Submission(_student_of(f), f) for f in files]
     return found
 
 
@@ -177,8 +189,9 @@ def _checked_ids(cells: Sequence[Any]) -> list[str]:
 
 def _identify_notebook(path: Path, nb: Any, cells: Sequence[Any]) -> str | None:
     known = _registered_notebooks()
-    meta = nb.get("metadata", {}).get("bncourse", {})
-    if isinstance(meta, dict) and meta.get("notebook") in known:
+    metadata = nb.get("metadata", {})
+    meta = metadata.get("bncourse", {}) if isinstance(metadata, dict) else {}
+    if isinstance(meta, dict) and isinstance(meta.get("notebook"), str) and meta["notebook"] in known:
         return str(meta["notebook"])
     if path.stem in known:
         return path.stem
@@ -230,6 +243,8 @@ def static_findings(
         tree = ast.parse(source)
     except SyntaxError:
         return [], []
+    except (RecursionError, MemoryError, ValueError):  # e.g. a 400 KB expression
+        return ["code too deeply nested or too large to check"], []
     bad: list[str] = []
     tamper: list[str] = []
     for node in ast.walk(tree):
@@ -277,7 +292,7 @@ def _module_names(sources: Iterable[str]) -> set[str]:
     for src in sources:
         try:
             tree = ast.parse(src)
-        except SyntaxError:
+        except (SyntaxError, RecursionError, MemoryError, ValueError):
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -542,7 +557,6 @@ def grade_class(
     deny = [p.resolve() for p in submissions] + [out.resolve()]
     records: list[dict[str, Any] | None] = [None] * len(subs)
     todo: list[int] = []
-    seen: dict[tuple[str, str | None], int] = {}
     for i, sub in enumerate(subs):
         sha = sha256_file(sub.path)
         old = previous.get((sub.student, sha))
@@ -588,30 +602,24 @@ def grade_class(
         for server in servers:
             server.close()
     summary.startup_seconds = max((s.startup_seconds for s in servers), default=0.0)
-    final: list[dict[str, Any]] = []
-    for maybe in records:
-        if maybe is None:
-            continue
-        rec = maybe
-        key = (rec["student"], rec.get("notebook"))
-        if key in seen and rec.get("notebook") is not None:
-            rec = dict(rec, results=[], errors=[f"duplicate: {rec['student']} already has a submission for "
-                                             f"{rec['notebook']} ({final[seen[key]]['path']}); this one is ignored"])
-        else:
-            seen[key] = len(final)
-        final.append(rec)
+    final: list[dict[str, Any]] = [rec for rec in records if rec is not None]
+    claims: dict[tuple[str, str], list[int]] = {}
+    for i, rec in enumerate(final):
+        if isinstance(rec.get("notebook"), str):
+            claims.setdefault((rec["student"], rec["notebook"]), []).append(i)
+    for (student, notebook), which in claims.items():
+        if len(which) > 1:  # a conflict for the teacher to settle: no file wins by its name's sort order
+            paths = ", ".join(final[i]["path"] for i in which)
+            for i in which:
+                final[i] = dict(final[i], results=[], errors=[
+                    f"conflict: {len(which)} files claim {student}'s {notebook} ({paths}); none is graded "
+                    "until one is removed"])
     for rec in final:
         summary.problems += _problems(rec)
     summary.students = len({r["student"] for r in final})
     summary.seconds = time.perf_counter() - start
     _write_outputs(out, final, summary)
     return summary
-
-
-ALWAYS_PRELOADED = ("numpy", "torch", "torch.nn.functional", "bncourse.oracle.batchnorm")
-"""What every fork server imports, whatever the imports cells say: some exercises' cases run
-torch stand-ins (03's gradient checker differentiates batch norm), and importing torch in
-each forked worker would cost a second per notebook."""
 
 
 def _preload_of(path: Path) -> list[str]:

@@ -158,6 +158,37 @@ def _text(value: Any, limit: int = MAX_TEXT) -> str:
     return value if len(value) <= limit else value[:limit] + " …"
 
 
+def _check_npz_headers(path: Path) -> None:
+    """Refuse a result file whose arrays would be large *before* NumPy allocates them.
+
+    Reads each member's ``.npy`` header (dtype and shape) and its sizes in the zip
+    directory: an array that declares more than :data:`MAX_ARRAY_ELEMENTS` elements, a
+    member that would inflate beyond :data:`MAX_RESULT_BYTES`, or a header that does not
+    match the member's size is refused (``np.load`` trusts the header and allocates first).
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if len(infos) > 10_000 or sum(i.file_size for i in infos) > MAX_RESULT_BYTES:
+                raise ValueError("result file inflates too large")
+            for info in infos:
+                with zf.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                    else:
+                        raise ValueError("unsupported array format")
+                    n = 1
+                    for d in shape:
+                        n *= int(d)
+                    if dtype.hasobject or n > MAX_ARRAY_ELEMENTS or n * dtype.itemsize > info.file_size:
+                        raise ValueError(f"unacceptable array {info.filename!r} ({dtype}, shape {shape})")
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ValueError(f"unreadable result file ({type(exc).__name__})") from exc
+
+
 def _load_npz(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Meta (JSON) and arrays of a worker's result file, validated; raises ValueError."""
     if path.is_symlink() or not path.is_file():
@@ -165,6 +196,7 @@ def _load_npz(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if path.stat().st_size > MAX_RESULT_BYTES:
         raise ValueError("result file too large")
     arrays: dict[str, np.ndarray] = {}
+    _check_npz_headers(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             names = list(data.files)
@@ -181,7 +213,7 @@ def _load_npz(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
                 if arr.dtype.kind not in "biuf" or arr.size > MAX_ARRAY_ELEMENTS:
                     raise ValueError(f"unacceptable array {name!r} ({arr.dtype}, {arr.size} elements)")
                 arrays[name] = arr
-    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError, EOFError) as exc:
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError, EOFError, RecursionError) as exc:
         raise ValueError(f"unreadable result file ({type(exc).__name__})") from exc
     if not isinstance(meta, dict):
         raise ValueError("malformed result metadata")
@@ -266,10 +298,23 @@ def _read_cells(path: Path, outcome: SandboxOutcome) -> None:
 
 
 def _remove_tree(path: Path) -> None:
+    """Remove a folder this module created, making read-only entries inside it writable.
+
+    Permissions are changed only on folders and files *inside* ``path`` (never on its parent,
+    never through a symbolic link a submission may have planted): cleaning up must not
+    touch anything it did not create.
+    """
+    root = os.path.realpath(path)
+
+    def inside(p: str) -> bool:
+        return not os.path.islink(p) and os.path.realpath(p).startswith(root + os.sep)
+
     def onerror(func: Any, p: str, exc: Any) -> None:
+        for target in (os.path.dirname(p), p):
+            if inside(target):
+                with contextlib.suppress(OSError):
+                    os.chmod(target, 0o700)
         with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
             func(p)
 
     shutil.rmtree(path, onerror=onerror)
@@ -405,7 +450,7 @@ def preload_modules(source: str) -> list[str]:
     """
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     names: list[str] = []
     for node in ast.walk(tree):
@@ -595,6 +640,16 @@ def _warm_up_autograd() -> None:  # pragma: no cover - runs in the server proces
     x = torch.ones(2, 1, dtype=torch.float64, requires_grad=True)
     y = torch.nn.functional.batch_norm(x, None, None, training=True)
     torch.autograd.grad(y, x, torch.ones_like(y))
+    _WARM["autograd"] = True
+
+
+_WARM = {"autograd": False}
+"""Set in a process whose torch autograd has run once (a forked worker inherits it)."""
+
+ALWAYS_PRELOADED = ("numpy", "torch", "torch.nn.functional", "bncourse.oracle.batchnorm")
+"""What every fork server (and every cold worker, before its cells) imports, whatever the
+imports cells say: some exercises' cases run torch stand-ins (03's gradient checker
+differentiates batch norm); importing torch inside an exercise would eat its time budget."""
 
 
 def server_main(config_path: str) -> None:  # pragma: no cover - runs in the server process
@@ -779,6 +834,7 @@ def _load_extra_exercises(files: Sequence[str]) -> None:
 def worker_main(request_path: str) -> None:  # pragma: no cover - runs in the subprocess
     """Entry point of the sandboxed worker (see the module docstring)."""
     import builtins
+    import importlib
     import linecache
 
     with open(request_path) as f:
@@ -790,6 +846,11 @@ def worker_main(request_path: str) -> None:  # pragma: no cover - runs in the su
     exercises = [registry.get_exercise(ex_id) for ex_id in req["exercises"]]
     for ex in exercises:
         ex.cases()  # warm up anything lazy before the student's code runs
+    if not _WARM["autograd"]:  # a cold worker: torch's set-up must not eat an exercise's time budget
+        with contextlib.suppress(Exception):
+            for name in ALWAYS_PRELOADED:
+                importlib.import_module(name)
+            _warm_up_autograd()
     results = Path(req["result_dir"])
     soft = float(req["soft_timeout"])
     blocked: list[str] = []
@@ -813,6 +874,10 @@ def worker_main(request_path: str) -> None:  # pragma: no cover - runs in the su
         except SyntaxError as exc:
             cell_errors.append({"index": cell["index"], "kind": cell["kind"],
                                 "error": f"SyntaxError: {exc.msg} (line {exc.lineno})", "traceback": ""})
+            continue
+        except (RecursionError, MemoryError, ValueError) as exc:  # a 400 KB expression, a NUL byte
+            cell_errors.append({"index": cell["index"], "kind": cell["kind"],
+                                "error": f"{type(exc).__name__}: the cell cannot be compiled", "traceback": ""})
             continue
         ns["__builtins__"] = runner._guarded_builtins(forbidden) if forbidden else builtins
         budget = soft
