@@ -148,7 +148,7 @@ def answer_statements(sources: Iterable[tuple[str, str]], *, whole: bool = False
     return found
 
 
-def _parse_loosely(source: str) -> ast.Module | None:
+def _parse_loosely(source: str) -> ast.Module:
     """``source`` parsed; a block that does not parse as a whole is parsed line by line."""
     try:
         return ast.parse(source)
@@ -170,10 +170,7 @@ def find_leaks(answers: dict[str, str], sources: Iterable[tuple[str, str]]) -> l
     """Every statement of ``sources`` (``(where, python source)``) that states one of ``answers``."""
     leaks: list[Leak] = []
     for where, source in sources:
-        tree = _parse_loosely(source)
-        if tree is None:
-            continue
-        for stmt in _simple_statements(tree):
+        for stmt in _simple_statements(_parse_loosely(source)):
             fp = fingerprint(stmt)
             if fp is not None and fp in answers:
                 leaks.append(Leak(where, stmt.lineno, ast.unparse(stmt), answers[fp]))

@@ -50,7 +50,6 @@ from bncourse.grading.evaluate import ExerciseResult, blame_dependencies, evalua
 from bncourse.grading.registry import Exercise, all_exercises, get_exercise
 from bncourse.grading.runner import is_lesson_internal
 from bncourse.grading.sandbox import (
-    ALWAYS_PRELOADED,
     CellSource,
     ForkServer,
     SandboxOutcome,
@@ -573,7 +572,7 @@ def grade_class(
     first_of_name: dict[str, int] = {}
     for i in todo:
         first_of_name.setdefault(subs[i].path.name, i)
-    preload = sorted({m for i in first_of_name.values() for m in _preload_of(subs[i].path)} | set(ALWAYS_PRELOADED))
+    preload = sorted({m for i in first_of_name.values() for m in _preload_of(subs[i].path)})
     servers = [ForkServer(preload, extra_exercise_files) for _ in range(min(jobs, len(todo)) if warm else 0)]
     free: queue.Queue[ForkServer | None] = queue.Queue()
     for server in servers:

@@ -628,28 +628,33 @@ class ForkServer:
             self._dir = None
 
 
-def _warm_up_autograd() -> None:  # pragma: no cover - runs in the server process
-    """Run torch's autograd once, so that every forked worker inherits its lazy set-up.
+ALWAYS_PRELOADED = ("numpy", "torch", "torch.nn.functional", "bncourse.oracle.batchnorm")
+"""What every fork server (and every cold worker, before its cells) imports, whatever the
+imports cells say: some exercises' cases run torch stand-ins (03's gradient checker
+differentiates batch norm); importing torch inside an exercise would eat its time budget."""
+
+_WARM = {"done": False}
+"""Set in a process that ran :func:`_warm_up` (a forked worker inherits it)."""
+
+
+def _warm_up() -> None:  # pragma: no cover - runs in the server or a cold worker
+    """Import :data:`ALWAYS_PRELOADED` and run torch's autograd once, before any student code.
 
     The first ``torch.autograd.grad`` of a process imports and initialises a good deal of
-    torch (about 0.3 s alone, 1 s in a fresh worker); the stand-ins a notebook's exercises
-    may build on (04's batch-norm passes) differentiate with it.
+    torch (about 0.3 s alone, 1 s in a fresh worker); the stand-ins some cases and some
+    exercises build on differentiate with it.  The fork server does it once for all its
+    workers; a cold worker does it itself, outside every exercise's time budget.
     """
+    import importlib
+
+    for name in ALWAYS_PRELOADED:
+        importlib.import_module(name)
     import torch
 
     x = torch.ones(2, 1, dtype=torch.float64, requires_grad=True)
     y = torch.nn.functional.batch_norm(x, None, None, training=True)
     torch.autograd.grad(y, x, torch.ones_like(y))
-    _WARM["autograd"] = True
-
-
-_WARM = {"autograd": False}
-"""Set in a process whose torch autograd has run once (a forked worker inherits it)."""
-
-ALWAYS_PRELOADED = ("numpy", "torch", "torch.nn.functional", "bncourse.oracle.batchnorm")
-"""What every fork server (and every cold worker, before its cells) imports, whatever the
-imports cells say: some exercises' cases run torch stand-ins (03's gradient checker
-differentiates batch norm); importing torch inside an exercise would eat its time budget."""
+    _WARM["done"] = True
 
 
 def server_main(config_path: str) -> None:  # pragma: no cover - runs in the server process
@@ -667,9 +672,8 @@ def server_main(config_path: str) -> None:  # pragma: no cover - runs in the ser
     for ex in registry.all_exercises():
         with contextlib.suppress(Exception):
             ex.cases()
-    if "torch" in sys.modules:
-        with contextlib.suppress(Exception):
-            _warm_up_autograd()
+    with contextlib.suppress(Exception):
+        _warm_up()
     sys.stdout.flush()
     sys.stderr.flush()
     os.write(1, b"ready\n")
@@ -834,7 +838,6 @@ def _load_extra_exercises(files: Sequence[str]) -> None:
 def worker_main(request_path: str) -> None:  # pragma: no cover - runs in the subprocess
     """Entry point of the sandboxed worker (see the module docstring)."""
     import builtins
-    import importlib
     import linecache
 
     with open(request_path) as f:
@@ -846,11 +849,9 @@ def worker_main(request_path: str) -> None:  # pragma: no cover - runs in the su
     exercises = [registry.get_exercise(ex_id) for ex_id in req["exercises"]]
     for ex in exercises:
         ex.cases()  # warm up anything lazy before the student's code runs
-    if not _WARM["autograd"]:  # a cold worker: torch's set-up must not eat an exercise's time budget
+    if not _WARM["done"]:  # a cold worker: torch's set-up must not eat an exercise's time budget
         with contextlib.suppress(Exception):
-            for name in ALWAYS_PRELOADED:
-                importlib.import_module(name)
-            _warm_up_autograd()
+            _warm_up()
     results = Path(req["result_dir"])
     soft = float(req["soft_timeout"])
     blocked: list[str] = []

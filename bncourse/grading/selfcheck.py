@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,8 +68,7 @@ def check_notebook(path: Path) -> NotebookSummary:
                 exec(compile(source, f"<{path.name} cell {index}>", "exec"), namespace)
         except Exception as exc:
             where = "the imports cell" if kind == "imports" else f"cell {index}"
-            summary.errors.append(f"{where} raised {type(exc).__name__}: {exc}\n"
-                                  + "".join(traceback.format_exception_only(type(exc), exc)).rstrip())
+            summary.errors.append(f"{where} raised {type(exc).__name__}: {exc}")
             if kind == "imports":
                 return summary
     for ex in exercises:
