@@ -61,16 +61,34 @@ def _lint(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from bncourse.grading import grader
+    import tempfile
 
-    summary = grader.grade_class(
-        [Path(p) for p in args.submissions],
-        out=Path(args.out),
-        jobs=args.jobs,
-        timeout=args.timeout,
-        regrade=args.regrade,
-        warm=not args.cold,
-    )
+    from bncourse.authoring import student_package
+    from bncourse.grading import grader
+    from bncourse.grading.jail import GradingJail
+
+    if not args.submissions and args.roster is None:
+        raise BNCourseError("nothing to grade: name SUBMISSION folders or files, or a --roster")
+    if args.no_jail:
+        print(f"warning: --no-jail: submissions run without the operating-system jail; every report is "
+              f"stamped {grader.NOT_ISOLATED}", file=sys.stderr)
+    else:
+        grader.require_jail()
+    with tempfile.TemporaryDirectory(prefix="bncourse-student-build-") as build:
+        jail = None
+        if not args.no_jail:  # the jail runs the student build: no answer, no expected output inside
+            files = student_package.package_files(expected_outputs=False)
+            jail = GradingJail(student_package.write_tree(files, Path(build)))
+        summary = grader.grade_class(
+            [Path(p) for p in args.submissions],
+            out=Path(args.out),
+            jobs=args.jobs,
+            timeout=args.timeout,
+            regrade=args.regrade,
+            warm=not args.cold,
+            jail=jail,
+            roster=None if args.roster is None else Path(args.roster),
+        )
     print(summary)
     return 0
 
@@ -124,23 +142,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="grade filled-in student notebooks",
         description="Grade submissions: each SUBMISSION is a filled-in student notebook or a "
         "directory of them (one per student; the student id is the directory or file name). "
-        "Only the cells tagged `imports` and `exercise` run, each submission in its own "
-        "sandboxed subprocess (wall-clock timeout, CPU and memory limits, private temp dir, "
-        "scrubbed environment), forked from a warm server per job that has already imported "
-        "numpy, torch, matplotlib and the course modules (so a notebook takes a fraction of a "
-        "second after a one-off start-up); outputs are compared against the reference in the "
-        "grading process. Writes OUT/grades.csv, OUT/report.json and OUT/feedback/<student>.md. "
-        "Submissions are never modified; already graded ones are skipped unless --regrade.",
+        "Only the cells tagged `imports` and `exercise` run, each submission in an operating-system "
+        "jail (bubblewrap: as nobody in new user, PID, network and mount namespaces, seeing only "
+        "Python, the libraries and the student build of the package; private size-capped /tmp; "
+        "no capabilities, seccomp, rlimits, wall-clock timeout), forked from a warm server per job "
+        "that has already imported numpy, torch, matplotlib and the course modules (so a notebook "
+        "takes a fraction of a second after a one-off start-up); outputs are compared with the "
+        "reference in the grading process, outside the jail. Writes OUT/grades.csv, OUT/report.json "
+        "and OUT/feedback/<student>.md. Submissions are never modified; already graded ones are "
+        "skipped unless --regrade.",
     )
-    p.add_argument("submissions", nargs="+", metavar="SUBMISSION")
+    p.add_argument("submissions", nargs="*", metavar="SUBMISSION")
+    p.add_argument("--roster", metavar="CSV",
+                   help="a CSV with columns student,path naming whose each file is (paths relative to the CSV)")
+    p.add_argument("--no-jail", action="store_true",
+                   help="run without the operating-system jail (only for code you trust; every report is "
+                   "stamped NOT ISOLATED). Without this flag, grading refuses to run where bubblewrap is missing")
     p.add_argument("--out", default="build/grades", help="output folder (default: build/grades)")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
     p.add_argument("--timeout", type=float, default=60.0,
                    help="wall-clock seconds per submission (default 60)")
     p.add_argument("--regrade", action="store_true", help="grade again submissions already graded")
     p.add_argument("--cold", action="store_true",
-                   help="start a fresh Python for every submission instead of forking from a warm "
-                   "server (slower; the same sandbox)")
+                   help="start a fresh jail (or, with --no-jail, a fresh Python) for every submission "
+                   "instead of forking from a warm server (slower; the same confinement)")
     p.set_defaults(func=_grade)
 
     p = sub.add_parser("slides", help="build offline reveal.js slides from the notebooks",

@@ -35,7 +35,6 @@ INSTRUCTOR_ONLY = (
     "bncourse/lessons/*/mistakes.py",
     "bncourse/nn/from_scratch.py",
     "bncourse/grading/grader.py",
-    "bncourse/grading/sandbox.py",
     "bncourse/authoring/*",
 )
 """Paths (relative to site-packages, ``fnmatch`` patterns) the student build leaves out."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 import csv
 import hashlib
+import hmac
 import io
 import json
 import os
@@ -47,6 +48,7 @@ from typing import Any
 from bncourse.errors import BNCourseError
 from bncourse.grading.check import format_result
 from bncourse.grading.evaluate import ExerciseResult, blame_dependencies, evaluate
+from bncourse.grading.jail import GradingJail, bwrap_path
 from bncourse.grading.registry import Exercise, all_exercises, get_exercise
 from bncourse.grading.runner import is_lesson_internal
 from bncourse.grading.sandbox import (
@@ -61,12 +63,19 @@ from bncourse.notebook_file import (
     cell_tags,
     graded_cells,
     load_json,
+    read_upload,
     sha256_file,
 )
 
-__all__ = ["Submission", "Summary", "discover_submissions", "grade_class", "grade_notebook", "static_findings"]
+__all__ = [
+    "NOT_ISOLATED", "Submission", "Summary", "discover_submissions", "grade_class", "grade_notebook",
+    "read_roster", "require_jail", "static_findings",
+]
 
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
+NOT_ISOLATED = "NOT ISOLATED"
+"""The stamp on every report of a run without the OS jail (``--no-jail``)."""
+JAILED = "bubblewrap jail"
 _COURSE_STEM = re.compile(r"^\d\d_[A-Za-z0-9_]+$")
 _KERNELS = {"batch_norm", "layer_norm", "group_norm", "instance_norm", "BatchNorm1d", "BatchNorm2d",
             "LayerNorm", "GroupNorm", "InstanceNorm2d", "functional"}
@@ -102,12 +111,16 @@ class Summary:
     problems: list[str] = field(default_factory=list)
     per_notebook_seconds: list[float] = field(default_factory=list)
     startup_seconds: float = 0.0
+    isolation: str = JAILED
 
     def __str__(self) -> str:
         lines = [
             f"graded {self.graded} notebook(s), reused {self.reused} unchanged, "
             f"{self.students} student(s), in {self.seconds:.1f} s with --jobs {self.jobs}",
         ]
+        if self.isolation == NOT_ISOLATED:
+            lines.insert(0, f"*** {NOT_ISOLATED}: run with --no-jail; submissions were not confined by the "
+                         "operating system (only for code you trust) ***")
         if self.per_notebook_seconds:
             times = sorted(self.per_notebook_seconds)
             startup = (f" (plus a one-off start-up of {self.startup_seconds:.1f} s: interpreter and imports)"
@@ -365,6 +378,7 @@ def grade_notebook(
     """
     start = time.perf_counter()
     record: dict[str, Any] = {"student": sub.student, "path": str(sub.path), "sha256": sha256_file(sub.path),
+                              "isolation": JAILED if server is not None and server.jail is not None else NOT_ISOLATED,
                               "notebook": None, "results": [], "errors": [], "cell_errors": [],
                               "blocked": [], "static": {}}
     try:
@@ -461,6 +475,8 @@ def _safe_name(student: str) -> str:
 
 def _feedback(student: str, records: Sequence[dict[str, Any]]) -> str:
     lines = [f"# Feedback for {student}", ""]
+    if any(rec.get("isolation") != JAILED for rec in records):
+        lines += [f"> Graded {NOT_ISOLATED} (without the operating-system jail).", ""]
     for rec in records:
         lines += [f"## {rec.get('notebook') or Path(rec['path']).name}", ""]
         lines += [f"- **problem:** {e}" for e in rec.get("errors", [])]
@@ -476,7 +492,39 @@ def _feedback(student: str, records: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_KEY_FILE = ".grader-key"
+
+
+def _cache_key(out: Path) -> bytes:
+    """The output folder's secret for signing records (made on first use; no jail ever sees
+    the output folder, so no submission can sign a record it forged)."""
+    path = out / _KEY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        try:
+            key = read_upload(path, 64)
+        except (OSError, ValueError):
+            key = b""
+        if len(key) == 32:
+            return key
+        path.unlink()
+        return _cache_key(out)
+    key = os.urandom(32)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    return key
+
+
+def _signature(key: bytes, record: dict[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != "signature"}
+    canonical = json.dumps(json.loads(json.dumps(body, default=str)), sort_keys=True)
+    return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+
+
 def _write_outputs(out: Path, records: Sequence[dict[str, Any]], summary: Summary) -> None:
+    key = _cache_key(out)
+    records = [dict(rec, signature=_signature(key, rec)) for rec in records]
     by_student: dict[str, list[dict[str, Any]]] = {}
     for rec in records:
         by_student.setdefault(rec["student"], []).append(rec)
@@ -496,19 +544,25 @@ def _write_outputs(out: Path, records: Sequence[dict[str, Any]], summary: Summar
         writer.writerow([student, *[f"{pts[c]:g}" if c in pts else "" for c in columns],
                          f"{sum(pts.values()):g}", maximum])
     _atomic_write(out / "grades.csv", buf.getvalue())
-    report = {"grader_version": GRADER_VERSION, "seconds": round(summary.seconds, 3), "jobs": summary.jobs,
+    report = {"grader_version": GRADER_VERSION, "isolation": summary.isolation,
+              "seconds": round(summary.seconds, 3), "jobs": summary.jobs,
               "startup_seconds": round(summary.startup_seconds, 3), "submissions": list(records)}
     _atomic_write(out / "report.json", json.dumps(report, indent=1, default=str))
     for student, recs in by_student.items():
         _atomic_write(out / "feedback" / f"{_safe_name(student)}.md", _feedback(student, recs))
 
 
-def _previous(out: Path) -> dict[tuple[str, str], dict[str, Any]]:
+def _previous(out: Path, isolation: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """Records of the last run that may be reused: signed with this folder's key (a record
+    edited or added by anyone but the grader is graded again) and graded as isolated as now."""
     try:
-        data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        data = json.loads(read_upload(out / "report.json", 1 << 30))
+        key = _cache_key(out)
         return {(r["student"], r["sha256"]): r for r in data.get("submissions", [])
-                if isinstance(r, dict) and "sha256" in r and r.get("fingerprint")}
-    except (OSError, ValueError, TypeError, KeyError):
+                if isinstance(r, dict) and isinstance(r.get("signature"), str) and r.get("fingerprint")
+                and r.get("isolation") == isolation
+                and hmac.compare_digest(r["signature"], _signature(key, r))}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return {}
 
 
@@ -531,11 +585,21 @@ def grade_class(
     *,
     extra_exercise_files: Sequence[Path] = (),
     warm: bool = True,
+    jail: GradingJail | None = None,
+    roster: Path | None = None,
 ) -> Summary:
     """Grade every submission into ``out`` (see the module docstring); returns a summary.
 
-    ``warm``: fork each sandboxed worker from one warm :class:`ForkServer` per job (the
-    default; a fresh interpreter per notebook when ``False`` or when a server fails).
+    ``jail``: run every submission in the OS jail (:mod:`bncourse.grading.jail`): one
+    bubblewrap jail per job holding a warm fork server, a fresh corner of it per submission.
+    ``None`` runs them in the Python-level sandbox only and stamps every report
+    :data:`NOT_ISOLATED` (for code you trust: your own tests, your solutions).
+
+    ``warm``: fork each worker from one warm :class:`ForkServer` per job (the default); when
+    ``False``, a fresh interpreter (with ``jail``: a fresh jail) per notebook.
+
+    ``roster``: a CSV ``student,path`` naming whose each file is (paths relative to the
+    roster's folder); its files are graded besides those found under ``submissions``.
 
     Raises :class:`BNCourseError` only when grading itself cannot work (a missing
     submission path, an unwritable output folder); a broken submission is a result.
@@ -550,9 +614,12 @@ def grade_class(
         probe.unlink()
     except OSError as exc:
         raise BNCourseError(f"output folder {str(out)!r} is not writable: {exc}") from exc
-    subs = discover_submissions(submissions)
-    summary = Summary(out=out, jobs=jobs, notebooks=len(subs))
-    previous = {} if regrade else _previous(out)
+    if jail is not None:
+        require_jail()
+    subs = discover_submissions(submissions) + (read_roster(roster) if roster is not None else [])
+    isolation = JAILED if jail is not None else NOT_ISOLATED
+    summary = Summary(out=out, jobs=jobs, notebooks=len(subs), isolation=isolation)
+    previous = {} if regrade else _previous(out, isolation)
     deny = [p.resolve() for p in submissions] + [out.resolve()]
     records: list[dict[str, Any] | None] = [None] * len(subs)
     todo: list[int] = []
@@ -573,21 +640,28 @@ def grade_class(
     for i in todo:
         first_of_name.setdefault(subs[i].path.name, i)
     preload = sorted({m for i in first_of_name.values() for m in _preload_of(subs[i].path)})
-    servers = [ForkServer(preload, extra_exercise_files) for _ in range(min(jobs, len(todo)) if warm else 0)]
+    servers = [ForkServer(preload, extra_exercise_files, jail=jail)
+               for _ in range(min(jobs, len(todo)) if warm else 0)]
     free: queue.Queue[ForkServer | None] = queue.Queue()
     for server in servers:
         server.start()
         free.put(server)
     for _ in range(0 if servers else jobs):
-        free.put(None)  # cold: a fresh interpreter per notebook
+        free.put(None)  # cold: a fresh interpreter (or a fresh jail) per notebook
 
     def work(i: int) -> dict[str, Any]:
         server = free.get()
         try:
             if server is not None:
                 server.ready()  # start-up is counted once, not in the first notebook's time
-            return grade_notebook(subs[i], timeout=timeout, deny_read=deny,
-                                  extra_exercise_files=extra_exercise_files, server=server)
+                return grade_notebook(subs[i], timeout=timeout, deny_read=deny,
+                                      extra_exercise_files=extra_exercise_files, server=server)
+            if jail is None:
+                return grade_notebook(subs[i], timeout=timeout, deny_read=deny,
+                                      extra_exercise_files=extra_exercise_files)
+            with ForkServer(_preload_of(subs[i].path), extra_exercise_files, jail=jail) as single:
+                return grade_notebook(subs[i], timeout=timeout, extra_exercise_files=extra_exercise_files,
+                                      server=single)
         finally:
             free.put(server)
 
@@ -619,6 +693,38 @@ def grade_class(
     summary.seconds = time.perf_counter() - start
     _write_outputs(out, final, summary)
     return summary
+
+
+def require_jail() -> None:
+    """Raise unless the OS jail can be made here (bubblewrap installed)."""
+    if bwrap_path() is None:
+        raise BNCourseError(
+            "bubblewrap is not installed, so submissions cannot be confined: install it "
+            "(`apt-get install bubblewrap` on Debian/Ubuntu, `dnf install bubblewrap` on Fedora) or, only for "
+            f"code you trust, pass --no-jail (every report is then stamped {NOT_ISOLATED})")
+
+
+def read_roster(path: Path) -> list[Submission]:
+    """Submissions named by a roster CSV with columns ``student`` and ``path`` (header row
+    required; a relative path is relative to the roster's folder).
+
+    Raises:
+        BNCourseError: the roster cannot be read, lacks a column, or has an empty field.
+    """
+    try:
+        text = read_upload(Path(path), 16 * 2**20).decode("utf-8-sig")
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise BNCourseError(f"roster {str(path)!r} cannot be read: {exc}") from exc
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if rows and not {"student", "path"} <= set(rows[0]):
+        raise BNCourseError(f"roster {str(path)!r} needs the columns student,path (it has {', '.join(rows[0])})")
+    subs = []
+    for n, row in enumerate(rows, start=2):
+        student, file = (row.get("student") or "").strip(), (row.get("path") or "").strip()
+        if not student or not file:
+            raise BNCourseError(f"roster {str(path)!r} line {n}: student and path are both required")
+        subs.append(Submission(student, Path(path).parent / file))
+    return subs
 
 
 def _preload_of(path: Path) -> list[str]:

@@ -37,14 +37,20 @@ from pathlib import Path
 from bncourse.errors import BNCourseError
 
 __all__ = [
+    "JAIL_BUILD",
     "JAIL_GID",
+    "JAIL_ROOT",
     "JAIL_UID",
+    "GradingJail",
     "JailLimits",
     "JailResult",
     "JailSpec",
     "bwrap_path",
     "jail_command",
+    "pids_cgroup",
+    "remove_cgroup",
     "run_in_jail",
+    "set_limits",
 ]
 
 JAIL_UID = JAIL_GID = 65534
@@ -93,16 +99,72 @@ class JailSpec:
     out: Path
     libraries: tuple[Path, ...] = field(default_factory=lambda: (Path(sysconfig.get_paths()["purelib"]),))
     python: Path = field(default_factory=lambda: Path(sys.executable))
+    extra_files: tuple[Path, ...] = ()
+    """Single files mounted read-only at their own path (tests register toy exercises so)."""
+
+
+@dataclass(frozen=True)
+class GradingJail:
+    """How ``bncourse grade`` confines submissions.
+
+    Attributes:
+        student_build: a folder holding the student build's ``bncourse/`` (no answers, no
+            expected outputs: :func:`bncourse.authoring.student_package.package_files`).
+        limits: the limits of each job's jail (the warm fork server and everything in it).
+        tmp_bytes / out_bytes: each submission's private ``/tmp`` and result folder.
+        max_pids: processes per job's jail (a pids cgroup where the machine has one).
+    """
+
+    student_build: Path
+    limits: JailLimits = field(default_factory=lambda: JailLimits(wall_seconds=0, cpu_seconds=0, memory_bytes=0))
+    tmp_bytes: int = 256 * 2**20
+    out_bytes: int = 320 * 2**20
+    max_pids: int = 512
+
+
+JAIL_ROOT = "/opt/bncourse/"
+"""Where the jail mounts the student build and the libraries (read-only)."""
+JAIL_BUILD = JAIL_ROOT + "build"
+"""Where the jail sees the student build (fixed, outside ``/tmp``: each submission gets a
+fresh ``/tmp``, which would hide anything mounted below it)."""
+
+
+def jail_library(i: int) -> str:
+    """Where the jail sees ``spec.libraries[i]``."""
+    return f"{JAIL_ROOT}lib{i}"
+
+
+def jail_extra_file(i: int, file: Path) -> str:
+    """Where the jail sees ``spec.extra_files[i]``."""
+    return f"{JAIL_ROOT}extra{i}/{file.name}"
 
 
 def _ro_binds(spec: JailSpec) -> list[Path]:
-    """Read-only mounts: the interpreter's installation and prefixes, the libraries, the build."""
-    wanted = [Path(sys.base_prefix), Path(sys.prefix), *spec.libraries, spec.student_build]
+    """Read-only mounts at their own path: the interpreter's installation and prefixes."""
+    wanted = [Path(sys.base_prefix), Path(sys.prefix)]
     seen: list[Path] = []
     for p in (Path(os.path.realpath(w)) for w in wanted):
         if p.exists() and not any(p == s or s in p.parents for s in seen):
             seen = [s for s in seen if p not in s.parents] + [p]
     return seen
+
+
+def _masks(spec: JailSpec) -> list[str]:
+    """Empty read-only folders over any *installed* ``bncourse`` among the libraries (a
+    non-editable instructor install would otherwise put the answers in view), seen at the
+    library's jail path and at its own path when the Python installation's mount holds it."""
+    own = _ro_binds(spec)
+    args: list[str] = []
+    for i, lib in enumerate(spec.libraries):
+        if not (lib / "bncourse").is_dir():
+            continue
+        real = Path(os.path.realpath(lib))
+        targets = [f"{jail_library(i)}/bncourse"]
+        if any(real == o or o in real.parents for o in own):
+            targets.append(str(real / "bncourse"))
+        for target in targets:
+            args += ["--perms", "0555", "--tmpfs", target, "--remount-ro", target]
+    return args
 
 
 def jail_command(spec: JailSpec, argv: Sequence[str], limits: JailLimits = JailLimits(),
@@ -125,6 +187,7 @@ def jail_command(spec: JailSpec, argv: Sequence[str], limits: JailLimits = JailL
         "--ro-bind", "/usr", "/usr",
         "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
         "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
+        "--ro-bind-try", "/etc/fonts", "/etc/fonts",
         "--proc", "/proc", "--dev", "/dev",
         "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
         "--bind", str(spec.out), "/out",
@@ -132,8 +195,14 @@ def jail_command(spec: JailSpec, argv: Sequence[str], limits: JailLimits = JailL
     ]
     for path in _ro_binds(spec):
         cmd += ["--ro-bind", str(path), str(path)]
+    cmd += ["--ro-bind", str(spec.student_build), JAIL_BUILD]
+    for i, lib in enumerate(spec.libraries):
+        cmd += ["--ro-bind", str(lib), jail_library(i)]
+    cmd += _masks(spec)
+    for i, file in enumerate(spec.extra_files):
+        cmd += ["--ro-bind", str(file), jail_extra_file(i, file)]
     cmd += ["--remount-ro", "/"]  # the root (bwrap's own tmpfs) too: only /tmp and /out are writable
-    pythonpath = os.pathsep.join(str(p) for p in (spec.student_build, *spec.libraries))
+    pythonpath = os.pathsep.join([JAIL_BUILD, *(jail_library(i) for i in range(len(spec.libraries)))])
     variables = {"PATH": "/usr/bin", "HOME": "/tmp", "PYTHONPATH": pythonpath, "MPLCONFIGDIR": "/tmp/mpl",
                  "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", **(env or {})}
     for key, value in variables.items():
@@ -155,11 +224,64 @@ class JailResult:
     timed_out: bool
 
 
-def _set_limits(limits: JailLimits) -> None:  # pragma: no cover - runs in the child before exec
+def set_limits(limits: JailLimits, cgroup: Path | None = None) -> None:  # pragma: no cover - before exec
+    """In the child before it execs ``bwrap``: a new session, the pids cgroup, the rlimits
+    (a zero CPU or memory limit means none: a job's long-lived fork server has none, each
+    submission sets its own)."""
     os.setsid()
+    if cgroup is not None:
+        with open(cgroup / "cgroup.procs", "w") as f:
+            f.write(str(os.getpid()))
     for which, value in ((resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_AS, limits.memory_bytes),
-                         (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_NPROC, limits.processes)):
-        resource.setrlimit(which, (value, value))
+                         (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_NPROC, limits.processes),
+                         (resource.RLIMIT_CORE, 0)):
+        if value or which == resource.RLIMIT_CORE:
+            resource.setrlimit(which, (value, value))
+
+
+_CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+
+
+def pids_cgroup(name: str, max_pids: int) -> Path | None:
+    """A new pids cgroup allowing ``max_pids`` processes, or None where there is none to make.
+
+    The jail's ``nobody`` is the grader's own user seen from outside, so when the grader
+    runs as root ``RLIMIT_NPROC`` does not bind (the kernel exempts root): the cgroup is
+    what stops a fork bomb.  cgroup v1 (``/sys/fs/cgroup/pids``) or v2 with the ``pids``
+    controller enabled.
+    """
+    for root in _CGROUP_ROOTS:
+        if not (root / "cgroup.procs").exists():
+            continue
+        if root.name != "pids":
+            try:
+                if "pids" not in (root / "cgroup.subtree_control").read_text().split():
+                    continue
+            except OSError:
+                continue
+        path = root / name
+        try:
+            path.mkdir()
+            (path / "pids.max").write_text(str(max_pids))
+            return path
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+    return None
+
+
+def remove_cgroup(path: Path | None) -> None:
+    """Remove a cgroup made by :func:`pids_cgroup` once its processes are gone."""
+    if path is None:
+        return
+    for _ in range(50):
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.02)
 
 
 def run_in_jail(spec: JailSpec, argv: Sequence[str], *, stdin: bytes = b"", limits: JailLimits = JailLimits(),
@@ -174,7 +296,7 @@ def run_in_jail(spec: JailSpec, argv: Sequence[str], *, stdin: bytes = b"", limi
     cmd = jail_command(spec, argv, limits, env)
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=lambda: _set_limits(limits), close_fds=True)
+                            preexec_fn=lambda: set_limits(limits), close_fds=True)
     timed_out = False
     try:
         out, err = proc.communicate(stdin, timeout=limits.wall_seconds)

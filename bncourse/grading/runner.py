@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from bncourse.errors import ExerciseError
+from bncourse.grading.jail import JAIL_ROOT
 from bncourse.grading.registry import Case, ContractError, Exercise, resolve
 
 __all__ = [
@@ -75,7 +76,7 @@ _PREFIXES = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_p
 def _is_course_frame(filename: str) -> bool:
     """Is this code the course's or a library's (Python's own import machinery included)?"""
     return filename.startswith((_PACKAGE_DIR, "<frozen ")) or "site-packages" in filename or (
-        filename.startswith(_PREFIXES) and "<" not in filename
+        filename.startswith((*_PREFIXES, JAIL_ROOT)) and "<" not in filename
     )
 
 

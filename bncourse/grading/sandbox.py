@@ -39,6 +39,7 @@ import re
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,16 @@ from typing import Any
 
 import numpy as np
 
+from bncourse.grading.jail import (
+    GradingJail,
+    JailSpec,
+    jail_command,
+    pids_cgroup,
+    remove_cgroup,
+    set_limits,
+)
 from bncourse.grading.runner import RawCase
+from bncourse.notebook_file import read_upload
 
 __all__ = [
     "CellSource", "ForkServer", "SandboxOutcome", "kill_process_group", "preload_modules", "preloadable",
@@ -368,25 +378,29 @@ def run_submission(
             interpreter start-up and no re-import of numpy/torch/matplotlib); ``None``, or a
             server that cannot deliver, means a fresh ``python -I -B`` process.
     """
+    n_items = max(1, len(exercise_ids) + sum(c.kind == "exercise" for c in cells))
+    request: dict[str, Any] = {
+        "cells": [vars(c) | {"forbidden": list(c.forbidden)} for c in cells],
+        "exercises": list(exercise_ids),
+        "soft_timeout": max(0.5, 0.4 * timeout / n_items),
+        "imports_timeout": 0.6 * timeout,
+        "cpu_seconds": math.ceil(timeout) + 2,
+        "memory_bytes": int(memory_bytes),
+        "file_bytes": MAX_RESULT_BYTES,
+        "extra_exercise_files": [str(Path(p).resolve()) for p in extra_exercise_files],
+    }
+    if server is not None and server.jail is not None:
+        return _run_jailed(request, exercise_ids, timeout, server)
     tmp = Path(tempfile.mkdtemp(prefix="bncourse-grade-"))
     try:
         work, home, results = tmp / "work", tmp / "home", tmp / "results"
         for d in (work, home, home / "tmp", home / "mpl", results):
             d.mkdir()
-        n_items = max(1, len(exercise_ids) + sum(c.kind == "exercise" for c in cells))
-        request = {
-            "cells": [vars(c) | {"forbidden": list(c.forbidden)} for c in cells],
-            "exercises": list(exercise_ids),
-            "soft_timeout": max(0.5, 0.4 * timeout / n_items),
-            "imports_timeout": 0.6 * timeout,
-            "cpu_seconds": math.ceil(timeout) + 2,
-            "memory_bytes": int(memory_bytes),
-            "file_bytes": MAX_RESULT_BYTES,
+        request |= {
             "result_dir": str(results),
             "allow_write": [str(work), str(home), str(results)],
             "deny_read": [str(PACKAGE_DIR), str(PACKAGE_DIR.parent / "notebooks"),
                           str(PACKAGE_DIR.parent / "tests")] + [str(p) for p in deny_read],
-            "extra_exercise_files": [str(Path(p).resolve()) for p in extra_exercise_files],
         }
         req_path = tmp / "request.json"
         req_path.write_text(json.dumps(request))
@@ -398,16 +412,47 @@ def run_submission(
             _wait_cold(tmp, work, env, req_path, timeout, outcome)
         outcome.seconds = time.perf_counter() - start
         outcome.stderr_tail = _tail(tmp / "stderr.txt")
-        _read_cells(results / "cells.npz", outcome)
-        for k, ex_id in enumerate(exercise_ids):
-            path = results / f"{k}.npz"
-            if path.exists():
-                _read_exercise_result(path, ex_id, outcome)
-            else:
-                outcome.status[ex_id] = "no_result"
+        _read_results(results, exercise_ids, outcome)
         return outcome
     finally:
         _remove_tree(tmp)
+
+
+def _read_results(results: Path, exercise_ids: Sequence[str], outcome: SandboxOutcome) -> None:
+    _read_cells(results / "cells.npz", outcome)
+    for k, ex_id in enumerate(exercise_ids):
+        path = results / f"{k}.npz"
+        if path.exists():
+            _read_exercise_result(path, ex_id, outcome)
+        else:
+            outcome.status[ex_id] = "no_result"
+
+
+def _run_jailed(request: dict[str, Any], exercise_ids: Sequence[str], timeout: float,
+                server: ForkServer) -> SandboxOutcome:
+    """Run ``request`` in ``server``'s jail (a fresh corner of it per submission)."""
+    request |= {
+        "result_dir": "/out",
+        "allow_write": ["/out", "/tmp"],
+        "deny_read": [],
+        "env": {**_scrubbed_env(Path("/tmp")), "MPLCONFIGDIR": "/tmp/mpl", "PATH": "/usr/bin"},
+    }
+    outcome = SandboxOutcome(forked=True)
+    start = time.perf_counter()
+    slot = server.run_jailed(request, timeout, outcome)
+    outcome.seconds = time.perf_counter() - start
+    if slot is None:
+        outcome.forked = False
+        for ex_id in exercise_ids:
+            outcome.status[ex_id] = "no_result"
+            outcome.messages[ex_id] = "the grader's jail could not run it (not the student's fault; see the log)"
+        return outcome
+    try:
+        outcome.stderr_tail = _tail(slot / "stderr.txt") if not (slot / "stderr.txt").is_symlink() else ""
+        _read_results(slot, exercise_ids, outcome)
+    finally:
+        _remove_tree(slot)
+    return outcome
 
 
 # --------------------------------------------------------------------------------------
@@ -435,6 +480,7 @@ MAX_PRELOAD = 64
 MAX_RESTARTS = 2
 """A fork server that died this often is not started again (workers start cold)."""
 
+_JAIL_BOOTSTRAP = "from bncourse.grading.sandbox import server_main; server_main('/out/server.json')"
 _SERVER_BOOTSTRAP = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
     "from bncourse.grading.sandbox import server_main; server_main(sys.argv[2])"
@@ -502,7 +548,10 @@ class ForkServer:
     """
 
     def __init__(self, preload: Sequence[str] = (), extra_exercise_files: Sequence[Path] = (),
-                 start_timeout: float = 180.0) -> None:
+                 start_timeout: float = 180.0, jail: GradingJail | None = None) -> None:
+        self.jail = jail
+        self._cgroup: Path | None = None
+        self._count = 0
         self.preload = [m for m in preload if preloadable(m)][:MAX_PRELOAD]
         self.extra_exercise_files = [str(Path(p).resolve()) for p in extra_exercise_files]
         self.start_timeout = start_timeout
@@ -533,17 +582,71 @@ class ForkServer:
         home = self._dir / "home"
         for d in (home, home / "tmp", home / "mpl"):
             d.mkdir()
-        config = self._dir / "config.json"
-        config.write_text(json.dumps({"preload": self.preload, "extra_exercise_files": self.extra_exercise_files}))
+        config = {"preload": self.preload, "extra_exercise_files": self.extra_exercise_files}
         self._started_at = time.perf_counter()
+        self._buffer.clear()
+        self._ready = False
+        if self.jail is not None:
+            self._start_jailed(config)
+            return
+        (self._dir / "config.json").write_text(json.dumps(config))
         with open(self._dir / "stderr.txt", "wb") as err:
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", "-c", _SERVER_BOOTSTRAP, str(PACKAGE_DIR.parent), str(config)],
+                [sys.executable, "-I", "-B", "-c", _SERVER_BOOTSTRAP, str(PACKAGE_DIR.parent),
+                 str(self._dir / "config.json")],
                 cwd=self._dir, env=_scrubbed_env(home), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=err, close_fds=True, start_new_session=True,
             )
-        self._buffer.clear()
-        self._ready = False
+
+    def _start_jailed(self, config: dict[str, Any]) -> None:
+        """Start the server in a bubblewrap jail that sees only the student build (see
+        :mod:`bncourse.grading.jail`); each submission gets a folder ``out/N`` of its own."""
+        assert self.jail is not None and self._dir is not None
+        out = self._dir / "out"
+        out.mkdir(mode=0o700)
+        config["jailed"] = {"tmp_bytes": self.jail.tmp_bytes, "out_bytes": self.jail.out_bytes}
+        (out / "server.json").write_text(json.dumps(config))
+        spec = JailSpec(self.jail.student_build, out, extra_files=tuple(Path(f) for f in self.extra_exercise_files))
+        env = {k: v for k, v in _scrubbed_env(Path("/tmp")).items() if k not in ("PATH", "HOME", "MPLCONFIGDIR")}
+        cmd = jail_command(spec, ["python", "-c", _JAIL_BOOTSTRAP], self.jail.limits, env)
+        remove_cgroup(self._cgroup)
+        self._cgroup = pids_cgroup(f"bncourse-grade-{os.getpid()}-{id(self)}", self.jail.max_pids)
+        limits, cgroup = self.jail.limits, self._cgroup
+        with open(self._dir / "stderr.txt", "wb") as err:
+            self._proc = subprocess.Popen(
+                cmd, cwd="/", env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=err, close_fds=True, preexec_fn=lambda: set_limits(limits, cgroup),
+            )
+
+    def run_jailed(self, request: Mapping[str, Any], timeout: float, outcome: SandboxOutcome) -> Path | None:
+        """Run ``request`` in a fresh corner of the jail; the host folder holding its result
+        files (the caller reads, then removes it), or ``None`` if the server could not run it."""
+        if not self.ready() or self._dir is None:
+            return None
+        if self._proc is None or self._proc.stdin is None or self._proc.stdout is None:  # pragma: no cover
+            return None
+        self._count += 1
+        slot = self._dir / "out" / str(self._count)
+        slot.mkdir(mode=0o700)
+        (slot / "request.json").write_text(json.dumps(request))
+        try:
+            self._proc.stdin.write(json.dumps({"id": self._count, "timeout": timeout}).encode() + b"\n")
+            self._proc.stdin.flush()
+        except OSError:
+            self._stop()
+            return None
+        line = _read_line(self._proc.stdout.fileno(), self._buffer, time.monotonic() + timeout + 30.0)
+        if line is None or not re.fullmatch(rb"exit -?\d+", line):
+            outcome.timed_out = line is None
+            self._stop()  # the server is in an unknown state: the next run restarts it
+            return slot
+        try:
+            report = json.loads(read_upload(slot / JAIL_REPORT, 4096))
+            outcome.exit_code = int(report["exit"]) if isinstance(report["exit"], int) else None
+            outcome.timed_out = report["timed_out"] is True
+        except (OSError, ValueError, KeyError, TypeError):
+            outcome.exit_code = None
+        return slot
 
     @property
     def alive(self) -> bool:
@@ -619,6 +722,8 @@ class ForkServer:
             proc.wait()
             if proc.stdout is not None:
                 proc.stdout.close()
+        remove_cgroup(self._cgroup)
+        self._cgroup = None
 
     def close(self) -> None:
         """Stop the server and remove its directory."""
@@ -658,7 +763,14 @@ def _warm_up() -> None:  # pragma: no cover - runs in the server or a cold worke
 
 
 def server_main(config_path: str) -> None:  # pragma: no cover - runs in the server process
-    """Entry point of the fork server (see :class:`ForkServer`)."""
+    """Entry point of the fork server (see :class:`ForkServer`).
+
+    With ``config["jailed"]`` the server runs inside the grader's jail and each request is
+    ``{"id": N, "timeout": seconds}``: the submission's folder is ``/out/N`` (its
+    ``request.json`` in, its results out) and :func:`_jailed_submission` gives it namespaces
+    of its own.  The only lines the server writes are ``ready`` once and ``exit CODE`` per
+    request (unjailed, ``pid PID`` first).
+    """
     import importlib
 
     with open(config_path) as f:
@@ -674,6 +786,9 @@ def server_main(config_path: str) -> None:  # pragma: no cover - runs in the ser
             ex.cases()
     with contextlib.suppress(Exception):
         _warm_up()
+    jailed = config.get("jailed")
+    if jailed:
+        from bncourse.grading import confine  # noqa: F401  (imported before any submission)
     sys.stdout.flush()
     sys.stderr.flush()
     os.write(1, b"ready\n")
@@ -685,8 +800,11 @@ def server_main(config_path: str) -> None:  # pragma: no cover - runs in the ser
         message = json.loads(line)
         pid = os.fork()
         if pid == 0:
+            if jailed:
+                _jailed_submission(message, jailed)
             _forked_worker(message)
-        os.write(1, f"pid {pid}\n".encode())
+        if not jailed:
+            os.write(1, f"pid {pid}\n".encode())
         _, status = os.waitpid(pid, 0)
         os.write(1, f"exit {os.waitstatus_to_exitcode(status)}\n".encode())
 
@@ -705,6 +823,121 @@ def _forked_worker(message: Mapping[str, Any]) -> None:  # pragma: no cover - ru
         os.environ.clear()
         os.environ.update(message["env"])
         worker_main(message["request"])
+    finally:
+        os._exit(70)
+
+
+JAIL_REPORT = "jail.json"
+"""Written into the host's folder by the trusted half of a jailed run, after the submission's
+processes are gone: ``{"exit": code, "timed_out": bool, "seconds": s}``."""
+OUTPUT_TAIL = 4000
+
+
+def _result_names(n_exercises: int) -> list[str]:
+    return ["cells.npz", *[f"{k}.npz" for k in range(n_exercises)]]
+
+
+def _copy_out(private: int, host: int, name: str, limit: int, *, tail: bool = False) -> None:
+    """Copy ``name`` from the private result folder to the host's (regular files only, capped)."""
+    try:
+        src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=private)
+    except OSError:
+        return
+    try:
+        info = os.fstat(src)
+        if not stat.S_ISREG(info.st_mode) or (info.st_size > limit and not tail):
+            return
+        if tail:
+            os.lseek(src, max(0, info.st_size - limit), os.SEEK_SET)
+        dst = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=host)
+        try:
+            left = limit
+            while left > 0:
+                chunk = os.read(src, min(left, 1 << 20))
+                if not chunk:
+                    break
+                os.write(dst, chunk)
+                left -= len(chunk)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+
+
+def _jailed_submission(message: Mapping[str, Any], jailed: Mapping[str, Any]) -> None:  # pragma: no cover
+    """The trusted child of a jailed fork: namespaces of its own, then run, then copy out.
+
+    Runs before any student code exists in this process: opens the host folder
+    ``/out/ID`` (kept as a descriptor), reads the request, moves into new user, mount,
+    network, IPC and UTS namespaces, mounts fresh size-capped ``tmpfs`` on ``/tmp`` and
+    ``/out``, hides ``/proc``, and forks the submission's process as the first process of a
+    new PID namespace (:func:`_submission_process`).  It waits at most the request's timeout,
+    then kills that process (which ends every process of the namespace), copies the result
+    files that have the expected names (regular, size-capped) to the host folder and writes
+    :data:`JAIL_REPORT`.  Nothing the submission can reach holds the host folder.
+    """
+    from bncourse.grading import confine
+
+    code = 70
+    try:
+        name = str(message["id"])
+        if not re.fullmatch(r"\d{1,9}", name):
+            raise ValueError("bad request id")
+        host = os.open(f"/out/{name}", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        req_fd = os.open("request.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=host)
+        with open(req_fd, encoding="utf-8") as f:
+            request = json.load(f)
+        timeout = float(message["timeout"])
+        confine.private_namespaces()
+        confine.mount_tmpfs("/tmp", int(jailed["tmp_bytes"]), mode=0o700, executable=False)
+        confine.mount_tmpfs("/out", int(jailed["out_bytes"]), mode=0o700, executable=False)
+        private = os.open("/out", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        confine.hide("/proc")
+        confine.new_pid_namespace()
+        start = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            _submission_process(request)
+        pidfd = os.pidfd_open(pid)
+        ready, _, _ = select.select([pidfd], [], [], timeout)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)  # the namespace's first process: every other one dies with it
+        _, status = os.waitpid(pid, 0)
+        seconds = time.monotonic() - start
+        for result in _result_names(len(request["exercises"])):
+            _copy_out(private, host, result, MAX_RESULT_BYTES)
+        for stream in ("stdout.txt", "stderr.txt"):
+            _copy_out(private, host, stream, OUTPUT_TAIL, tail=True)
+        report = json.dumps({"exit": os.waitstatus_to_exitcode(status), "timed_out": not ready,
+                             "seconds": round(seconds, 4)}).encode()
+        fd = os.open(JAIL_REPORT, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600, dir_fd=host)
+        os.write(fd, report)
+        os.close(fd)
+        code = 0
+    except BaseException as exc:
+        with contextlib.suppress(BaseException):
+            os.write(2, f"jailed run failed: {type(exc).__name__}: {exc}\n".encode())
+    finally:
+        os._exit(code)
+
+
+def _submission_process(request: dict[str, Any]) -> None:  # pragma: no cover - first process of its namespace
+    """Point stdio at private files, drop every descriptor and privilege, run the worker."""
+    from bncourse.grading import confine
+
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDONLY)
+        out = os.open("/out/stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        err = os.open("/out/stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        for fd, target in ((null, 0), (out, 1), (err, 2)):
+            os.dup2(fd, target)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        os.chdir("/tmp")
+        os.environ.clear()
+        os.environ.update(request["env"])
+        confine.lock_down()
+        worker_main(request)
     finally:
         os._exit(70)
 
@@ -835,13 +1068,17 @@ def _load_extra_exercises(files: Sequence[str]) -> None:
             spec.loader.exec_module(module)
 
 
-def worker_main(request_path: str) -> None:  # pragma: no cover - runs in the subprocess
-    """Entry point of the sandboxed worker (see the module docstring)."""
+def worker_main(request: str | Mapping[str, Any]) -> None:  # pragma: no cover - runs in the subprocess
+    """Entry point of the sandboxed worker (see the module docstring): ``request`` is the
+    request or the path of its JSON file."""
     import builtins
     import linecache
 
-    with open(request_path) as f:
-        req = json.load(f)
+    if isinstance(request, str):
+        with open(request) as f:
+            req = json.load(f)
+    else:
+        req = request
     _set_limits(req)
     from bncourse.grading import registry, runner
 

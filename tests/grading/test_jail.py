@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 
 from bncourse.authoring import student_package
-from bncourse.grading.jail import JAIL_UID, JailLimits, JailSpec, bwrap_path, run_in_jail
+from bncourse.grading.jail import (
+    JAIL_BUILD,
+    JAIL_UID,
+    JailLimits,
+    JailSpec,
+    bwrap_path,
+    run_in_jail,
+)
 from tests.paths import ROOT
 
 if bwrap_path() is None:
@@ -50,7 +57,7 @@ def test_it_runs_the_student_build_as_nobody_with_the_libraries(build: Path, tmp
     assert rc == 0, text
     uid, gid, edition, reference, where = text.split()[:5]
     assert (int(uid), int(gid), edition, reference) == (JAIL_UID, JAIL_UID, "student", "None")
-    assert where.startswith(str(build))
+    assert where.startswith(JAIL_BUILD)
     assert (out / "result.txt").read_text() == "written"
 
 
