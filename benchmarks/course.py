@@ -144,12 +144,25 @@ def execute_notebooks(paths: list[Path], jobs: int = 1,
     return results, total
 
 
-def _grade(submissions: list[Path], out: Path, jobs: int, warm: bool = True) -> tuple[Any, dict[str, float]]:
+def _grade(submissions: list[Path], out: Path, jobs: int, warm: bool = True,
+           jail: Any = None) -> tuple[Any, dict[str, float]]:
     from bncourse.grading.grader import grade_class
 
     with _clock() as c:
-        summary = grade_class(submissions, out, jobs=jobs, regrade=True, warm=warm)
+        summary = grade_class(submissions, out, jobs=jobs, regrade=True, warm=warm, jail=jail)
     return summary, c
+
+
+def grading_jail(root: Path) -> Any:
+    """The jail ``bncourse grade`` uses (the student build written under ``root``), or None
+    where bubblewrap is missing (the rows then say NOT ISOLATED)."""
+    from bncourse.authoring import student_package
+    from bncourse.grading.jail import GradingJail, bwrap_path
+
+    if bwrap_path() is None:
+        return None
+    files = student_package.package_files(expected_outputs=False)
+    return GradingJail(student_package.write_tree(files, root / "student-build"))
 
 
 def _split(summary: Any) -> str:
@@ -163,7 +176,8 @@ def _split(summary: Any) -> str:
 def grading_times(notebooks: list[Path], class_size: int, jobs_list: tuple[int, ...] = (1, 2),
                   progress: Callable[[str], None] = print) -> list[Timed]:
     """Grade each instructor notebook alone (warm, and the last one also ``--cold``), then a
-    class of ``class_size`` students who each submit every notebook.
+    class of ``class_size`` students who each submit every notebook — all in the OS jail, as
+    ``bncourse grade`` does (where bubblewrap is missing: without it, and the rows say so).
 
     Every graded submission must score full marks (the instructor notebooks hold the
     solutions); a shortfall is reported in ``detail`` so a slow-but-wrong grader shows.
@@ -174,13 +188,15 @@ def grading_times(notebooks: list[Path], class_size: int, jobs_list: tuple[int, 
     rows: list[Timed] = []
     with tempfile.TemporaryDirectory(prefix="bncourse-bench-") as tmp:
         root = Path(tmp)
+        jail = grading_jail(root)
+        how = "jailed" if jail is not None else "NOT ISOLATED"
         runs = [(nb, True) for nb in notebooks] + ([(notebooks[-1], False)] if notebooks else [])
         for nb, warm in runs:
             sub = root / "one" / f"{nb.stem}-{warm}" / "instructor"
             sub.mkdir(parents=True)
             shutil.copy(nb, sub / nb.name)
-            summary, c = _grade([sub], root / "out" / f"{nb.stem}-{warm}", jobs=1, warm=warm)
-            label = f"grade {nb.name}" + ("" if warm else " --cold")
+            summary, c = _grade([sub], root / "out" / f"{nb.stem}-{warm}", jobs=1, warm=warm, jail=jail)
+            label = f"grade {nb.name} ({how})" + ("" if warm else " --cold")
             rows.append(Timed(label, c["wall"], c["cpu"], f"{_scores(summary.out)}; {_split(summary)}"))
             progress(f"{label}: {c['wall']:.1f} s")
         if notebooks and class_size > 0:
@@ -191,9 +207,9 @@ def grading_times(notebooks: list[Path], class_size: int, jobs_list: tuple[int, 
                     shutil.copy(nb, klass / f"student{i:02d}" / nb.name)
             n = class_size * len(notebooks)
             for jobs in jobs_list:
-                summary, c = _grade([klass], root / "out" / f"class-jobs{jobs}", jobs=jobs)
+                summary, c = _grade([klass], root / "out" / f"class-jobs{jobs}", jobs=jobs, jail=jail)
                 rows.append(Timed(f"grade class of {class_size} students × {len(notebooks)} notebooks "
-                                  f"({n}), --jobs {jobs}", c["wall"], c["cpu"],
+                                  f"({n}, {how}), --jobs {jobs}", c["wall"], c["cpu"],
                                   f"{_scores(summary.out)}; {_split(summary)}"))
                 progress(f"graded class, --jobs {jobs}: {c['wall']:.1f} s")
     return rows

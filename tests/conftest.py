@@ -38,3 +38,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def student_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The student build of the package that the grader's jail runs (one per test session)."""
+    from tests.jail_helpers import write_student_build
+
+    return write_student_build(tmp_path_factory.mktemp("student-build"))

@@ -1,25 +1,27 @@
-"""Run one submission's code in a locked-down subprocess and bring back only data.
+"""Run one submission's code in a confined worker and bring back only data.
 
 Three parts live here:
 
-* :func:`run_submission` (grading process): starts the worker in a fresh temporary
-  directory with a scrubbed environment, its own session (process group), no stdin and no
-  inherited file descriptors — forked from a warm :class:`ForkServer` when one is given,
-  else as a fresh ``python -I -B`` — waits with a wall-clock timeout, kills the whole process
-  group afterwards (so a grandchild that outlives the worker dies too), and reads back the
-  result files as **untrusted data**: ``.npz`` loaded with ``allow_pickle=False``, sizes
-  capped, every field type-checked.  Nothing the student prints is parsed.
-* :func:`worker_main` (sandboxed process): sets CPU, address-space and file-size limits,
-  installs an audit hook (no reading the course's sources, instructor notebooks or other
-  submissions; no writing outside its temp dir; no new processes, signals to other
-  processes, ctypes or limit changes), runs the ``imports`` cell and the ``exercise``
-  cells in a fresh namespace (the experiments never run), then runs each exercise's
-  cases through :func:`bncourse.grading.runner.run_cases` and writes one result file per
-  exercise as soon as it is done, so a later crash or timeout keeps the earlier results.
-
-* :class:`ForkServer` / :func:`server_main`: a process that has already imported numpy,
+* :func:`run_submission` (grading process): builds the request (the cells, the exercises,
+  the limits) and runs it, in the OS jail when it is given a jailed :class:`ForkServer`
+  (what ``bncourse grade`` does), else (``--no-jail``, tests) in a Python-level sandbox: a
+  subprocess of the grader's user with a temporary directory, a scrubbed environment, its
+  own session and an audit hook.  Either way it reads back the result files as **untrusted
+  data**: ``.npz`` headers checked before loading, ``allow_pickle=False``, sizes capped,
+  every field type-checked.  Nothing the student prints is parsed.
+* :class:`ForkServer` / :func:`server_main`: a warm process that has imported numpy,
   matplotlib, torch and the course modules an imports cell names, and forks one worker per
-  submission, so a class costs one interpreter start-up instead of one per notebook.
+  submission, so a class costs one interpreter start-up per job.  Jailed, the server runs in
+  bubblewrap (:mod:`bncourse.grading.jail`) and its child for a submission,
+  :func:`_jailed_submission`, gives it namespaces of its own (:mod:`bncourse.grading.confine`)
+  and copies its results out to the host folder only the server's child holds.
+* :func:`worker_main` (the submission's process): sets CPU, address-space and file-size
+  limits, installs the audit hook (it names attempts to read the course, write elsewhere,
+  start processes, use ctypes or sockets in the feedback: a diagnostic, not the boundary),
+  runs the ``imports`` cell and the ``exercise`` cells in a fresh namespace (the
+  experiments never run), then runs each exercise's cases through
+  :func:`bncourse.grading.runner.run_cases` and writes one result file per exercise as
+  soon as it is done, so a later crash or timeout keeps the earlier results.
 
 The worker's verdicts are never trusted: it sends outputs, and the grading process
 regenerates the cases and compares them with its own reference
@@ -56,6 +58,7 @@ from bncourse.grading.jail import (
     GradingJail,
     JailSpec,
     jail_command,
+    jail_extra_file,
     pids_cgroup,
     remove_cgroup,
     set_limits,
@@ -435,6 +438,7 @@ def _run_jailed(request: dict[str, Any], exercise_ids: Sequence[str], timeout: f
         "result_dir": "/out",
         "allow_write": ["/out", "/tmp"],
         "deny_read": [],
+        "extra_exercise_files": server.jailed_extra_files(),
         "env": {**_scrubbed_env(Path("/tmp")), "MPLCONFIGDIR": "/tmp/mpl", "PATH": "/usr/bin"},
     }
     outcome = SandboxOutcome(forked=True)
@@ -605,6 +609,7 @@ class ForkServer:
         out = self._dir / "out"
         out.mkdir(mode=0o700)
         config["jailed"] = {"tmp_bytes": self.jail.tmp_bytes, "out_bytes": self.jail.out_bytes}
+        config["extra_exercise_files"] = self.jailed_extra_files()
         (out / "server.json").write_text(json.dumps(config))
         spec = JailSpec(self.jail.student_build, out, extra_files=tuple(Path(f) for f in self.extra_exercise_files))
         env = {k: v for k, v in _scrubbed_env(Path("/tmp")).items() if k not in ("PATH", "HOME", "MPLCONFIGDIR")}
@@ -617,6 +622,10 @@ class ForkServer:
                 cmd, cwd="/", env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=err, close_fds=True, preexec_fn=lambda: set_limits(limits, cgroup),
             )
+
+    def jailed_extra_files(self) -> list[str]:
+        """Where the jail sees :attr:`extra_exercise_files`."""
+        return [jail_extra_file(i, Path(f)) for i, f in enumerate(self.extra_exercise_files)]
 
     def run_jailed(self, request: Mapping[str, Any], timeout: float, outcome: SandboxOutcome) -> Path | None:
         """Run ``request`` in a fresh corner of the jail; the host folder holding its result

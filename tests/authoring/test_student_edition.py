@@ -68,8 +68,10 @@ def test_the_wheel_holds_no_instructor_module(edition: Path) -> None:
     package = [n for n in names if n.startswith("bncourse/")]
     assert not [n for n in package if student_package.is_instructor_only(n)]
     for gone in ("bncourse/reference/", "solutions.py", "mistakes.py", "bncourse/authoring/",
-                 "bncourse/grading/grader.py", "bncourse/grading/sandbox.py", "bncourse/nn/from_scratch.py"):
+                 "bncourse/grading/grader.py", "bncourse/nn/from_scratch.py"):
         assert not [n for n in package if gone in n], gone
+    for jail_side in ("sandbox.py", "confine.py", "jail.py"):  # what the grader's jail runs (no answer in it)
+        assert f"bncourse/grading/{jail_side}" in names
     assert "bncourse/grading/expected_outputs.json" in names
     edition_py = zipfile.ZipFile(_wheel(edition)).read("bncourse/edition.py").decode()
     assert '= "student"' in edition_py

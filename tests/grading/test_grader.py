@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 
 from bncourse.grading.grader import discover_submissions, grade_class
+from bncourse.grading.jail import GradingJail
 from bncourse.grading.sandbox import kill_process_group
 from tests import grading_helpers as gh
+from tests.jail_helpers import require_bwrap
 
 pytestmark = pytest.mark.slow  # runs the class grader in subprocesses: not in `make test-fast`
 
@@ -84,9 +86,14 @@ def _sleepers() -> list[int]:
     return pids
 
 
-@pytest.fixture(scope="module", params=["warm", "cold"])
+@pytest.fixture(scope="module", params=["warm", "cold", "jail"])
 def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The hostile class graded once with workers forked from warm servers, once cold."""
+    """The hostile class graded once with workers forked from warm servers, once cold (both
+    ``--no-jail``), and once as ``bncourse grade`` does it: in the OS jail."""
+    jail = None
+    if request.param == "jail":
+        require_bwrap()
+        jail = GradingJail(request.getfixturevalue("student_build"))
     root = tmp_path_factory.mktemp(f"class-{request.param}")
     subs = root / "submissions"
     for student, spec in HOSTILE.items():
@@ -95,15 +102,16 @@ def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     out = root / "out"
     start = time.perf_counter()
     summary = grade_class([subs], out, jobs=2, timeout=4.0, extra_exercise_files=[gh.THIS_FILE],
-                          warm=request.param == "warm")
+                          warm=request.param != "cold", jail=jail)
     seconds = time.perf_counter() - start
     with open(out / "grades.csv", newline="") as f:
         rows = {r["student"]: r for r in csv.DictReader(f)}
     report = json.loads((out / "report.json").read_text())
     results = {(s["student"], r["exercise"]): r for s in report["submissions"] for r in s["results"]}
     records = {s["student"]: s for s in report["submissions"]}
-    assert {r["forked"] for r in records.values()} == {request.param == "warm"}
-    return {"root": root, "subs": subs, "out": out, "before": before, "summary": summary,
+    assert {r["forked"] for r in records.values()} == {request.param != "cold"}
+    assert {r["isolation"] for r in records.values()} == {"bubblewrap jail" if jail else "NOT ISOLATED"}
+    return {"jailed": jail is not None, "root": root, "subs": subs, "out": out, "before": before, "summary": summary,
             "rows": rows, "results": results, "records": records, "seconds": seconds}
 
 
@@ -176,6 +184,9 @@ def test_cwd_vandalism_is_harmless_and_grader_files_are_protected(graded: dict[s
 
 def test_reading_the_reference_is_blocked(graded: dict[str, Any]) -> None:
     rec = graded["records"]["reads_reference"]
+    if graded["jailed"]:  # the jail runs the student build: there is no reference to read
+        assert any("No module named 'bncourse.reference'" in e["error"] for e in rec["cell_errors"])
+        return
     assert any("reading" in b and "bncourse" in b for b in rec["blocked"])
     assert any("PermissionError" in e["error"] for e in rec["cell_errors"])
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from bncourse.authoring import student_package
 from bncourse.grading.jail import (
     JAIL_BUILD,
     JAIL_UID,
@@ -25,19 +24,16 @@ from bncourse.grading.jail import (
     bwrap_path,
     run_in_jail,
 )
+from tests.jail_helpers import require_bwrap
 from tests.paths import ROOT
 
 if bwrap_path() is None:
-    if os.environ.get("BNCOURSE_REQUIRE_JAIL") == "1":
-        pytest.fail("bubblewrap is required here (BNCOURSE_REQUIRE_JAIL=1): apt-get install bubblewrap",
-                    pytrace=False)
-    pytest.skip("bubblewrap (bwrap) is not installed: the jail cannot be tested here", allow_module_level=True)
+    require_bwrap()  # a skip with its reason, or a failure in CI
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("student-build")
-    return student_package.write_tree(student_package.package_files(expected_outputs=False), root)
+def build(student_build: Path) -> Path:
+    return student_build
 
 
 def _run(build: Path, tmp_path: Path, code: str, **limits: float) -> tuple[int | None, str, Path]:
