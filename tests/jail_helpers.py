@@ -30,3 +30,9 @@ def require_bwrap() -> None:
 def write_student_build(root: Path) -> Path:
     """The student build of the package, as ``bncourse grade`` gives the jail (no expected outputs)."""
     return student_package.write_tree(student_package.package_files(expected_outputs=False), root)
+
+
+def isolation_args() -> list[str]:
+    """``bncourse grade`` arguments for a test about something else than the jail (discovery,
+    the CLI): jailed where bubblewrap exists, else ``--no-jail`` so the test still runs."""
+    return [] if bwrap_path() is not None else ["--no-jail"]

@@ -150,20 +150,21 @@ def _ro_binds(spec: JailSpec) -> list[Path]:
 
 
 def _masks(spec: JailSpec) -> list[str]:
-    """Empty read-only folders over any *installed* ``bncourse`` among the libraries (a
-    non-editable instructor install would otherwise put the answers in view), seen at the
-    library's jail path and at its own path when the Python installation's mount holds it."""
+    """Empty read-only folders over any *installed* ``bncourse`` the jail would see (a
+    non-editable instructor install holds the answers): in each library folder, at its jail
+    path and its own, and in the site-packages of the mounted Python installations."""
     own = _ro_binds(spec)
-    args: list[str] = []
+    targets: list[str] = []
     for i, lib in enumerate(spec.libraries):
-        if not (lib / "bncourse").is_dir():
-            continue
-        real = Path(os.path.realpath(lib))
-        targets = [f"{jail_library(i)}/bncourse"]
-        if any(real == o or o in real.parents for o in own):
-            targets.append(str(real / "bncourse"))
-        for target in targets:
-            args += ["--perms", "0555", "--tmpfs", target, "--remount-ro", target]
+        if (lib / "bncourse").is_dir():
+            targets.append(f"{jail_library(i)}/bncourse")
+    for prefix in own:
+        for copy in sorted(prefix.glob("lib/python3*/site-packages/bncourse")):
+            if copy.is_dir():
+                targets.append(str(copy))
+    args: list[str] = []
+    for target in dict.fromkeys(targets):
+        args += ["--perms", "0555", "--tmpfs", target, "--remount-ro", target]
     return args
 
 
@@ -259,6 +260,7 @@ def pids_cgroup(name: str, max_pids: int) -> Path | None:
                     continue
             except OSError:
                 continue
+        _remove_stale(root)
         path = root / name
         try:
             path.mkdir()
@@ -268,6 +270,15 @@ def pids_cgroup(name: str, max_pids: int) -> Path | None:
             with contextlib.suppress(OSError):
                 path.rmdir()
     return None
+
+
+def _remove_stale(root: Path) -> None:
+    """Remove the cgroups of grader runs that were killed (their process is gone)."""
+    for stale in root.glob("bncourse-grade-*"):
+        pid = stale.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(OSError):
+                stale.rmdir()
 
 
 def remove_cgroup(path: Path | None) -> None:

@@ -19,7 +19,7 @@ from bncourse.grading.grader import discover_submissions, grade_class
 from bncourse.grading.jail import GradingJail
 from bncourse.grading.sandbox import kill_process_group
 from tests import grading_helpers as gh
-from tests.jail_helpers import require_bwrap
+from tests.jail_helpers import isolation_args, require_bwrap
 
 pytestmark = pytest.mark.slow  # runs the class grader in subprocesses: not in `make test-fast`
 
@@ -248,12 +248,12 @@ def test_cli_exits_zero_and_fails_only_when_it_cannot_work(tmp_path: Path) -> No
     (tmp_path / "subs").mkdir()
     (tmp_path / "subs" / "x.ipynb").write_text("{}")
     env = dict(os.environ)
-    ok = subprocess.run([sys.executable, "-m", "bncourse", "grade", str(tmp_path / "subs"), "--out",
-                         str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=120)
+    grade = [sys.executable, "-m", "bncourse", "grade", *isolation_args(), str(tmp_path / "subs"), "--out"]
+    ok = subprocess.run([*grade, str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=120)
     assert ok.returncode == 0 and "graded 1 notebook" in ok.stdout
     (tmp_path / "blocker").write_text("a file, not a folder")
-    bad = subprocess.run([sys.executable, "-m", "bncourse", "grade", str(tmp_path / "subs"), "--out",
-                          str(tmp_path / "blocker" / "out")], capture_output=True, text=True, env=env, timeout=120)
+    bad = subprocess.run([*grade, str(tmp_path / "blocker" / "out")], capture_output=True, text=True, env=env,
+                         timeout=120)
     assert bad.returncode != 0 and "not writable" in bad.stderr
 
 

@@ -15,6 +15,7 @@ import nbformat
 import pytest
 
 from bncourse.cli import main
+from tests.jail_helpers import isolation_args
 from tests.paths import NOTEBOOKS_DIR
 
 pytestmark = pytest.mark.slow
@@ -76,7 +77,7 @@ def test_one_hostile_file_does_not_stop_the_class(kind: str, tmp_path: Path) -> 
     subs = tmp_path / "subs"
     _honest(subs / "honest" / NB)
     HOSTILE[kind](subs / "mallory" / NB)
-    status = main(["grade", str(subs), "--out", str(tmp_path / "out"), "--timeout", "60"])
+    status = main(["grade", str(subs), "--out", str(tmp_path / "out"), "--timeout", "60", *isolation_args()])
     assert status == 0
     with open(tmp_path / "out" / "grades.csv", newline="") as f:
         rows = {r["student"]: r for r in csv.DictReader(f)}
@@ -94,7 +95,7 @@ NOT_READ = {"a folder named .ipynb", "a FIFO", "a symlink to /dev/zero", "a syml
 
 
 def _report(tmp_path: Path, subs: Path) -> tuple[dict[str, dict[str, str]], list[dict]]:
-    assert main(["grade", str(subs), "--out", str(tmp_path / "out")]) == 0
+    assert main(["grade", str(subs), "--out", str(tmp_path / "out"), *isolation_args()]) == 0
     with open(tmp_path / "out" / "grades.csv", newline="") as f:
         rows = {r["student"]: r for r in csv.DictReader(f)}
     return rows, json.loads((tmp_path / "out" / "report.json").read_text())["submissions"]

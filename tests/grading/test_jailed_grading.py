@@ -152,6 +152,19 @@ def test_an_installed_copy_of_the_package_is_masked(student_build: Path, tmp_pat
     assert result.returncode == 0 and result.stdout.decode().strip() == "[]"
 
 
+def test_a_copy_installed_in_the_python_installation_is_masked_too(student_build: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from bncourse.grading import jail as jail_module
+
+    require_bwrap()
+    prefix = tmp_path / "python"
+    (prefix / "lib" / "python3.11" / "site-packages" / "bncourse").mkdir(parents=True)
+    monkeypatch.setattr(jail_module, "_ro_binds", lambda spec: [prefix])
+    cmd = jail_command(JailSpec(student_build, tmp_path / "out", libraries=()), ["true"])
+    target = str(prefix / "lib" / "python3.11" / "site-packages" / "bncourse")
+    assert cmd[cmd.index(target) - 1] == "--tmpfs"
+
+
 def test_a_fork_bomb_is_bounded_by_the_pids_cgroup(student_build: Path) -> None:
     require_bwrap()
     bomb = ("import ctypes, time\nlibc = ctypes.CDLL(None)\nn = 0\nend = time.monotonic() + 3\n"
@@ -272,3 +285,38 @@ def test_grading_with_the_jail_leaves_no_folder_and_no_process_behind(tmp_path: 
     cgroups = Path("/sys/fs/cgroup/pids")
     if cgroups.is_dir():
         assert not [p for p in cgroups.iterdir() if p.name.startswith(f"bncourse-grade-{os.getpid()}-")]
+
+
+def test_a_killed_run_leaves_nothing_the_next_run_trips_over(tmp_path: Path, jail: GradingJail) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    subs = tmp_path / "class"
+    for i in range(6):
+        gh.build_notebook(subs / f"s{i}.ipynb", [gh.FORWARD_OK, "import time\ntime.sleep(1)\n" + gh.BACKWARD_OK])
+    out = tmp_path / "out"
+    runner = ("import sys; from bncourse.grading.grader import grade_class; from bncourse.grading.jail import "
+              "GradingJail; from pathlib import Path; from tests import grading_helpers as gh; "
+              "grade_class([Path(sys.argv[1])], Path(sys.argv[2]), jobs=2, timeout=20, "
+              "extra_exercise_files=[gh.THIS_FILE], jail=GradingJail(Path(sys.argv[3])))")
+    proc = subprocess.Popen([sys.executable, "-c", runner, str(subs), str(out), str(jail.student_build)],
+                            cwd=Path(gh.THIS_FILE).parent.parent, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(Path("/tmp").glob("bncourse-forkserver-*/out/[0-9]*")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the grader is killed mid-run
+    proc.wait()
+    time.sleep(0.5)
+    assert not (out / "grades.csv").exists()
+    summary = grade_class([subs], out, jobs=2, timeout=20, extra_exercise_files=[gh.THIS_FILE], jail=jail)
+    assert summary.graded == 6 and {r["total"] for r in _rows(out).values()} == {"20"}
+    leftovers = []  # no jail of the killed run is alive: bwrap dies with its parent, and its jail with it
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"bwrap" in cmd and str(jail.student_build).encode() in cmd:
+            leftovers.append(pid)
+    assert leftovers == []
