@@ -8,7 +8,7 @@ outputs in the grading process.
 
 from __future__ import annotations
 
-from bncourse.grading.check import best_available, best_pair, check, passed_checks
+from bncourse.grading.check import best_available, best_pair, check, hint, passed_checks
 from bncourse.grading.evaluate import CaseResult, ExerciseResult
 from bncourse.grading.registry import (
     Case,
@@ -36,6 +36,7 @@ __all__ = [
     "exercise_ids",
     "exercises_for_notebook",
     "get_exercise",
+    "hint",
     "passed_checks",
     "register",
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "check",
     "exercise_named",
     "format_result",
+    "hint",
     "passed_checks",
     "run_and_evaluate",
 ]
@@ -126,6 +127,36 @@ def run_and_evaluate(
                 )
         blame_dependencies(result, deps)
     return result, {r.case: r.traceback for r in raws if r.traceback}
+
+
+_HINTS_SHOWN: dict[str, int] = {}
+
+
+def hint(exercise_id: str, level: int | None = None) -> str:
+    """Print the next hint of an exercise's ladder (and return it).
+
+    Each call climbs one rung: a direction first, then the key identity, last the formula.
+    ``level`` (1-based) shows that rung instead.  After the last rung, the last is shown again.
+
+    Raises:
+        ExerciseError: unknown exercise id (with a "did you mean").
+    """
+    exercise = get_exercise(exercise_id)
+    ladder = exercise.hints
+    if not ladder:
+        text = f"{exercise_id} has no hints: its docstring says what to compute."
+        print(text)
+        return text
+    if level is None:
+        level = min(_HINTS_SHOWN.get(exercise_id, 0) + 1, len(ladder))
+    if not 1 <= level <= len(ladder):
+        raise ExerciseError(f"{exercise_id} has hints 1 to {len(ladder)}, not {level}")
+    _HINTS_SHOWN[exercise_id] = max(_HINTS_SHOWN.get(exercise_id, 0), level)
+    more = (f"  (call hint({exercise_id!r}) again for hint {level + 1})" if level < len(ladder)
+            else "  (that was the last hint)")
+    text = f"Hint {level} of {len(ladder)} for {exercise_id}: {ladder[level - 1]}\n{more}"
+    print(text)
+    return text
 
 
 def check(

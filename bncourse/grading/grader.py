@@ -86,7 +86,7 @@ _SUSPICIOUS_ATTRS = {("sys", "modules"), ("os", "system"), ("os", "popen"), ("os
 _GRADING_INTERNALS = ("bncourse.grading.registry", "bncourse.grading.runner", "bncourse.grading.evaluate",
                       "bncourse.grading.sandbox", "bncourse.grading.grader", "bncourse.grading.cases")
 
-_PUBLIC_GRADING = {"check", "best_available", "best_pair", "passed_checks"}
+_PUBLIC_GRADING = {"check", "best_available", "best_pair", "hint", "passed_checks"}
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,10 @@ class Exercise:
             lesson's ``solutions``, ``mistakes`` and ``exercises`` are forbidden on top of these,
             for every exercise (:func:`bncourse.grading.runner.is_lesson_internal`).
         points: maximum points.
+        hints: a hint ladder the student climbs on demand with
+            :func:`bncourse.grading.check.hint`: first a direction, then the key identity,
+            last the formula.  The exercise's docstring keeps only the contract (shapes,
+            arguments, returns); the formulas live here.
     """
 
     id: str
@@ -211,6 +215,7 @@ class Exercise:
     fallback: Ref | Callable[..., Any] | None = None
     forbidden: tuple[str, ...] = ("torch", "bncourse.reference", "bncourse.nn", "sklearn")
     points: int = 10
+    hints: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -299,9 +304,13 @@ def get_exercise(exercise_id: str) -> Exercise:
     try:
         return _REGISTRY[exercise_id]
     except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(str(exercise_id), list(_REGISTRY), n=1, cutoff=0.6)
+        guess = f"did you mean {close[0]!r}? " if close else ""
         valid = ", ".join(sorted(_REGISTRY)) or "(none registered)"
         broken = "".join(f"; {m} failed to import: {e}" for m, e in _BROKEN.items())
-        raise ExerciseError(f"unknown exercise id {exercise_id!r}; valid ids: {valid}{broken}") from None
+        raise ExerciseError(f"unknown exercise id {exercise_id!r}; {guess}valid ids: {valid}{broken}") from None
 
 
 def exercises_for_notebook(notebook: str) -> list[Exercise]:
