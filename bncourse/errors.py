@@ -16,6 +16,7 @@ __all__ = [
     "BatchSizeError",
     "DTypeError",
     "ExerciseError",
+    "NonFiniteError",
     "NotebookError",
     "ParameterError",
     "ShapeError",
@@ -36,6 +37,10 @@ class DTypeError(BNCourseError):
 
 class ParameterError(BNCourseError):
     """A scalar parameter is out of range (eps <= 0, momentum outside [0, 1], ...)."""
+
+
+class NonFiniteError(BNCourseError):
+    """An input array holds NaN or infinity (batch statistics would silently become NaN)."""
 
 
 class BatchSizeError(BNCourseError):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from bncourse.errors import BatchSizeError, DTypeError, ParameterError, ShapeError
+from bncourse.errors import BatchSizeError, DTypeError, NonFiniteError, ParameterError, ShapeError
 
 Shape = tuple[int, ...]
 
@@ -33,13 +33,28 @@ def as_float_array(a: ArrayLike, name: str, fn: str) -> NDArray[np.floating[Any]
     """``np.asarray(a)``, rejecting anything that is not a floating-point array.
 
     The array is not copied, so the caller must not write into it.
+
+    Raises:
+        DTypeError: not a floating-point array.
+        NonFiniteError: it holds NaN or infinity (batch statistics would silently be NaN).
     """
+    __tracebackhide__ = True
     arr = np.asarray(a)
     if not np.issubdtype(arr.dtype, np.floating):
         raise DTypeError(
             f"{fn}: {name} must be a floating-point array (float32 or float64), "
             f"got dtype {arr.dtype}"
         )
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(np.add.reduce(arr, axis=None, dtype=np.float64)) if arr.size else 0.0
+    if not math.isfinite(total):
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:  # (a finite array whose float64 sum overflows is fine)
+            raise NonFiniteError(
+                f"{fn}: {name} contains {bad} NaN or infinite value(s) of {arr.size}; every batch statistic "
+                "would be NaN. Find where they come from (a division by zero, a log of 0, an exploding "
+                "training run) before normalizing."
+            )
     return arr
 
 
@@ -47,6 +62,7 @@ def as_param(
     a: ArrayLike, name: str, fn: str, shape: Shape, dtype: np.dtype[Any]
 ) -> NDArray[np.floating[Any]]:
     """A floating-point parameter of exactly ``shape``, viewed in ``dtype`` (no copy if equal)."""
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     arr = as_float_array(a, name, fn)
     check_shape(arr.shape, shape, name, fn)
     return arr.astype(dtype, copy=False)
@@ -57,18 +73,21 @@ def check_ndim(shape: Shape, ndims: Sequence[int], name: str, fn: str, layout: s
 
     ``layout`` describes the expected shape, e.g. ``"(N, D)"``.
     """
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     if len(shape) not in ndims:
         raise ShapeError(f"{fn} expects {name} of shape {layout}, got shape {tuple(shape)}")
 
 
 def check_min_ndim(shape: Shape, min_ndim: int, name: str, fn: str, layout: str) -> None:
     """Raise ``ShapeError`` if ``shape`` has fewer than ``min_ndim`` axes."""
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     if len(shape) < min_ndim:
         raise ShapeError(f"{fn} expects {name} of shape {layout}, got shape {tuple(shape)}")
 
 
 def check_shape(shape: Shape, expected: Shape, name: str, fn: str) -> None:
     """Raise ``ShapeError`` unless ``shape == expected``."""
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     if tuple(shape) != tuple(expected):
         raise ShapeError(
             f"{fn}: {name} must have shape {tuple(expected)}, got shape {tuple(shape)}"
@@ -77,6 +96,7 @@ def check_shape(shape: Shape, expected: Shape, name: str, fn: str) -> None:
 
 def check_eps(eps: float, fn: str) -> float:
     """Return ``float(eps)``; raise ``ParameterError`` unless it is finite and > 0."""
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating, np.integer)):
         raise ParameterError(f"{fn}: eps must be a number > 0, got {eps!r}")
     value = float(eps)
@@ -87,6 +107,7 @@ def check_eps(eps: float, fn: str) -> float:
 
 def check_momentum(momentum: float | None, fn: str) -> float | None:
     """Return ``momentum`` as a float (or ``None``); raise unless it lies in [0, 1]."""
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     if momentum is None:
         return None
     if isinstance(momentum, bool) or not isinstance(
@@ -101,6 +122,7 @@ def check_momentum(momentum: float | None, fn: str) -> float | None:
 
 def check_positive_int(value: int, name: str, fn: str) -> int:
     """Return ``value``; raise ``ParameterError`` unless it is an int >= 1."""
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ParameterError(f"{fn}: {name} must be a positive integer, got {name}={value!r}")
     return int(value)
@@ -115,6 +137,7 @@ def check_batchnorm_args(
     :mod:`bncourse.nn` take the same arguments and reject the same values:
     :func:`check_positive_int`, :func:`check_eps`, :func:`check_momentum`.
     """
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     return (
         check_positive_int(num_features, "num_features", fn),
         check_eps(eps, fn),
@@ -128,6 +151,7 @@ def check_batch_size(shape: Shape, axes: Sequence[int], fn: str) -> None:
     The same condition as PyTorch's "Expected more than 1 value per channel when
     training": the product of the sizes of the reduced ``axes`` must exceed 1.
     """
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     m = math.prod(shape[a] for a in axes)
     if m <= 1:
         raise BatchSizeError(
@@ -137,6 +161,7 @@ def check_batch_size(shape: Shape, axes: Sequence[int], fn: str) -> None:
 
 def check_num_groups(num_channels: int, num_groups: int, fn: str) -> int:
     """Return ``num_groups``; raise ``ParameterError`` unless it divides ``num_channels``."""
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     groups = check_positive_int(num_groups, "num_groups", fn)
     if num_channels % groups != 0:
         raise ParameterError(f"{fn}: C={num_channels} not divisible by G={groups}")
@@ -145,6 +170,7 @@ def check_num_groups(num_channels: int, num_groups: int, fn: str) -> int:
 
 def check_axes(axes: Sequence[int] | int, ndim: int, fn: str) -> tuple[int, ...]:
     """Normalize ``axes`` to a sorted tuple of distinct non-negative axes of an ``ndim`` array."""
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     raw = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
     if not raw:
         raise ShapeError(f"{fn}: axes must name at least one axis, got axes={axes!r}")
@@ -163,6 +189,7 @@ def check_axes(axes: Sequence[int] | int, ndim: int, fn: str) -> tuple[int, ...]
 
 def check_nonnegative(a: NDArray[np.floating[Any]], name: str, fn: str) -> None:
     """Raise ``ParameterError`` if any entry of ``a`` is negative or NaN (e.g. a variance)."""
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     if a.size and not bool(np.all(a >= 0)):
         raise ParameterError(
             f"{fn}: {name} must be >= 0 everywhere, got min {float(np.nanmin(a))!r}"
@@ -203,6 +230,7 @@ def rel_error(a: ArrayLike, b: ArrayLike) -> float:
 
 def check_dim(dim: Any, ndim: int, fn: str) -> int:
     """``dim`` as an int in ``[0, ndim)`` (the dimension a weight norm keeps), or ParameterError."""
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 0 <= dim < ndim:
         raise ParameterError(
             f"{fn}: dim must be an integer in [0, {ndim - 1}] for a {ndim}-D weight "
@@ -213,6 +241,7 @@ def check_dim(dim: Any, ndim: int, fn: str) -> int:
 
 def as_regression_data(x: ArrayLike, y: ArrayLike | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """x as float64 ``(n, d)`` and y as float64 ``(n,)`` (zeros when None), with shape errors naming both."""
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     xa = np.asarray(x, dtype=np.float64)
     if xa.ndim != 2 or xa.shape[0] < 1 or xa.shape[1] < 1:
         raise ShapeError(f"x must have shape (n, d) with n, d >= 1, got shape {xa.shape}")
@@ -231,6 +260,7 @@ def as_batches(batches: Sequence[ArrayLike], fn: str) -> list[NDArray[Any]]:
         ShapeError: no batches, a batch that is not 2-D, or mismatched D.
         DTypeError: a batch that is not floating point.
     """
+    __tracebackhide__ = True  # IPython and pytest show the error at the public function
     if len(batches) == 0:
         raise ShapeError(f"{fn}: expected at least one (N_b, D) batch, got an empty sequence")
     arrays = [np.asarray(b) for b in batches]
