@@ -9,6 +9,7 @@ shown with a traceback trimmed to the student's own cells.
 from __future__ import annotations
 
 import inspect
+import textwrap
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,6 +32,15 @@ __all__ = [
 _PASSED: dict[str, bool] = {}
 
 
+LINE_WIDTH = 100
+"""Case lines are cut, and messages wrapped, to this many characters (a notebook's output at a
+normal width)."""
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def format_result(result: ExerciseResult, tracebacks: dict[str, str] | None = None) -> str:
     """The compact text ``check`` prints: a header, one line per case, the diagnosis."""
     n_pass = sum(c.passed for c in result.cases)
@@ -42,12 +52,14 @@ def format_result(result: ExerciseResult, tracebacks: dict[str, str] | None = No
     )
     if result.status in ("forbidden", "missing", "error", "timeout") and not result.cases:
         head = f"{result.exercise_id}: not accepted — {result.points:g}/{result.max_points} points"
-        return head + "".join(f"\n  ✗ {m}" for m in result.messages)
+        return "\n".join([head, *(ln for m in result.messages for ln in textwrap.wrap(
+            m, LINE_WIDTH, initial_indent="  ✗ ", subsequent_indent="    "))])
     lines = [head]
     failed = [c for c in result.cases if not c.passed]
     if len(failed) > 1 and not any(c.passed for c in result.cases) and len({c.message for c in failed}) == 1:
         # Every case failed for the same reason: say it once instead of once per case.
-        lines.append(f"  ✗ all {len(failed)} cases: {failed[0].message}")
+        lines += textwrap.wrap(f"all {len(failed)} cases: {failed[0].message}", LINE_WIDTH,
+                               initial_indent="  ✗ ", subsequent_indent="    ")
         failed_once = True
     else:
         failed_once = False
@@ -56,9 +68,11 @@ def format_result(result: ExerciseResult, tracebacks: dict[str, str] | None = No
         mark = "✓" if c.passed else "✗"
         err = f"max rel err {c.max_rel_error:.1e}" if c.max_rel_error is not None else ""
         detail = err if c.passed else (c.message or err)
-        lines.append(f"  {mark} {c.case:<{width}}  {detail}".rstrip())
-    for message in result.messages or ([result.diagnosis] if result.diagnosis else []):
-        lines.append(f"  → {message}")
+        lines.append(_fit(f"  {mark} {c.case:<{width}}  {detail}".rstrip(), LINE_WIDTH))
+    said = {failed[0].message} if failed_once else set()
+    for message in dict.fromkeys(result.messages or ([result.diagnosis] if result.diagnosis else [])):
+        if message not in said:  # each message once
+            lines += textwrap.wrap(message, LINE_WIDTH, initial_indent="  → ", subsequent_indent="    ")
     shown = next(iter((tracebacks or {}).values()), "")
     if shown and not result.passed:
         lines.append("  Your code raised (first failing case):")

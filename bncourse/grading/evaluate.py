@@ -11,6 +11,7 @@ mistakes by matching the student's outputs against each mistake's outputs.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -253,7 +254,9 @@ def _evaluate_case(exercise: Exercise, case: Case, raw: RawCase) -> CaseResult:
         res.diagnosis = raw.error
         return res
     if raw.error:
-        res.message = raw.error
+        match = _BROADCAST.search(raw.error)
+        res.message = (f"ValueError: shapes ({match.group(1)}) and ({match.group(2)}) do not broadcast"
+                       if match else raw.error)
         if raw.error_kind == "contract":
             res.diagnosis = raw.error
         return res
@@ -346,10 +349,44 @@ def evaluate(exercise: Exercise, raws: list[RawCase], cases: list[Case] | None =
         status=status,
         seconds=sum(r.seconds for r in raws),
     )
-    diag = out.diagnosis
+    diag = _common_cause(cases, by_name) or out.diagnosis
     if diag:
         out.messages.append(diag)
     return out
+
+
+_BROADCAST = re.compile(r"operands could not be broadcast together with shapes \(([\d, ]*)\) \(([\d, ]*)\)")
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    return tuple(int(d) for d in text.replace(" ", "").split(",") if d)
+
+
+def _common_cause(cases: list[Case], raws: Mapping[str, RawCase]) -> str | None:
+    """When most cases raised, the cause of their error (a case that happened to run and
+    failed on a shape is a side effect, not the diagnosis)."""
+    crashed = [(c, raws[c.name]) for c in cases
+               if c.name in raws and raws[c.name].error_kind == "exception" and raws[c.name].error]
+    if not crashed or 2 * len(crashed) <= len(cases):
+        return None
+    case, raw = crashed[0]
+    error = raw.error or ""
+    match = _BROADCAST.search(error)
+    x = next((v for v in case.inputs.values() if isinstance(v, np.ndarray) and v.ndim >= 2), None)
+    if match and x is not None:
+        shapes = {_shape(match.group(1)), _shape(match.group(2))}
+        stat = next((s for s in shapes if s != x.shape), None)
+        if stat == (x.shape[0],) and x.ndim == 2:
+            return (f"a statistic of yours has shape {stat}, one value per example: it was reduced over axis 1, "
+                    f"the features. Reduce over axis 0, the batch: x.mean(axis=0) has shape {x.shape[1:]}, "
+                    "one value per feature.")
+        if stat is not None:
+            return (f"a statistic of yours has shape {stat}, which does not broadcast against the input's shape "
+                    f"{x.shape}: check the axes you reduce over (keepdims=True keeps the reduced axes as 1s).")
+    if len({r.error for _, r in crashed}) == 1 and len(crashed) == len(cases):
+        return None  # one error everywhere: the case lines say it once already
+    kind = error.split(":", 1)[0]
+    return f"{len(crashed)} of {len(cases)} cases raised {kind}: fix that first (your traceback is below)."
 
 
 def blame_dependencies(result: ExerciseResult, dependencies: Mapping[str, ExerciseResult]) -> None:
