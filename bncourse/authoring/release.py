@@ -26,7 +26,7 @@ The transformation of one notebook (:func:`student_notebook`):
   ``### END SOLUTION`` becomes ``raise NotImplementedError("Hint: ...")`` at the marker's
   indentation, the hint being the block's ``### HINT:`` comment (a line of prose) if it
   has one; the signature, the docstring and every line outside the markers stay;
-- cells tagged ``instructor`` are dropped;
+- cells tagged ``instructor`` and speaker-notes cells (slide type ``notes``) are dropped;
 - every output and execution count is cleared, and metadata is reduced to what the
   course needs (tags, slideshow, Jupyter's display flags; the kernel's name and
   language), so no machine path or widget state from the instructor's run leaks; the
@@ -341,7 +341,8 @@ def student_notebook(nb: Any, name: str = "notebook") -> Any:
     cells = []
     for idx, cell in enumerate(student.cells):
         tags = cell_tags(cell)
-        if "instructor" in tags:
+        slide_type = cell.get("metadata", {}).get("slideshow", {}).get("slide_type")
+        if "instructor" in tags or slide_type == "notes":  # speaker notes are the lecturer's
             continue
         cell.metadata = nbformat.from_dict(_clean_cell_metadata(dict(cell.get("metadata", {}))))
         if cell.cell_type == "code":

@@ -576,3 +576,15 @@ def test_real_round_trip_gets_full_points(path: Path, real_edition: Path, tmp_pa
     if not scores:
         pytest.skip(f"{path.name} has no exercises")
     assert {i: s[0] for i, s in scores.items()} == {i: s[1] for i, s in scores.items()}, scores
+
+
+def test_speaker_notes_are_the_lecturers_and_not_in_the_student_edition() -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Title", metadata={"slideshow": {"slide_type": "slide"}}),
+        nbformat.v4.new_markdown_cell("Say: the brief wanted this", metadata={"slideshow": {"slide_type": "notes"}}),
+        nbformat.v4.new_markdown_cell("Prose", metadata={"slideshow": {"slide_type": "-"}}),
+    ])
+    student = release.student_notebook(nb)
+    assert [c.source for c in student.cells] == ["# Title", "Prose"]
