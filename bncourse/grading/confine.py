@@ -6,9 +6,10 @@ exists in it, calls :func:`private_namespaces` and the mount helpers here, then 
 process that runs the submission as the first process of a new PID namespace, and that
 process calls :func:`lock_down`.  So two submissions never share:
 
-* a **filesystem view**: a fresh size-capped ``tmpfs`` on ``/tmp`` and on ``/out`` (its
-  results), ``/proc`` hidden under an empty read-only ``tmpfs``; everything else is the
-  jail's read-only view (Python, the libraries, the student build of the package);
+* a **filesystem view**: a fresh size-capped ``tmpfs`` on ``/tmp``, ``/dev/shm`` and
+  ``/out`` (its results), ``/dev`` read-only, ``/proc`` hidden under an empty read-only
+  ``tmpfs``; everything else is the jail's read-only view (Python, the libraries, the
+  student build of the package);
 * a **process namespace**: its own PID namespace (when its first process ends, the kernel
   ends every process it started) and its own user, network, IPC and UTS namespaces;
 * **capabilities**: none after :func:`lock_down` (so no mount can be undone), no new
@@ -34,6 +35,7 @@ __all__ = [
     "mount_tmpfs",
     "new_pid_namespace",
     "private_namespaces",
+    "remount_read_only",
     "seccomp_available",
 ]
 
@@ -46,7 +48,9 @@ CLONE_NEWNET = 0x40000000
 _NEW_NAMESPACES = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | 0x02000000
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 32, 4096, 1024, 2048, 1 << 21
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+_ST_RELATIME = 4096
 
 PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_SECCOMP = 38, 24, 22
 SECCOMP_MODE_FILTER = 2
@@ -83,6 +87,15 @@ def mount_tmpfs(target: str, size_bytes: int, *, mode: int = 0o700, read_only: b
     flags = MS_NOSUID | MS_NODEV | (MS_RDONLY if read_only else 0) | (0 if executable and not read_only else MS_NOEXEC)
     data = f"size={int(size_bytes)},mode={mode:o}".encode()
     _call(f"mount tmpfs on {target}", _libc.mount(b"tmpfs", target.encode(), b"tmpfs", flags, data))
+
+
+def remount_read_only(target: str) -> None:
+    """Make the mount at ``target`` read-only (keeping the flags a less privileged namespace
+    may not change: nosuid, nodev, noexec and the atime ones)."""
+    kept = os.statvfs(target).f_flag
+    flags = (MS_REMOUNT | MS_BIND | MS_RDONLY | (kept & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME))
+             | (MS_RELATIME if kept & _ST_RELATIME else 0))
+    _call(f"remount {target} read-only", _libc.mount(None, target.encode(), None, flags, None))
 
 
 def hide(target: str) -> None:

@@ -111,7 +111,8 @@ class GradingJail:
         student_build: a folder holding the student build's ``bncourse/`` (no answers, no
             expected outputs: :func:`bncourse.authoring.student_package.package_files`).
         limits: the limits of each job's jail (the warm fork server and everything in it).
-        tmp_bytes / out_bytes: each submission's private ``/tmp`` and result folder.
+        tmp_bytes / out_bytes / shm_bytes: each submission's private ``/tmp``, result folder
+            and ``/dev/shm``.
         max_pids: processes per job's jail (a pids cgroup where the machine has one).
     """
 
@@ -119,6 +120,7 @@ class GradingJail:
     limits: JailLimits = field(default_factory=lambda: JailLimits(wall_seconds=0, cpu_seconds=0, memory_bytes=0))
     tmp_bytes: int = 256 * 2**20
     out_bytes: int = 320 * 2**20
+    shm_bytes: int = 64 * 2**20
     max_pids: int = 512
 
 

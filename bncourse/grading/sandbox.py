@@ -608,7 +608,8 @@ class ForkServer:
         assert self.jail is not None and self._dir is not None
         out = self._dir / "out"
         out.mkdir(mode=0o700)
-        config["jailed"] = {"tmp_bytes": self.jail.tmp_bytes, "out_bytes": self.jail.out_bytes}
+        config["jailed"] = {"tmp_bytes": self.jail.tmp_bytes, "out_bytes": self.jail.out_bytes,
+                            "shm_bytes": self.jail.shm_bytes}
         config["extra_exercise_files"] = self.jailed_extra_files()
         (out / "server.json").write_text(json.dumps(config))
         spec = JailSpec(self.jail.student_build, out, extra_files=tuple(Path(f) for f in self.extra_exercise_files))
@@ -878,8 +879,8 @@ def _jailed_submission(message: Mapping[str, Any], jailed: Mapping[str, Any]) ->
 
     Runs before any student code exists in this process: opens the host folder
     ``/out/ID`` (kept as a descriptor), reads the request, moves into new user, mount,
-    network, IPC and UTS namespaces, mounts fresh size-capped ``tmpfs`` on ``/tmp`` and
-    ``/out``, hides ``/proc``, and forks the submission's process as the first process of a
+    network, IPC and UTS namespaces, mounts fresh size-capped ``tmpfs`` on ``/tmp``,
+    ``/out`` and ``/dev/shm``, makes ``/dev`` read-only, hides ``/proc``, and forks the submission's process as the first process of a
     new PID namespace (:func:`_submission_process`).  It waits at most the request's timeout,
     then kills that process (which ends every process of the namespace), copies the result
     files that have the expected names (regular, size-capped) to the host folder and writes
@@ -900,6 +901,8 @@ def _jailed_submission(message: Mapping[str, Any], jailed: Mapping[str, Any]) ->
         confine.private_namespaces()
         confine.mount_tmpfs("/tmp", int(jailed["tmp_bytes"]), mode=0o700, executable=False)
         confine.mount_tmpfs("/out", int(jailed["out_bytes"]), mode=0o700, executable=False)
+        confine.mount_tmpfs("/dev/shm", int(jailed["shm_bytes"]), mode=0o1777, executable=False)
+        confine.remount_read_only("/dev")  # bwrap's /dev is one tmpfs for the whole jail
         private = os.open("/out", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         confine.hide("/proc")
         confine.new_pid_namespace()

@@ -61,8 +61,10 @@ FACTS = {
     "inet": attempt(libc.socket(2, 1, 0)), "unix": attempt(libc.socket(1, 1, 0)),
     "write_usr": attempt(libc.open(b"/usr/x", 0o101, 0o644)),
     "write_build": attempt(libc.open(JAIL_BUILD.encode() + b"/x", 0o101, 0o644)),
+    "write_dev": attempt(libc.open(b"/dev/left-by-the-last-one", 0o101, 0o644)),
+    "shm": sorted(os.listdir("/dev/shm")),
 }
-for folder in ("/tmp", "/out"):
+for folder in ("/tmp", "/out", "/dev/shm"):
     libc.close(libc.open(folder.encode() + b"/left-by-the-last-one", 0o101, 0o644))
 if libc.fork() == 0:  # a daemon that would outlive the submission (the audit hook never sees it)
     libc.setsid()
@@ -119,14 +121,14 @@ def test_it_sees_only_python_the_libraries_and_the_student_build(probed: list[di
 def test_it_cannot_regain_privileges_or_undo_its_confinement(probed: list[dict[str, Any]]) -> None:
     facts = probed[0]
     assert facts["no_new_privs"] == 1 and facts["seccomp"] == 2  # seccomp filter mode
-    for key in ("unshare_user", "mount", "umount_out", "ptrace", "inet", "write_usr", "write_build"):
+    for key in ("unshare_user", "mount", "umount_out", "ptrace", "inet", "write_usr", "write_build", "write_dev"):
         assert facts[key].startswith("failed"), (key, facts[key])
     assert facts["unix"] == "ok"  # AF_UNIX stays (multiprocessing uses it), inside its own namespaces
 
 
 def test_no_two_submissions_share_a_tmp_a_result_folder_or_a_process(probed: list[dict[str, Any]]) -> None:
-    for facts in probed:  # nothing the first one left: a fresh /tmp, a fresh result folder
-        assert facts["tmp"] == [] and facts["out"] == ["stderr.txt", "stdout.txt"]
+    for facts in probed:  # nothing the first one left: a fresh /tmp, /dev/shm and result folder
+        assert facts["tmp"] == [] and facts["shm"] == [] and facts["out"] == ["stderr.txt", "stdout.txt"]
 
 
 def test_no_process_of_a_submission_survives_it(probed: list[dict[str, Any]]) -> None:
