@@ -234,6 +234,9 @@ def test_a_jailed_run_gives_the_same_grades_and_never_reuses_an_unjailed_record(
     report = json.loads((out / "report.json").read_text())
     assert "NOT ISOLATED" not in (out / "feedback" / "ann.md").read_text()
     assert report["isolation"] == "bubblewrap jail"
+    cold = grade_class([subs], tmp_path / "cold", timeout=20, extra_exercise_files=[gh.THIS_FILE], jail=jail,
+                       warm=False)  # --cold: a fresh jail per notebook
+    assert (cold.graded, _rows(tmp_path / "cold")) == (2, unjailed)
 
 
 def test_the_rerun_cache_trusts_only_records_it_signed(tmp_path: Path, jail: GradingJail) -> None:
