@@ -16,7 +16,7 @@ from typing import Any
 from bncourse.errors import ExerciseError
 from bncourse.grading.evaluate import ExerciseResult, blame_dependencies, evaluate
 from bncourse.grading.registry import Exercise, all_exercises, get_exercise, resolve
-from bncourse.grading.runner import forbidden_uses, run_cases, student_dependencies
+from bncourse.grading.runner import forbidden_uses, not_students_code, run_cases, student_dependencies
 
 __all__ = [
     "best_available",
@@ -122,6 +122,9 @@ def run_and_evaluate(
             f"call check({exercise.id!r}, {exercise.name})."
         )
         return result, {}
+    origin = not_students_code(fn)
+    if origin is not None and origin.startswith("bncourse.oracle"):
+        return _forbidden_result(exercise, [f"{origin} (the course's stand-in, not your code)"]), {}
     uses = forbidden_uses(fn, exercise.forbidden)
     if uses:
         return _forbidden_result(exercise, uses), {}

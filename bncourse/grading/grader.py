@@ -346,6 +346,10 @@ def _judge(
         err = next((e for e in outcome.cell_errors if cell is not None and e["index"] == cell.index), None)
         why = f": its cell raised {err['error']}" if err else " (no exercise cell defines it)"
         return _zero(ex, "missing", f"{ex.name} is not defined{why}.")
+    if status == "not_own":
+        origin = outcome.messages.get(ex.id, "not code from your cells")
+        return _zero(ex, "forbidden", f"forbidden: {ex.name} is {origin}, not code you wrote — define "
+                     f"{ex.name} yourself in its exercise cell.")
     if status == "timeout":
         return _zero(ex, "timeout", f"timed out: {ex.name} {outcome.messages.get(ex.id, 'ran too long')}.")
     if status == "error":

@@ -31,6 +31,7 @@ __all__ = [
     "ForbiddenUseError",
     "RawCase",
     "forbidden_uses",
+    "not_students_code",
     "resolved_namespace",
     "restricted",
     "run_cases",
@@ -78,6 +79,41 @@ def _is_course_frame(filename: str) -> bool:
     return filename.startswith((_PACKAGE_DIR, "<frozen ")) or "site-packages" in filename or (
         filename.startswith((*_PREFIXES, JAIL_ROOT)) and "<" not in filename
     )
+
+
+def not_students_code(obj: Any) -> str | None:
+    """Where ``obj`` comes from when the student did not write it, else None.
+
+    What the grader runs for an exercise must be code from the student's cells: handing in
+    a course stand-in (``population_stats = best_available("population_stats", None)``), a
+    library function or a ``functools.partial`` of one runs no student frame at all, so no
+    watch on the student's calls could see it.  Looks through ``functools.partial`` and
+    ``__wrapped__``; a class (or a callable instance's class) counts by the module that
+    defined it; a builtin, a ufunc or anything else without Python code is not the student's.
+    """
+    target = obj
+    for _ in range(20):
+        if isinstance(target, functools.partial):
+            target = target.func
+        elif isinstance(target, (types.FunctionType, types.MethodType, type)) and hasattr(target, "__wrapped__"):
+            target = target.__wrapped__
+        else:
+            break
+    if not isinstance(target, (types.FunctionType, types.MethodType, type)):
+        if not callable(target):
+            return None  # not callable at all: running it says so
+        target = type(target)
+    name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
+    if isinstance(target, type):
+        if target.__module__ == "__main__":
+            return None
+        module = sys.modules.get(target.__module__)
+        filename = getattr(module, "__file__", None)
+        return name if filename is None or _is_course_frame(filename) else None
+    code = getattr(target, "__code__", None)
+    if code is None:
+        return name
+    return name if _is_course_frame(code.co_filename) else None
 
 
 def _is_library_frame(frame: types.FrameType) -> bool:

@@ -80,7 +80,7 @@ MAX_ARRAY_ELEMENTS = 10**7
 MAX_TEXT = 4000
 MAX_CASES = 200
 KINDS = {None, "not_implemented", "contract", "exception", "forbidden", "timeout"}
-STATUSES = {"ok", "missing", "timeout", "error"}
+STATUSES = {"ok", "missing", "timeout", "error", "not_own"}
 
 _BOOTSTRAP = (
     "import sys; sys.path.insert(0, sys.argv[2]); "
@@ -1153,8 +1153,11 @@ def worker_main(request: str | Mapping[str, Any]) -> None:  # pragma: no cover -
         meta: dict[str, Any] = {"id": ex.id, "status": "ok", "cases": [], "dependencies": []}
         arrays: dict[str, np.ndarray] = {}
         fn = ns.get(ex.name)
+        origin = None if fn is None else runner.not_students_code(fn)
         if fn is None:
             meta["status"] = "missing"
+        elif origin is not None:
+            meta["status"], meta["message"] = "not_own", origin
         else:
             start = perf()
             try:
