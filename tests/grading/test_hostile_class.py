@@ -60,16 +60,13 @@ from tests.hostile_helpers import (
     write_attack,
     write_honest,
 )
+from tests.jail_helpers import require_bwrap
 from tests.paths import NOTEBOOKS_DIR, ROOT
 
 pytestmark = pytest.mark.slow
 
 if bwrap_path() is None:
-    if os.environ.get("BNCOURSE_REQUIRE_JAIL") == "1":
-        pytest.fail("bubblewrap is required here (BNCOURSE_REQUIRE_JAIL=1): apt-get install bubblewrap",
-                    pytrace=False)
-    pytest.skip("bubblewrap (bwrap) is not installed: the jailed grader cannot be tested here",
-                allow_module_level=True)
+    require_bwrap()  # a skip with its reason, or a failure in CI
 
 NB01 = "01_feature_scaling.ipynb"
 HONEST = ("honest1", "zz-honest2")
