@@ -30,7 +30,8 @@ def test_a_reduction_over_the_wrong_axis_is_named_not_its_side_effect(capsys: py
 def test_standardize_over_the_wrong_axis_gets_the_same_cause(capsys: pytest.CaptureFixture[str]) -> None:
     def standardize(x_train: Any, x_test: Any) -> Any:
         mean, std = x_train.mean(axis=1), x_train.std(axis=1)
-        return (x_train - mean) / std, (x_test - mean) / std, mean, std
+        with np.errstate(divide="ignore", invalid="ignore"):  # the one case that runs divides by 0
+            return (x_train - mean) / std, (x_test - mean) / std, mean, std
 
     check("standardize", standardize)
     assert "Reduce over axis 0" in capsys.readouterr().out
