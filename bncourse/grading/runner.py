@@ -30,6 +30,7 @@ from bncourse.grading.registry import Case, ContractError, Exercise, resolve
 __all__ = [
     "ForbiddenUseError",
     "RawCase",
+    "forbidden_base",
     "forbidden_uses",
     "not_students_code",
     "resolved_namespace",
@@ -114,6 +115,18 @@ def not_students_code(obj: Any) -> str | None:
     if code is None:
         return name
     return name if _is_course_frame(code.co_filename) else None
+
+
+def forbidden_base(cls: Any, forbidden: tuple[str, ...]) -> str | None:
+    """The first base class of the student's class ``cls`` that comes from a module the
+    exercise forbids (``class BatchNorm1d(Base)`` with ``Base`` = ``torch.nn.BatchNorm1d``
+    imported under another name runs torch's code, not the student's), else None."""
+    if not isinstance(cls, type):
+        return None
+    for base in cls.__mro__[1:]:
+        if base is not object and _is_forbidden_module(getattr(base, "__module__", None), forbidden):
+            return f"{base.__module__}.{base.__qualname__}"
+    return None
 
 
 def _is_library_frame(frame: types.FrameType) -> bool:

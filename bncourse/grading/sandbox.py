@@ -1154,6 +1154,9 @@ def worker_main(request: str | Mapping[str, Any]) -> None:  # pragma: no cover -
         arrays: dict[str, np.ndarray] = {}
         fn = ns.get(ex.name)
         origin = None if fn is None else runner.not_students_code(fn)
+        base = None if fn is None or origin is not None else runner.forbidden_base(fn, ex.forbidden)
+        if base is not None:
+            origin = f"a subclass of {base}"
         if fn is None:
             meta["status"] = "missing"
         elif origin is not None:
