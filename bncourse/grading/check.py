@@ -16,7 +16,12 @@ from typing import Any
 from bncourse.errors import ExerciseError
 from bncourse.grading.evaluate import ExerciseResult, blame_dependencies, evaluate
 from bncourse.grading.registry import Exercise, all_exercises, get_exercise, resolve
-from bncourse.grading.runner import forbidden_uses, not_students_code, run_cases, student_dependencies
+from bncourse.grading.runner import (
+    forbidden_uses,
+    not_students_code,
+    run_cases,
+    student_dependencies,
+)
 
 __all__ = [
     "best_available",
