@@ -58,3 +58,14 @@ def test_every_line_fits_and_every_message_is_said_once(capsys: pytest.CaptureFi
 def test_a_mistyped_exercise_id_gets_a_did_you_mean() -> None:
     with pytest.raises(ExerciseError, match="did you mean 'batchnorm_backward'"):
         check("batchnorm_backwards", lambda dout, cache: None)
+
+
+def test_a_diagnosis_hook_that_cannot_handle_the_outputs_leaves_the_case_line(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    def population_stats(batches: Any) -> Any:  # the wrong shape makes l05's hook compare (5,) with (D,)
+        return np.zeros(5), np.ones(5)
+
+    result = check("population_stats", population_stats)
+    text = capsys.readouterr().out
+    assert result.status == "checked" and result.points == 0
+    assert "internal error" not in text and "has shape (5,)" in text
