@@ -2,8 +2,8 @@
 
 * :data:`NORM_AXES`, :func:`plot_norm_cube`, :func:`torch_normalizations` -- BN, LN, IN
   and GN as one kernel over different axes, and PyTorch's modules to compare with.
-* :func:`batch_size_sweep`, :func:`batch_stat_noise`, :func:`renorm_experiment` -- small
-  batches on the digits CNN.
+* :func:`batch_size_sweep`, :func:`small_batch_experiment`, :func:`batch_stat_noise`,
+  :func:`noniid_renorm_experiment` -- small and non-i.i.d. batches on the digits CNN.
 * :func:`adabn`, :func:`domain_shift_experiment` -- test-time shift and AdaBN.
 * :func:`regularization_experiment` -- the regularization effect of batch noise.
 * :func:`sequence_norm_demo` -- why sequences use LayerNorm.
@@ -51,13 +51,11 @@ __all__ = [
     "domain_shift_experiment",
     "lipschitz_demo",
     "noniid_renorm_experiment",
-    "plot_batch_size_sweep",
     "plot_norm_cube",
     "plot_power_iteration",
     "plot_small_batch",
     "power_iteration_trace",
     "regularization_experiment",
-    "renorm_experiment",
     "sequence_norm_demo",
     "small_batch_experiment",
     "spectral_norm_parity",
@@ -244,32 +242,6 @@ def batch_size_sweep(
     return SweepResult(list(batch_sizes), acc, steps)
 
 
-def plot_batch_size_sweep(result: SweepResult, paper: dict[str, dict[int, float]] = GN_PAPER) -> Figure:
-    """Left: our test error vs batch size per normalization; right: the GN paper's numbers."""
-    fig, (ax, ax2) = plots.new_figure(2, width=12.0, height=4.3)
-    names = {"bn": "BatchNorm", "gn": "GroupNorm", "ln": "LayerNorm", "in": "InstanceNorm"}
-    for norm in result.accuracy:
-        ax.plot(result.batch_sizes, result.error_percent(norm), "o-", label=names.get(norm, norm),
-                color=plots.COLORS.get(norm))
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(result.batch_sizes, [str(b) for b in result.batch_sizes])
-    ax.set_xlabel("batch size (examples per step)")
-    ax.set_ylabel("test error (%)")
-    ax.set_title(f"Digits CNN, {result.steps} steps each (ours)")
-    ax.legend()
-    for norm, row in paper.items():
-        bs = sorted(row)
-        ax2.plot(bs, [row[b] for b in bs], "o-", label=names.get(norm.lower(), norm),
-                 color=plots.COLORS.get(norm.lower()))
-    ax2.set_xscale("log", base=2)
-    ax2.set_xticks(sorted(next(iter(paper.values()))), [str(b) for b in sorted(next(iter(paper.values())))])
-    ax2.set_xlabel("batch size (images per worker)")
-    ax2.set_ylabel("validation error (%)")
-    ax2.set_title("ResNet-50 on ImageNet (Wu & He 2018)")
-    ax2.legend()
-    return fig
-
-
 @torch.no_grad()
 def batch_stat_noise(
     model: nn.Module, x: FloatArray, y: NDArray[np.int64], batch_sizes: Sequence[int], seed: int = 0
@@ -290,58 +262,6 @@ def batch_stat_noise(
         idx = perm[:n]
         pred = torch.cat([m(xt[idx[i:i + bs]]).argmax(1) for i in range(0, n, bs)])
         out[int(bs)] = float((pred == yt[idx]).float().mean())
-    return out
-
-
-def renorm_experiment(
-    batch_size: int = 4,
-    steps: int = 600,
-    lr: float = 0.02,
-    sgd_momentum: float = SGD_MOMENTUM,
-    r_max: float = 3.0,
-    d_max: float = 5.0,
-    bn_momentum: float = 0.01,
-    warmup_fraction: float = 5 / 130,
-    channels: Sequence[int] = (8, 16),
-    seed: int = 0,
-    split: DigitsSplit | None = None,
-) -> dict[str, float]:
-    """Plain BN vs Batch Renorm on the digits CNN at a small batch size.
-
-    Both use the same CNN, steps and learning rate, and the paper's moving-average rate
-    0.01 (``bn_momentum``).  Batch Renorm follows :func:`renorm_limits` with the paper's
-    schedule scaled to ``steps`` (the paper: 5k warm-up, r_max at 40k, d_max at 25k of
-    ~130k steps).  Returns test accuracies in eval mode, keyed ``"BN"``, ``"BRN"``, and the
-    final ``(r_max, d_max)``.
-    """
-    d = _digits(split)
-    scale = steps / 130
-    warmup = max(1, round(warmup_fraction * steps))
-    r_at, d_at = max(warmup + 1, round(40 * scale)), max(warmup + 1, round(25 * scale))
-    out: dict[str, float] = {}
-    for name in ("BN", "BRN"):
-        if name == "BN":
-            def factory(c: int) -> nn.Module:
-                return nn.BatchNorm2d(c, momentum=bn_momentum)
-        else:
-            def factory(c: int) -> nn.Module:
-                return BatchRenorm2d(c, momentum=bn_momentum)
-        model = make_cnn(channels=channels, norm="bn", norm_factory=factory, seed=seed)
-        limits = (1.0, 0.0)
-
-        def before_step(step: int, m: nn.Module) -> None:
-            nonlocal limits
-            limits = renorm_limits(step, warmup, r_max, r_at, d_max, d_at)
-            for layer in m.modules():
-                if isinstance(layer, (BatchRenorm1d, BatchRenorm2d)):
-                    layer.r_max, layer.d_max = limits
-
-        h = train(model, d.x_train, d.y_train, d.x_test, d.y_test, steps=steps, batch_size=batch_size,
-                  lr=lr, sgd_momentum=sgd_momentum, eval_every=10**9, seed=seed,
-                  before_step=before_step if name == "BRN" else None)
-        out[name] = h.final_acc
-        if name == "BRN":
-            out["final r_max"], out["final d_max"] = limits
     return out
 
 
