@@ -245,7 +245,7 @@ def _gn_param_grads_diagnose(
 ) -> str | None:
     """dgamma/dbeta that keep the batch axis (summed over the positions only)."""
     N, C = case.inputs["x"].shape[:2]
-    per_example = [(N, C)] + ([(N,)] if N != case.inputs["num_groups"] else [])  # (G,) is per group
+    per_example = [(N, C)] + ([(N,)] if case.inputs["num_groups"] != N else [])  # (G,) is per group
     for name in ("dgamma", "dbeta"):
         g, e = got.get(name), exp[name]
         if g is not None and g.shape != e.shape and g.shape in per_example:

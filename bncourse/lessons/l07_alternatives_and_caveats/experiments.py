@@ -40,8 +40,8 @@ from bncourse.validation import FloatArray
 __all__ = [
     "GN_PAPER",
     "NORM_AXES",
-    "RegularizationResult",
     "NonIIDResult",
+    "RegularizationResult",
     "ShiftResult",
     "SmallBatchResult",
     "SweepResult",

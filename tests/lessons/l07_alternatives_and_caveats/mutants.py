@@ -355,7 +355,7 @@ def gnb_treat_stats_as_constants(dout, cache):
 
 
 def gnb_no_mean_path(dout, cache):
-    N, C, H, W, G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
+    N, _C, _H, _W, G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
     g = (dout * gamma[None, :, None, None]).reshape(N, G, -1)
     xh = x_hat.reshape(N, G, -1)
     M = g.shape[-1]
@@ -365,7 +365,7 @@ def gnb_no_mean_path(dout, cache):
 
 def gnb_instance_axes(dout, cache):
     # the layer-norm backward applied per channel, with the group's inv_std
-    N, C, H, W, G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
+    N, C, _H, _W, G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
     dx = np.empty_like(dout)
     for n in range(N):
         for c in range(C):
@@ -388,7 +388,7 @@ def gnb_bn_formula(dout, cache):
 
 
 def gnb_gamma_missing(dout, cache):
-    N, C, H, W, G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
+    N, _C, _H, _W, G, x_hat, _gamma, inv_std = _gnb_unpack(dout, cache)
     g = dout.reshape(N, G, -1)
     xh = x_hat.reshape(N, G, -1)
     dx = inv_std.reshape(N, G, 1) * (g - g.mean(-1, keepdims=True) - xh * (g * xh).mean(-1, keepdims=True))
@@ -396,7 +396,7 @@ def gnb_gamma_missing(dout, cache):
 
 
 def _gnb_dx_right(dout, cache):
-    N, C, H, W, G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
+    N, _C, _H, _W, G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
     g = (dout * gamma[None, :, None, None]).reshape(N, G, -1)
     xh = x_hat.reshape(N, G, -1)
     dx = inv_std.reshape(N, G, 1) * (g - g.mean(-1, keepdims=True) - xh * (g * xh).mean(-1, keepdims=True))
@@ -404,7 +404,7 @@ def _gnb_dx_right(dout, cache):
 
 
 def gnb_params_per_group(dout, cache):
-    N, C, H, W, G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
+    N, _C, _H, _W, G, x_hat, _gamma, _inv_std = _gnb_unpack(dout, cache)
     dgamma = (dout * x_hat).reshape(N, G, -1).sum(axis=(0, 2))
     dbeta = dout.reshape(N, G, -1).sum(axis=(0, 2))
     return _gnb_dx_right(dout, cache), dgamma, dbeta
@@ -417,7 +417,7 @@ def gnb_params_keep_batch(dout, cache):
 
 def gnb_correct_graph(dout, cache):
     # staged through the graph on the grouped view: x_c = x - mu, var, inv_std, x_hat = x_c * inv_std
-    N, C, H, W, G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
+    _N, C, _H, _W, _G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
     xc = cache.norm.x_centered  # (N, G, C//G, H, W)
     M = xc[0, 0].size
     dbeta = dout.sum(axis=(0, 2, 3))
