@@ -334,8 +334,11 @@ def small_batch_experiment(
 def plot_small_batch(result: SmallBatchResult) -> Figure:
     """Test accuracy of BN and GN per batch size, eval mode vs training mode; one dot per seed."""
     fig, axes = plots.new_figure(len(result.batch_sizes), width=5.5 * len(result.batch_sizes), height=4.0)
+    axes = np.atleast_1d(axes)
     names = {"bn": "BatchNorm", "gn": "GroupNorm", "ln": "LayerNorm"}
-    for ax, bs in zip(np.atleast_1d(axes), result.batch_sizes, strict=True):
+    every = [a for t in (result.eval_acc, result.batch_acc) for per_b in t.values() for v in per_b.values() for a in v]
+    low, high = min(every), max(every)
+    for ax, bs in zip(axes, result.batch_sizes, strict=True):
         for i, norm in enumerate(result.eval_acc):
             color = plots.COLORS.get(norm)
             for j, (label, table, marker) in enumerate((("eval mode", result.eval_acc, "o"),
@@ -350,7 +353,9 @@ def plot_small_batch(result: SmallBatchResult) -> Figure:
         ax.set_xlabel("normalization and mode at test time")
         ax.set_ylabel("test accuracy")
         ax.set_title(f"batch {bs}, {result.epochs} epochs ({len(result.seeds)} seeds; bar = mean)")
-    np.atleast_1d(axes)[0].legend(fontsize=8, loc="lower left")
+        ax.set_ylim(low - 0.05, high + 0.05)  # one scale for every panel
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="outside right center")
     return fig
 
 
