@@ -11,11 +11,12 @@ id                        the student writes        checked against
 ``layernorm_forward``     ``layernorm_forward``     :func:`.solutions.layernorm_forward`
 ``layernorm_backward``    ``layernorm_backward``    :func:`.solutions.layernorm_backward`
 ``groupnorm_forward``     ``groupnorm_forward``     :func:`.solutions.groupnorm_forward`
+``groupnorm_backward``    ``groupnorm_backward``    :func:`.solutions.groupnorm_backward`
 ``batch_renorm_forward``  ``batch_renorm_forward``  :func:`.solutions.batch_renorm_forward`
 ========================  ========================  ===========================================
 
-``layernorm_backward`` runs on the student's own ``layernorm_forward`` (looked up by
-name), which is blamed first when it is wrong, as in notebooks 03 and 06.  NumPy only (no
+``layernorm_backward`` and ``groupnorm_backward`` run on the student's own forward (looked
+up by name), which is blamed first when it is wrong, as in notebooks 03 and 06.  NumPy only (no
 torch here).
 """
 
@@ -29,6 +30,7 @@ import numpy as np
 from bncourse.grading.cases import (
     backward_call,
     backward_diagnose,
+    backward_on_own_forward,
     forward_call,
     tolerance,
 )
@@ -129,6 +131,18 @@ register(Exercise(
         Mistake("missing mean term", "Your dx misses the gradient through the mean: subtract mean(g) "
                 "over the features as well as x_hat * mean(g * x_hat).", mistakes.ln_bw_missing_mean_term, ("dx",)),
     ),
+    hints=(
+        "Split it in two. gamma and beta are shared by all examples, like batch norm's, so their "
+        "gradients collect every example: sums over axis 0. dx must go through mu_n and sigma_n, "
+        "which are functions of example n's own features.",
+        "Batch norm's backward holds with the roles of the axes swapped: it is the same function "
+        "x -> x_hat, applied to each row instead of each column. With g = gamma * dout (the gradient "
+        "reaching x_hat), dx_n depends on g_n, on the mean of g_n over the features, and on the mean of "
+        "g_n * x_hat_n over the features.",
+        "dbeta = dout.sum(axis=0); dgamma = (dout * x_hat).sum(axis=0); with inv_std = 1 / sqrt(var + eps) "
+        "of each example, dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)), the means over axis=1 "
+        "with keepdims=True.",
+    ),
 ))
 
 
@@ -184,6 +198,99 @@ register(Exercise(
         Mistake("unbiased", "Your variance is the unbiased one (ddof=1); normalize with the biased "
                 "variance (divide by the number of values in the group).", mistakes.gn_unbiased),
         Mistake("no eps", "You forgot eps: divide by np.sqrt(var + eps).", mistakes.gn_no_eps),
+    ),
+    hints=(
+        "Each example is treated on its own, and within it the channels come in G blocks of C // G "
+        "consecutive channels. One mean and one variance per (example, block), over every value of the "
+        "block: its channels and all positions.",
+        "A reshape makes the blocks an axis of their own: x.reshape(N, G, C // G, H, W) keeps each group's "
+        "channels together. Normalize that view over its last three axes (keepdims=True), reshape back to "
+        "(N, C, H, W), and only then apply gamma and beta, which are per channel.",
+        "xg = x.reshape(N, G, C // G, H, W); mu = xg.mean(axis=(2, 3, 4), keepdims=True); var likewise "
+        "(biased); x_hat = ((xg - mu) / np.sqrt(var + eps)).reshape(N, C, H, W); "
+        "out = gamma.reshape(1, C, 1, 1) * x_hat + beta.reshape(1, C, 1, 1).",
+    ),
+))
+
+
+def _gn_bw_cases() -> list[Case]:
+    """The forward's cases with an upstream gradient, plus N = 1 with an odd spatial size."""
+    cases = []
+    for i, case in enumerate(_gn_cases()):
+        x = case.inputs["x"]
+        dout = _rng(780 + i).standard_normal(x.shape).astype(x.dtype)
+        cases.append(Case(case.name, {**case.inputs, "dout": dout}, case.tolerance))
+    r = _rng(789)
+    x = (2.0 + r.standard_normal((1, 6, 3, 5)) * r.uniform(0.5, 2.0, size=(1, 6, 1, 1))).astype(np.float64)
+    cases.append(Case("float64 x(1, 6, 3, 5) G=3", {
+        "x": x, "gamma": r.uniform(0.5, 1.5, size=6), "beta": r.standard_normal(6), "num_groups": 3,
+        "dout": r.standard_normal(x.shape)}, tolerance(np.float64)))
+    return cases
+
+
+def _gn_bw_call(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str, Any]) -> dict[str, Any]:
+    """``fn(dout, cache)`` on the cache of the student's own ``groupnorm_forward`` (num_groups passed on)."""
+    forward = ns["groupnorm_forward"]
+    G = inputs["num_groups"]
+
+    def forward_with_groups(x: Any, gamma: Any, beta: Any, eps: float) -> Any:
+        return forward(x, gamma, beta, G, eps)
+
+    return backward_on_own_forward(fn, inputs, forward_with_groups, forward_name="groupnorm_forward",
+                                   forward_exercise="groupnorm_forward", eps=_EPS)
+
+
+def _gn_param_grads_diagnose(
+    case: Case, got: Mapping[str, np.ndarray], exp: Mapping[str, np.ndarray]
+) -> str | None:
+    """dgamma/dbeta that keep the batch axis (summed over the positions only)."""
+    N, C = case.inputs["x"].shape[:2]
+    per_example = [(N, C)] + ([(N,)] if case.inputs["num_groups"] != N else [])  # (G,) is per group
+    for name in ("dgamma", "dbeta"):
+        g, e = got.get(name), exp[name]
+        if g is not None and g.shape != e.shape and g.shape in per_example:
+            return (f"{name} keeps the batch axis (shape {g.shape}): gamma and beta are shared by all "
+                    f"examples, so sum over the batch as well, axes (0, 2, 3) (shape {e.shape}).")
+    return None
+
+
+register(Exercise(
+    id="groupnorm_backward",
+    notebook=NOTEBOOK,
+    solution=solutions.groupnorm_backward,
+    forbidden=_FORBIDDEN,
+    cases=_gn_bw_cases,
+    # run on the student's own groupnorm_forward, which is blamed first when it is wrong
+    call=_gn_bw_call,
+    namespace={"groupnorm_forward": solutions.groupnorm_forward},
+    diagnose=backward_diagnose("groupnorm_forward", "groupnorm_forward", _gn_param_grads_diagnose),
+    mistakes=(
+        Mistake("constant stats", "Your dx treats the group's mean and standard deviation as constants "
+                "(dx = gamma * dout / sigma); they depend on every value of the group, so dx has two more "
+                "terms.", mistakes.gnb_const_stats, ("dx",)),
+        Mistake("missing mean term", "Your dx misses the gradient through the group's mean: subtract "
+                "the mean of g = gamma * dout over the group as well.", mistakes.gnb_missing_mean_term, ("dx",)),
+        Mistake("per channel", "Your dx takes its means over each channel's positions (axes (2, 3): "
+                "instance norm's backward); the statistics are shared by the whole group, so the means "
+                "are over the group: axes (2, 3, 4) of the (N, G, C // G, H, W) view.",
+                mistakes.gnb_per_channel, ("dx",)),
+        Mistake("over the batch", "Your dx takes its means over the batch (batch norm's backward); "
+                "group norm's statistics are per example: average over axes (2, 3, 4) of "
+                "(N, G, C // G, H, W), not axis 0.", mistakes.gnb_batch_axis, ("dx",)),
+        Mistake("no gamma in dx", "Your dx forgets gamma: the gradient reaching x_hat is "
+                "g = gamma * dout, gamma broadcast per channel as (1, C, 1, 1).", mistakes.gnb_no_gamma, ("dx",)),
+        Mistake("gamma per group", "Your dgamma and dbeta have one entry per group; gamma and beta are "
+                "per channel, like batch norm's: sum over the batch and the positions only, axes (0, 2, 3), "
+                "to get C entries.", mistakes.gnb_gamma_per_group, ("dgamma", "dbeta")),
+    ),
+    hints=(
+        "Group norm is layer norm applied to each (example, group) block of C // G channels × H × W values. "
+        "View dout (times gamma) as (N, G, C // G, H, W) and reuse layer norm's backward on the last three axes.",
+        "gamma and beta act per channel after the normalization: dbeta = sum of dout and dgamma = sum of "
+        "dout * x_hat, both over axes (0, 2, 3). The gradient reaching x_hat is g = gamma[c] * dout.",
+        "With inv_std = 1 / sqrt(var + eps) of each group and means over the group's M = (C // G) * H * W values: "
+        "dx = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)), computed on the (N, G, C // G, H, W) view "
+        "and reshaped back to (N, C, H, W).",
     ),
 ))
 

@@ -2,8 +2,8 @@
 
 * :data:`NORM_AXES`, :func:`plot_norm_cube`, :func:`torch_normalizations` -- BN, LN, IN
   and GN as one kernel over different axes, and PyTorch's modules to compare with.
-* :func:`batch_size_sweep`, :func:`batch_stat_noise`, :func:`renorm_experiment` -- small
-  batches on the digits CNN.
+* :func:`batch_size_sweep`, :func:`small_batch_experiment`, :func:`batch_stat_noise`,
+  :func:`noniid_renorm_experiment` -- small and non-i.i.d. batches on the digits CNN.
 * :func:`adabn`, :func:`domain_shift_experiment` -- test-time shift and AdaBN.
 * :func:`regularization_experiment` -- the regularization effect of batch noise.
 * :func:`sequence_norm_demo` -- why sequences use LayerNorm.
@@ -40,21 +40,24 @@ from bncourse.validation import FloatArray
 __all__ = [
     "GN_PAPER",
     "NORM_AXES",
+    "NonIIDResult",
     "RegularizationResult",
     "ShiftResult",
+    "SmallBatchResult",
     "SweepResult",
     "adabn",
     "batch_size_sweep",
     "batch_stat_noise",
     "domain_shift_experiment",
     "lipschitz_demo",
-    "plot_batch_size_sweep",
+    "noniid_renorm_experiment",
     "plot_norm_cube",
     "plot_power_iteration",
+    "plot_small_batch",
     "power_iteration_trace",
     "regularization_experiment",
-    "renorm_experiment",
     "sequence_norm_demo",
+    "small_batch_experiment",
     "spectral_norm_parity",
     "torch_normalizations",
     "weight_norm_parity",
@@ -80,56 +83,86 @@ GN_PAPER: dict[str, dict[int, float]] = {
 # ----------------------------------------------------------------------------- the cube
 
 
+def _shaded_box(kind: str, shape: tuple[int, int, int], groups: int) -> tuple[tuple[int, int], ...]:
+    """The box ``((n0, n1), (c0, c1), (s0, s1))`` of cells sharing the statistics of cell (0, 0, 0)."""
+    N, C, S = shape
+    boxes = {
+        "BatchNorm": ((0, N), (0, 1), (0, S)),
+        "LayerNorm": ((0, 1), (0, C), (0, S)),
+        "InstanceNorm": ((0, 1), (0, 1), (0, S)),
+        "GroupNorm": ((0, 1), (0, C // groups), (0, S)),
+    }
+    if kind not in boxes:
+        raise ParameterError(f"kind must be one of {list(NORM_AXES)}, got {kind!r}")
+    return boxes[kind]
+
+
 def _cube_mask(kind: str, shape: tuple[int, int, int], groups: int) -> NDArray[np.bool_]:
     """Cells ``(n, c, hw)`` that share the statistics of the cell (0, 0, 0)."""
-    C = shape[1]
+    (n0, n1), (c0, c1), (s0, s1) = _shaded_box(kind, shape, groups)
     m = np.zeros(shape, dtype=bool)
-    if kind == "BatchNorm":
-        m[:, 0, :] = True
-    elif kind == "LayerNorm":
-        m[0, :, :] = True
-    elif kind == "InstanceNorm":
-        m[0, 0, :] = True
-    elif kind == "GroupNorm":
-        m[0, : C // groups, :] = True
-    else:
-        raise ParameterError(f"kind must be one of {list(NORM_AXES)}, got {kind!r}")
+    m[n0:n1, c0:c1, s0:s1] = True
     return m
 
 
 def plot_norm_cube(shape: tuple[int, int, int] = (4, 6, 4), groups: int = 3) -> Figure:
-    """The ``(N, C, H·W)`` cube four times, with the values one mean/variance covers shaded.
+    """The ``(N, C, H·W)`` block four times, the values one mean/variance covers shaded.
 
-    As in Figure 2 of Wu & He (2018): BN shades one channel for every example, LN one
-    example for every channel, IN one (example, channel) pair, GN one example's group
-    of ``C/groups`` channels.  Returns the figure.
+    The layout of Figure 2 of Wu & He (2018): C to the right, H·W (the spatial axes
+    flattened) up, N into the page, drawn in oblique projection so that each block shows
+    its front (example 0), top and right faces.  BN shades one channel of every example,
+    LN every channel of one example, IN one channel of one example, GN one example's
+    group of ``C/groups`` consecutive channels.  Returns the figure.
     """
     N, C, S = shape
     if groups < 1 or C % groups:
         raise ParameterError(f"plot_norm_cube: C={C} not divisible by groups={groups}")
     plots.use_style()
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Polygon
 
-    fig = plt.figure(figsize=(13.0, 3.9), layout="constrained")
-    shaded, other = plots.COLORS["gn"], "#dddddd"
-    for i, kind in enumerate(NORM_AXES):
-        ax = fig.add_subplot(1, 4, i + 1, projection="3d")
-        ax.set_facecolor("none")  # do not paint over the neighbouring panel's labels
-        mask = _cube_mask(kind, shape, groups)
-        # voxel axes: x = C, y = N (depth), z = H·W (up)
-        filled = np.ones((C, N, S), dtype=bool)
-        colors = np.empty((C, N, S), dtype=object)
-        colors[...] = other + "40"
-        colors[np.transpose(mask, (1, 0, 2))] = shaded + "e0"
-        ax.voxels(filled, facecolors=colors, edgecolor="#555555", linewidth=0.4)
-        ax.set_xlabel("C", labelpad=-10)
-        ax.set_ylabel("N", labelpad=-10)
-        ax.set_zlabel("H·W", labelpad=-12)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_zticks([])
-        ax.set_box_aspect((C, N, S))
-        ax.view_init(elev=22, azim=-62)
+    k = 0.45  # depth: one example moves (k·cos, k·sin) in the page
+    ddx, ddy = k * np.cos(np.pi / 5), k * np.sin(np.pi / 5)
+
+    def p(c: float, s: float, n: float) -> tuple[float, float]:
+        return (c + n * ddx, s + n * ddy)
+
+    def faces(box: tuple[tuple[int, int], ...]) -> list[list[tuple[float, float]]]:
+        """The visible parts of a box lying on the block's front, top and right faces."""
+        (n0, n1), (c0, c1), (s0, s1) = box
+        out = []
+        if n0 == 0:
+            out.append([p(c0, s0, 0), p(c1, s0, 0), p(c1, s1, 0), p(c0, s1, 0)])
+        if s1 == S:
+            out.append([p(c0, S, n0), p(c1, S, n0), p(c1, S, n1), p(c0, S, n1)])
+        if c1 == C:
+            out.append([p(C, s0, n0), p(C, s0, n1), p(C, s1, n1), p(C, s1, n0)])
+        return out
+
+    fig, axes = plt.subplots(1, 4, figsize=(13.0, 3.3), layout="constrained")
+    shaded = plots.COLORS["gn"]
+    for ax, kind in zip(axes, NORM_AXES, strict=True):
+        for face in faces(((0, N), (0, C), (0, S))):
+            ax.add_patch(Polygon(face, closed=True, facecolor="#eeeeee", edgecolor="#333333", lw=1.0))
+        for face in faces(_shaded_box(kind, shape, groups)):
+            ax.add_patch(Polygon(face, closed=True, facecolor=shaded, edgecolor="#333333", lw=1.0, alpha=0.85))
+        grid = dict(color="#777777", lw=0.4)
+        for c in range(1, C):  # cell lines on the three faces
+            ax.plot(*zip(p(c, 0, 0), p(c, S, 0), p(c, S, N), strict=True), **grid)
+        for s in range(1, S):
+            ax.plot(*zip(p(0, s, 0), p(C, s, 0), p(C, s, N), strict=True), **grid)
+        for n in range(1, N):
+            ax.plot(*zip(p(0, S, n), p(C, S, n), p(C, 0, n), strict=True), **grid)
+        ax.annotate("", xy=p(C, -0.7, 0), xytext=p(0, -0.7, 0), arrowprops=dict(arrowstyle="->"))
+        ax.text(*p(C / 2, -1.4, 0), "C (channels)", ha="center", va="center", fontsize=10)
+        ax.annotate("", xy=p(-0.6, S, 0), xytext=p(-0.6, 0, 0), arrowprops=dict(arrowstyle="->"))
+        ax.text(*p(-1.1, S / 2, 0), "H, W", ha="center", va="center", rotation=90, fontsize=10)
+        ax.annotate("", xy=p(C + 0.4, -0.3, N), xytext=p(C + 0.4, -0.3, 0), arrowprops=dict(arrowstyle="->"))
+        ax.text(*p(C + 0.9, -0.3, N / 2), "N (batch)", ha="left", va="center", fontsize=10)
+        ax.set_xlim(-1.6, C + N * ddx + 2.8)
+        ax.set_ylim(-1.9, S + N * ddy + 0.4)
+        ax.set_aspect("equal")
+        ax.axis("off")
         ax.set_title(f"{kind}\n{NORM_AXES[kind]}", fontsize=11)
     fig.suptitle("Which values share one mean and variance (shaded), for x of shape (N, C, H, W)")
     return fig
@@ -209,32 +242,6 @@ def batch_size_sweep(
     return SweepResult(list(batch_sizes), acc, steps)
 
 
-def plot_batch_size_sweep(result: SweepResult, paper: dict[str, dict[int, float]] = GN_PAPER) -> Figure:
-    """Left: our test error vs batch size per normalization; right: the GN paper's numbers."""
-    fig, (ax, ax2) = plots.new_figure(2, width=12.0, height=4.3)
-    names = {"bn": "BatchNorm", "gn": "GroupNorm", "ln": "LayerNorm", "in": "InstanceNorm"}
-    for norm in result.accuracy:
-        ax.plot(result.batch_sizes, result.error_percent(norm), "o-", label=names.get(norm, norm),
-                color=plots.COLORS.get(norm))
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(result.batch_sizes, [str(b) for b in result.batch_sizes])
-    ax.set_xlabel("batch size (examples per step)")
-    ax.set_ylabel("test error (%)")
-    ax.set_title(f"Digits CNN, {result.steps} steps each (ours)")
-    ax.legend()
-    for norm, row in paper.items():
-        bs = sorted(row)
-        ax2.plot(bs, [row[b] for b in bs], "o-", label=names.get(norm.lower(), norm),
-                 color=plots.COLORS.get(norm.lower()))
-    ax2.set_xscale("log", base=2)
-    ax2.set_xticks(sorted(next(iter(paper.values()))), [str(b) for b in sorted(next(iter(paper.values())))])
-    ax2.set_xlabel("batch size (images per worker)")
-    ax2.set_ylabel("validation error (%)")
-    ax2.set_title("ResNet-50 on ImageNet (Wu & He 2018)")
-    ax2.legend()
-    return fig
-
-
 @torch.no_grad()
 def batch_stat_noise(
     model: nn.Module, x: FloatArray, y: NDArray[np.int64], batch_sizes: Sequence[int], seed: int = 0
@@ -258,56 +265,181 @@ def batch_stat_noise(
     return out
 
 
-def renorm_experiment(
-    batch_size: int = 4,
-    steps: int = 600,
+@dataclass
+class SmallBatchResult:
+    """Per seed: test accuracy in eval mode and in training mode (batch statistics), per (norm, B)."""
+
+    batch_sizes: list[int]
+    epochs: int
+    seeds: list[int]
+    eval_acc: dict[str, dict[int, list[float]]]
+    """``eval_acc[norm][B]``: one test accuracy per seed, eval mode (BN: running statistics)."""
+    batch_acc: dict[str, dict[int, list[float]]]
+    """The same networks in training mode on shuffled test batches of B (BN: the batch's statistics)."""
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per (norm, B): mean and spread (min–max over seeds) of both accuracies and their gap."""
+        out = []
+        for norm, per_b in self.eval_acc.items():
+            for bs in self.batch_sizes:
+                ev, ba = np.array(per_b[bs]), np.array(self.batch_acc[norm][bs])
+                gap = ev - ba
+                out.append({
+                    "norm": norm.upper(), "batch": bs,
+                    "eval mode": f"{ev.mean():.3f} ({ev.min():.3f}-{ev.max():.3f})",
+                    "train mode": f"{ba.mean():.3f} ({ba.min():.3f}-{ba.max():.3f})",
+                    "gap": f"{gap.mean():+.3f} ({gap.min():+.3f}..{gap.max():+.3f})",
+                })
+        return out
+
+
+def small_batch_experiment(
+    norms: Sequence[str] = ("bn", "gn"),
+    batch_sizes: Sequence[int] = (2, 16),
+    epochs: int = 2,
+    lr: float = 0.02,
+    sgd_momentum: float = SGD_MOMENTUM,
+    channels: Sequence[int] = (8, 16),
+    groups: int = 4,
+    seeds: Sequence[int] = (0, 1, 2),
+    split: DigitsSplit | None = None,
+) -> SmallBatchResult:
+    """BN vs GN trained with small and larger batches for the same number of **epochs**.
+
+    Each run sees every training image ``epochs`` times (``epochs · n_train // B`` steps), so
+    the batch size changes the number and the noise of the updates, not the data seen.
+    After training, each network is scored on the test set twice: in eval mode (what it
+    is deployed as; BN uses its running statistics) and in training mode on shuffled test
+    batches of the same B (BN normalizes with each batch's own statistics, as in
+    training).  GN has no batch axis, so its two numbers are equal by construction; BN's
+    differ, and the difference is the train/test mismatch the GN paper blames.
+    """
+    d = _digits(split)
+    n = len(d.x_train)
+    eval_acc: dict[str, dict[int, list[float]]] = {}
+    batch_acc: dict[str, dict[int, list[float]]] = {}
+    for norm in norms:
+        eval_acc[norm], batch_acc[norm] = {}, {}
+        for bs in batch_sizes:
+            eval_acc[norm][bs], batch_acc[norm][bs] = [], []
+            for seed in seeds:
+                model = make_cnn(channels=channels, norm=norm, groups=groups, seed=seed)
+                h = train(model, d.x_train, d.y_train, d.x_test, d.y_test, steps=epochs * n // bs,
+                          batch_size=bs, lr=lr, sgd_momentum=sgd_momentum, eval_every=10**9, seed=seed)
+                eval_acc[norm][bs].append(h.final_acc)
+                batch_acc[norm][bs].append(batch_stat_noise(model, d.x_test, d.y_test, (bs,), seed=seed)[bs])
+    return SmallBatchResult(list(batch_sizes), epochs, list(seeds), eval_acc, batch_acc)
+
+
+def plot_small_batch(result: SmallBatchResult) -> Figure:
+    """Test accuracy of BN and GN per batch size, eval mode vs training mode; one dot per seed."""
+    fig, axes = plots.new_figure(len(result.batch_sizes), width=5.5 * len(result.batch_sizes), height=4.0)
+    axes = np.atleast_1d(axes)
+    names = {"bn": "BatchNorm", "gn": "GroupNorm", "ln": "LayerNorm"}
+    every = [a for t in (result.eval_acc, result.batch_acc) for per_b in t.values() for v in per_b.values() for a in v]
+    low, high = min(every), max(every)
+    for ax, bs in zip(axes, result.batch_sizes, strict=True):
+        for i, norm in enumerate(result.eval_acc):
+            color = plots.COLORS.get(norm)
+            for j, (label, table, marker) in enumerate((("eval mode", result.eval_acc, "o"),
+                                                        ("train mode", result.batch_acc, "s"))):
+                vals = np.array(table[norm][bs])
+                xpos = i * 2.5 + j
+                ax.scatter(np.full(len(vals), xpos), vals, color=color, marker=marker, alpha=0.6,
+                           label=f"{names.get(norm, norm)}, {label}")
+                ax.plot([xpos - 0.3, xpos + 0.3], [vals.mean()] * 2, color=color, lw=2.5)
+        ticks = [i * 2.5 + j for i in range(len(result.eval_acc)) for j in (0, 1)]
+        ax.set_xticks(ticks, [f"{n.upper()}\n{m}" for n in result.eval_acc for m in ("eval", "train")])
+        ax.set_xlabel("normalization and mode at test time")
+        ax.set_ylabel("test accuracy")
+        ax.set_title(f"batch {bs}, {result.epochs} epochs ({len(result.seeds)} seeds; bar = mean)")
+        ax.set_ylim(low - 0.05, high + 0.05)  # one scale for every panel
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="outside right center")
+    return fig
+
+
+@dataclass
+class NonIIDResult:
+    """Test accuracy (eval mode), one per seed, per method, after training on class-sorted batches."""
+
+    accuracy: dict[str, list[float]]
+    steps: int
+    batch_size: int
+    classes_per_batch: int
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{"method": k, "mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)),
+                 "per seed": " ".join(f"{a:.3f}" for a in v)} for k, v in self.accuracy.items()]
+
+
+def _class_sorted_batches(y: NDArray[np.int64], batch_size: int, classes_per_batch: int, steps: int,
+                          seed: int) -> list[torch.Tensor]:
+    """Index batches in which all examples come from ``classes_per_batch`` random classes."""
+    rng = np.random.default_rng(seed)
+    by_class = [np.flatnonzero(y == c) for c in range(int(y.max()) + 1)]
+    per = batch_size // classes_per_batch
+    batches = []
+    for _ in range(steps):
+        classes = rng.choice(len(by_class), size=classes_per_batch, replace=False)
+        idx = np.concatenate([rng.choice(by_class[c], size=per, replace=False) for c in classes])
+        batches.append(torch.from_numpy(idx))
+    return batches
+
+
+def noniid_renorm_experiment(
+    methods: Sequence[str] = ("BN", "Batch Renorm", "GN"),
+    batch_size: int = 8,
+    classes_per_batch: int = 1,
+    steps: int = 400,
     lr: float = 0.02,
     sgd_momentum: float = SGD_MOMENTUM,
     r_max: float = 3.0,
     d_max: float = 5.0,
     bn_momentum: float = 0.01,
-    warmup_fraction: float = 5 / 130,
     channels: Sequence[int] = (8, 16),
-    seed: int = 0,
+    seeds: Sequence[int] = (0, 1, 2),
     split: DigitsSplit | None = None,
-) -> dict[str, float]:
-    """Plain BN vs Batch Renorm on the digits CNN at a small batch size.
+) -> NonIIDResult:
+    """BN, Batch Renorm and GN trained on **non-i.i.d.** mini-batches, tested in eval mode.
 
-    Both use the same CNN, steps and learning rate, and the paper's moving-average rate
-    0.01 (``bn_momentum``).  Batch Renorm follows :func:`renorm_limits` with the paper's
-    schedule scaled to ``steps`` (the paper: 5k warm-up, r_max at 40k, d_max at 25k of
-    ~130k steps).  Returns test accuracies in eval mode, keyed ``"BN"``, ``"BRN"``, and the
-    final ``(r_max, d_max)``.
+    Every mini-batch holds ``batch_size`` examples of ``classes_per_batch`` random classes
+    (with 1, a batch is a single digit), so the batch statistics describe one class
+    while the running statistics, used at test time, describe all of them.  Batch Renorm
+    follows the paper's schedule *shape* (plain BN, then r_max and d_max ramped up; the
+    paper's 5k : 25k : 40k steps become ``w : 5w : 8w`` with ``w = steps // 10``), with
+    moving-average rate ``bn_momentum`` (0.01 as in the paper) for BN and Batch Renorm.
     """
     d = _digits(split)
-    scale = steps / 130
-    warmup = max(1, round(warmup_fraction * steps))
-    r_at, d_at = max(warmup + 1, round(40 * scale)), max(warmup + 1, round(25 * scale))
-    out: dict[str, float] = {}
-    for name in ("BN", "BRN"):
-        if name == "BN":
-            def factory(c: int) -> nn.Module:
-                return nn.BatchNorm2d(c, momentum=bn_momentum)
-        else:
-            def factory(c: int) -> nn.Module:
-                return BatchRenorm2d(c, momentum=bn_momentum)
-        model = make_cnn(channels=channels, norm="bn", norm_factory=factory, seed=seed)
-        limits = (1.0, 0.0)
+    xt, yt = as_tensor(d.x_train), as_tensor(d.y_train)
+    warmup = max(1, steps // 10)
+    loss_fn = nn.CrossEntropyLoss()
+    acc: dict[str, list[float]] = {m: [] for m in methods}
+    for method in methods:
+        for seed in seeds:
+            if method == "GN":
+                model = make_cnn(channels=channels, norm="gn", seed=seed)
+            else:
+                cls = BatchRenorm2d if method == "Batch Renorm" else nn.BatchNorm2d
 
-        def before_step(step: int, m: nn.Module) -> None:
-            nonlocal limits
-            limits = renorm_limits(step, warmup, r_max, r_at, d_max, d_at)
-            for layer in m.modules():
-                if isinstance(layer, (BatchRenorm1d, BatchRenorm2d)):
+                def factory(c: int, cls: Any = cls) -> nn.Module:
+                    return cls(c, momentum=bn_momentum)
+
+                model = make_cnn(channels=channels, norm="bn", norm_factory=factory, seed=seed)
+            renorms = [m for m in model.modules() if isinstance(m, (BatchRenorm1d, BatchRenorm2d))]
+            opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=sgd_momentum)
+            model.train()
+            for step, idx in enumerate(_class_sorted_batches(d.y_train, batch_size, classes_per_batch,
+                                                             steps, seed), start=1):
+                limits = renorm_limits(step, warmup, r_max, 8 * warmup, d_max, 5 * warmup)
+                for layer in renorms:
                     layer.r_max, layer.d_max = limits
-
-        h = train(model, d.x_train, d.y_train, d.x_test, d.y_test, steps=steps, batch_size=batch_size,
-                  lr=lr, sgd_momentum=sgd_momentum, eval_every=10**9, seed=seed,
-                  before_step=before_step if name == "BRN" else None)
-        out[name] = h.final_acc
-        if name == "BRN":
-            out["final r_max"], out["final d_max"] = limits
-    return out
+                loss = loss_fn(model(xt[idx]), yt[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            acc[method].append(accuracy(model, d.x_test, d.y_test))
+    return NonIIDResult(acc, steps, batch_size, classes_per_batch)
 
 
 # ------------------------------------------------------------------ domain shift, AdaBN
@@ -412,10 +544,26 @@ def _regularization_mlp(norm: bool, dropout: float, hidden: Sequence[int], seed:
 
 @dataclass
 class RegularizationResult:
-    """Final train/test accuracy (eval mode) and their gap, per variant."""
+    """Final train/test accuracy (eval mode) and their gap, per variant (means over seeds)."""
 
     rows: list[dict[str, Any]]
     n_train: int
+    per_seed: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    """``per_seed[variant]["train acc" | "test acc" | "gap"]``: one value per seed, seeds in order."""
+
+    def difference(self, a: str, b: str, what: str = "test acc", level: float = 0.95) -> dict[str, float]:
+        """Paired difference ``a − b`` of ``what`` over the seeds: mean and a t confidence interval.
+
+        The seeds are paired (same initialization and batch order for both variants), so
+        the interval is the one-sample t interval of the per-seed differences.
+        """
+        from scipy import stats
+
+        diff = np.array(self.per_seed[a][what]) - np.array(self.per_seed[b][what])
+        n = len(diff)
+        mean = float(diff.mean())
+        half = float(stats.t.ppf(0.5 + level / 2, n - 1) * diff.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
+        return {"mean": mean, "low": mean - half, "high": mean + half, "n": float(n)}
 
 
 def regularization_experiment(
@@ -453,6 +601,7 @@ def regularization_experiment(
     }
     loss_fn = nn.CrossEntropyLoss()
     rows = []
+    per_seed: dict[str, dict[str, list[float]]] = {}
     for name, (norm, p, population) in variants.items():
         tr_accs, te_accs = [], []
         for seed in seeds:
@@ -471,7 +620,9 @@ def regularization_experiment(
             te_accs.append(accuracy(model, d.x_test, d.y_test))
         tr, te = float(np.mean(tr_accs)), float(np.mean(te_accs))
         rows.append({"variant": name, "train acc": tr, "test acc": te, "gap": tr - te})
-    return RegularizationResult(rows, n_train)
+        per_seed[name] = {"train acc": tr_accs, "test acc": te_accs,
+                          "gap": [a - b for a, b in zip(tr_accs, te_accs, strict=True)]}
+    return RegularizationResult(rows, n_train, per_seed)
 
 
 # --------------------------------------------------------------------------- sequences

@@ -11,6 +11,8 @@ are tried) are declared there; this module holds only the code.
   (``cache.norm.x_hat``, ``cache.norm.inv_std`` of shape ``(N, 1)``, ``cache.gamma``),
   which is what the exercise's namespace provides;
 * ``gn_*`` — ``groupnorm_forward``;
+* ``gnb_*`` — ``groupnorm_backward``; they receive the reference cache (``cache.x_hat`` of
+  shape ``(N, C, H, W)``, ``cache.gamma``, ``cache.norm.inv_std`` of shape ``(N, G, 1, 1, 1)``);
 * ``brn_*`` — ``batch_renorm_forward``.
 
 NumPy only (no torch, no matplotlib).
@@ -41,6 +43,12 @@ __all__ = [
     "gn_no_eps",
     "gn_strided",
     "gn_unbiased",
+    "gnb_batch_axis",
+    "gnb_const_stats",
+    "gnb_gamma_per_group",
+    "gnb_missing_mean_term",
+    "gnb_no_gamma",
+    "gnb_per_channel",
     "ln_bw_batch_axis",
     "ln_bw_const_stats",
     "ln_bw_missing_mean_term",
@@ -201,6 +209,81 @@ def gn_no_eps(x: Array, gamma: Array, beta: Array, num_groups: int, eps: float =
     N, C, H, W = x.shape
     G = num_groups
     return _gn_generic(x, gamma, beta, G, (N, G, C // G, H, W), (2, 3, 4), eps=0.0)
+
+
+# ---------------------------------------------------------------------------- groupnorm_backward
+
+
+def _gnb_parts(dout: Array, cache: Any) -> tuple[Array, Array, Array, int]:
+    """x_hat (N, C, H, W), inv_std broadcast per channel (N, C, 1, 1), gamma, G from the reference cache."""
+    x_hat, gamma, inv_std = cache.x_hat, cache.gamma, cache.norm.inv_std
+    N, C = x_hat.shape[:2]
+    G = inv_std.shape[1]
+    inv_std_c = np.repeat(inv_std.reshape(N, G, 1, 1), C // G, axis=1)
+    return x_hat, inv_std_c, gamma, G
+
+
+def _gnb_params(dout: Array, x_hat: Array) -> tuple[Array, Array]:
+    return np.sum(dout * x_hat, axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
+
+
+def _gnb_dx(g: Array, x_hat: Array, inv_std_c: Array, grouped: tuple[int, ...], axes: tuple[int, ...],
+            mean_term: bool = True) -> Array:
+    """``inv_std * (g - mean(g) - x_hat * mean(g * x_hat))`` with the means over ``axes`` of ``grouped``."""
+    gg, xh = g.reshape(grouped), x_hat.reshape(grouped)
+    g_mean = gg.mean(axis=axes, keepdims=True) if mean_term else 0.0
+    core = gg - g_mean - xh * (gg * xh).mean(axis=axes, keepdims=True)
+    return inv_std_c * core.reshape(g.shape)
+
+
+def gnb_const_stats(dout: Array, cache: Any) -> Grads:
+    """μ and σ of each group treated as constants: dx = γ·dout/σ."""
+    x_hat, inv_std_c, gamma, _ = _gnb_parts(dout, cache)
+    return (gamma.reshape(1, -1, 1, 1) * dout * inv_std_c, *_gnb_params(dout, x_hat))
+
+
+def gnb_missing_mean_term(dout: Array, cache: Any) -> Grads:
+    """dx without the path through the group's mean."""
+    x_hat, inv_std_c, gamma, G = _gnb_parts(dout, cache)
+    N, C, H, W = dout.shape
+    g = gamma.reshape(1, C, 1, 1) * dout
+    dx = _gnb_dx(g, x_hat, inv_std_c, (N, G, C // G, H, W), (2, 3, 4), mean_term=False)
+    return (dx, *_gnb_params(dout, x_hat))
+
+
+def gnb_per_channel(dout: Array, cache: Any) -> Grads:
+    """The means in dx over each channel's positions (instance norm's backward)."""
+    x_hat, inv_std_c, gamma, _ = _gnb_parts(dout, cache)
+    N, C, H, W = dout.shape
+    g = gamma.reshape(1, C, 1, 1) * dout
+    return (_gnb_dx(g, x_hat, inv_std_c, (N, C, H, W), (2, 3)), *_gnb_params(dout, x_hat))
+
+
+def gnb_batch_axis(dout: Array, cache: Any) -> Grads:
+    """The means in dx over the batch and the positions, per channel (batch norm's backward)."""
+    x_hat, inv_std_c, gamma, _ = _gnb_parts(dout, cache)
+    N, C, H, W = dout.shape
+    g = gamma.reshape(1, C, 1, 1) * dout
+    return (_gnb_dx(g, x_hat, inv_std_c, (N, C, H, W), (0, 2, 3)), *_gnb_params(dout, x_hat))
+
+
+def gnb_no_gamma(dout: Array, cache: Any) -> Grads:
+    """dx without the factor γ."""
+    x_hat, inv_std_c, _, G = _gnb_parts(dout, cache)
+    N, C, H, W = dout.shape
+    return (_gnb_dx(dout, x_hat, inv_std_c, (N, G, C // G, H, W), (2, 3, 4)), *_gnb_params(dout, x_hat))
+
+
+def gnb_gamma_per_group(dout: Array, cache: Any) -> Grads:
+    """dgamma and dbeta summed over each group's channels too: one entry per group."""
+    x_hat, inv_std_c, gamma, G = _gnb_parts(dout, cache)
+    N, C, H, W = dout.shape
+    g = gamma.reshape(1, C, 1, 1) * dout
+    dx = _gnb_dx(g, x_hat, inv_std_c, (N, G, C // G, H, W), (2, 3, 4))
+    grouped = (N, G, C // G, H, W)
+    dgamma = np.sum((dout * x_hat).reshape(grouped), axis=(0, 2, 3, 4))
+    dbeta = np.sum(dout.reshape(grouped), axis=(0, 2, 3, 4))
+    return dx, dgamma, dbeta
 
 
 # ---------------------------------------------------------------------------- batch_renorm_forward

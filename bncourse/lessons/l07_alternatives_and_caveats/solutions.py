@@ -10,6 +10,7 @@ exercise id               implementation
 ``layernorm_forward``     :func:`bncourse.reference.layernorm_forward`
 ``layernorm_backward``    :func:`bncourse.reference.layernorm_backward`
 ``groupnorm_forward``     :func:`bncourse.reference.groupnorm_forward`
+``groupnorm_backward``    :func:`bncourse.reference.groupnorm_backward`
 ``batch_renorm_forward``  :func:`bncourse.reference.batch_renorm_forward`
 ========================  ==================================================
 """
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 from bncourse.reference import (
     batch_renorm_forward,
+    groupnorm_backward,
     groupnorm_forward,
     layernorm_backward,
     layernorm_forward,
 )
 
-__all__ = ["batch_renorm_forward", "groupnorm_forward", "layernorm_backward", "layernorm_forward"]
+__all__ = ["batch_renorm_forward", "groupnorm_backward", "groupnorm_forward", "layernorm_backward", "layernorm_forward"]

@@ -335,3 +335,112 @@ MUTANTS += [
     ("batch_renorm_forward", "wrong sign", brn_d_sign),
     ("batch_renorm_forward", "Normalize with the biased batch variance", brn_ddof1_normalize),
 ]
+
+
+# ----------------------------------------------------------------- groupnorm_backward
+# They read the reference's cache (the exercise's namespace): cache.x_hat (N, C, H, W),
+# cache.gamma (C,), cache.norm.x_centered and cache.norm.inv_std on the (N, G, C//G, H, W) view.
+
+
+def _gnb_unpack(dout, cache):
+    N, C, H, W = dout.shape
+    G = cache.norm.inv_std.shape[1]
+    return N, C, H, W, G, cache.x_hat, cache.gamma, cache.norm.inv_std
+
+
+def gnb_treat_stats_as_constants(dout, cache):
+    N, C, H, W, G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
+    dxg = (dout * gamma[None, :, None, None]).reshape(N, G, C // G, H, W) * inv_std
+    return dxg.reshape(dout.shape), (dout * x_hat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
+
+
+def gnb_no_mean_path(dout, cache):
+    N, _C, _H, _W, G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
+    g = (dout * gamma[None, :, None, None]).reshape(N, G, -1)
+    xh = x_hat.reshape(N, G, -1)
+    M = g.shape[-1]
+    dx = inv_std.reshape(N, G, 1) * (g - xh * (g * xh).sum(-1, keepdims=True) / M)
+    return dx.reshape(dout.shape), (dout * x_hat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
+
+
+def gnb_instance_axes(dout, cache):
+    # the layer-norm backward applied per channel, with the group's inv_std
+    N, C, _H, _W, G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
+    dx = np.empty_like(dout)
+    for n in range(N):
+        for c in range(C):
+            s = inv_std[n, c // (C // G)].item()
+            g = gamma[c] * dout[n, c]
+            xh = x_hat[n, c]
+            dx[n, c] = s * (g - g.mean() - xh * (g * xh).mean())
+    return dx, (dout * x_hat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
+
+
+def gnb_bn_formula(dout, cache):
+    # spatial batch norm's closed form pasted in: sums over (N, H, W) per channel
+    N, C, H, W, G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
+    s = np.repeat(inv_std.reshape(N, G), C // G, axis=1)[:, :, None, None]
+    m = N * H * W
+    g = dout * gamma[None, :, None, None]
+    dx = s / m * (m * g - g.sum(axis=(0, 2, 3), keepdims=True)
+                  - x_hat * (g * x_hat).sum(axis=(0, 2, 3), keepdims=True))
+    return dx, (dout * x_hat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
+
+
+def gnb_gamma_missing(dout, cache):
+    N, _C, _H, _W, G, x_hat, _gamma, inv_std = _gnb_unpack(dout, cache)
+    g = dout.reshape(N, G, -1)
+    xh = x_hat.reshape(N, G, -1)
+    dx = inv_std.reshape(N, G, 1) * (g - g.mean(-1, keepdims=True) - xh * (g * xh).mean(-1, keepdims=True))
+    return dx.reshape(dout.shape), (dout * x_hat).sum(axis=(0, 2, 3)), dout.sum(axis=(0, 2, 3))
+
+
+def _gnb_dx_right(dout, cache):
+    N, _C, _H, _W, G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
+    g = (dout * gamma[None, :, None, None]).reshape(N, G, -1)
+    xh = x_hat.reshape(N, G, -1)
+    dx = inv_std.reshape(N, G, 1) * (g - g.mean(-1, keepdims=True) - xh * (g * xh).mean(-1, keepdims=True))
+    return dx.reshape(dout.shape)
+
+
+def gnb_params_per_group(dout, cache):
+    N, _C, _H, _W, G, x_hat, _gamma, _inv_std = _gnb_unpack(dout, cache)
+    dgamma = (dout * x_hat).reshape(N, G, -1).sum(axis=(0, 2))
+    dbeta = dout.reshape(N, G, -1).sum(axis=(0, 2))
+    return _gnb_dx_right(dout, cache), dgamma, dbeta
+
+
+def gnb_params_keep_batch(dout, cache):
+    x_hat = cache.x_hat
+    return _gnb_dx_right(dout, cache), (dout * x_hat).sum(axis=(2, 3)), dout.sum(axis=(2, 3))
+
+
+def gnb_correct_graph(dout, cache):
+    # staged through the graph on the grouped view: x_c = x - mu, var, inv_std, x_hat = x_c * inv_std
+    _N, C, _H, _W, _G, x_hat, gamma, inv_std = _gnb_unpack(dout, cache)
+    xc = cache.norm.x_centered  # (N, G, C//G, H, W)
+    M = xc[0, 0].size
+    dbeta = dout.sum(axis=(0, 2, 3))
+    dgamma = (dout * x_hat).sum(axis=(0, 2, 3))
+    dxhat = (dout * gamma.reshape(1, C, 1, 1)).reshape(xc.shape)
+    axes = (2, 3, 4)
+    dinv = (dxhat * xc).sum(axis=axes, keepdims=True)
+    dvar = dinv * -0.5 * inv_std**3
+    dxc = dxhat * inv_std + dvar * 2.0 * xc / M
+    dx = dxc - dxc.mean(axis=axes, keepdims=True)
+    return dx.reshape(dout.shape), dgamma, dbeta
+
+
+MUTANTS += [
+    ("groupnorm_backward", "as constants", gnb_treat_stats_as_constants),
+    ("groupnorm_backward", "through the group's mean", gnb_no_mean_path),
+    ("groupnorm_backward", "instance norm's backward", gnb_instance_axes),
+    ("groupnorm_backward", "batch norm's backward", gnb_bn_formula),
+    ("groupnorm_backward", "forgets gamma", gnb_gamma_missing),
+    ("groupnorm_backward", "one entry per group", gnb_params_per_group),
+    ("groupnorm_backward", "keeps the batch axis", gnb_params_keep_batch),
+]
+
+CORRECT += [
+    ("groupnorm_backward", gnb_correct_graph),
+]

@@ -8,7 +8,7 @@ from tests import exercise_helpers
 from tests.lessons.l07_alternatives_and_caveats import mutants
 
 NOTEBOOK = "07_alternatives_and_caveats"
-IDS = ("layernorm_forward", "layernorm_backward", "groupnorm_forward", "batch_renorm_forward")
+IDS = ("layernorm_forward", "layernorm_backward", "groupnorm_forward", "groupnorm_backward", "batch_renorm_forward")
 
 test_mutant_is_diagnosed = exercise_helpers.mutants_are_diagnosed(mutants.MUTANTS)
 test_correct_alternative_gets_full_points = exercise_helpers.correct_versions_get_full_points(mutants.CORRECT)

@@ -154,6 +154,55 @@ def test_batch_size_sweep_is_deterministic_and_bounded() -> None:
     assert a.error_percent("bn")[0] == pytest.approx(100 * (1 - a.accuracy["bn"][0]))
 
 
+def _tiny_split():
+    from bncourse.course.data import load_digits_split
+
+    d = load_digits_split(seed=0, images=True)
+    return d._replace(x_train=d.x_train[:64], y_train=d.y_train[:64])
+
+
+def test_small_batch_experiment_gn_has_no_train_eval_gap() -> None:
+    kw = {"norms": ("bn", "gn"), "batch_sizes": (2, 8), "epochs": 1, "seeds": (0, 1), "split": _tiny_split()}
+    a, b = alt.small_batch_experiment(**kw), alt.small_batch_experiment(**kw)
+    assert a.eval_acc == b.eval_acc and a.batch_acc == b.batch_acc
+    for bs in (2, 8):
+        assert len(a.eval_acc["gn"][bs]) == 2
+        # GN does not look at the batch: train mode differs only by the images left out of whole batches
+        assert np.allclose(a.eval_acc["gn"][bs], a.batch_acc["gn"][bs], atol=2 / 449)
+    rows = a.rows()
+    assert [(r["norm"], r["batch"]) for r in rows] == [("BN", 2), ("BN", 8), ("GN", 2), ("GN", 8)]
+    fig = alt.plot_small_batch(a)
+    assert len(fig.axes) == 2 and all(ax.get_title() and ax.get_ylabel() for ax in fig.axes)
+
+
+def test_class_sorted_batches_hold_few_classes() -> None:
+    y = np.repeat(np.arange(10), 20)
+    batches = alt._class_sorted_batches(y, batch_size=8, classes_per_batch=2, steps=30, seed=0)
+    assert len(batches) == 30
+    for idx in batches:
+        labels = y[idx.numpy()]
+        assert len(idx) == 8 and len(set(labels.tolist())) == 2
+        assert all((labels == c).sum() == 4 for c in set(labels.tolist()))
+
+
+def test_noniid_renorm_experiment_runs_every_method_and_seed() -> None:
+    res = alt.noniid_renorm_experiment(batch_size=8, classes_per_batch=2, steps=20, seeds=(0, 1),
+                                       split=_tiny_split())
+    assert set(res.accuracy) == {"BN", "Batch Renorm", "GN"}
+    assert all(len(v) == 2 and all(0.0 <= a <= 1.0 for a in v) for v in res.accuracy.values())
+    assert [r["method"] for r in res.rows()] == ["BN", "Batch Renorm", "GN"]
+
+
+def test_regularization_difference_is_a_paired_t_interval() -> None:
+    res = alt.RegularizationResult([], 10, {"a": {"test acc": [0.9, 0.8, 0.85]},
+                                            "b": {"test acc": [0.8, 0.75, 0.8]}})
+    d = res.difference("a", "b")
+    diffs = np.array([0.1, 0.05, 0.05])
+    assert d["mean"] == pytest.approx(diffs.mean())
+    half = 4.302652729911275 * diffs.std(ddof=1) / np.sqrt(3)  # t_{0.975, 2}
+    assert d["high"] - d["mean"] == pytest.approx(half) and d["mean"] - d["low"] == pytest.approx(half)
+
+
 def test_batch_stat_noise_leaves_model_alone_and_depends_on_batch() -> None:
     from bncourse.course.models import make_cnn
 
