@@ -215,10 +215,11 @@ _VERDICTS = textwrap.dedent('''
         module = importlib.util.module_from_spec(spec)
         sys.modules["bncourse.reference"] = module
         spec.loader.exec_module(module)
-    from bncourse.reference import batchnorm_forward, layernorm_forward, spatial_batchnorm_forward
+    from bncourse.reference import (batchnorm_forward, groupnorm_forward, layernorm_forward,
+                                    spatial_batchnorm_forward)
     from bncourse.grading import check
     ns = {"batchnorm_forward": batchnorm_forward, "layernorm_forward": layernorm_forward,
-          "spatial_batchnorm_forward": spatial_batchnorm_forward}
+          "groupnorm_forward": groupnorm_forward, "spatial_batchnorm_forward": spatial_batchnorm_forward}
     out = []
     for path in sorted((root / "tests" / "lessons").glob("l[0-9][0-9]_*/mutants.py")):
         spec = importlib.util.spec_from_file_location("_m_" + path.parent.name, path)
