@@ -164,7 +164,7 @@ register(
             "Accumulate per-feature sums over the batches in float64 (b.sum(axis=0, dtype=np.float64)): "
             "mean = total sum / N; var = (sum over all rows of (row - mean)**2) / (N - 1), the unbiased "
             "variance like torch's running_var. Cast both back to the batches' dtype at the end.",
-            "n = sum(b.shape[0] for b in batches); mean = sum(b.sum(axis=0, dtype=np.float64) for b in batches) / n; "
+            "n = sum(b.shape[0] for b in batches); dtype = batches[0].dtype; mean = sum(b.sum(axis=0, dtype=np.float64) for b in batches) / n; "
             "var = sum(((b.astype(np.float64) - mean) ** 2).sum(axis=0) for b in batches) / (n - 1); "
             "return mean.astype(dtype), var.astype(dtype)",
         ),
