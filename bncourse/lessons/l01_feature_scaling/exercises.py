@@ -303,6 +303,17 @@ register(Exercise(
     diagnose=_diagnose_standardize,
     forbidden=STANDARDIZE_FORBIDDEN,
     points=10,
+    hints=(
+        "Each column of x_train is one feature. Its mean and std come from that column only "
+        "(reduce over the examples, axis 0) and only from x_train: x_test is transformed with "
+        "the training statistics, never its own.",
+        "Population std: divide by n, NumPy's default ddof=0. A constant feature has std 0: replace "
+        "every std <= eps by 1 before dividing (np.where), so that feature becomes x - mean, never NaN. "
+        "Arrays of shape (d,) broadcast against (n, d) row by row.",
+        "mean = x_train.mean(axis=0); std = x_train.std(axis=0); "
+        "std = np.where(std <= eps, np.ones_like(std), std); "
+        "return (x_train - mean) / std, (x_test - mean) / std, mean, std",
+    ),
 ))
 
 register(Exercise(
@@ -315,4 +326,16 @@ register(Exercise(
     diagnose=_diagnose_gd,
     forbidden=GD_FORBIDDEN,
     points=10,
+    hints=(
+        "Loop over t = 0, 1, ..., max_steps: at each t compute the gradient at the current (w, b), "
+        "test its norm (return t if it is <= tol), and only then update. The gradient is section 1's "
+        "derivative of the loss.",
+        "With the residuals r = x @ w + b - y: dL/dw_j = mean over the examples of r_i * x_ij, and "
+        "dL/db = mean of r. The norm counts the bias too: sqrt(sum(dL/dw**2) + (dL/db)**2). "
+        "A diverging run makes the norm inf or NaN: return -1 then.",
+        "r = x @ w + b - y; grad_w = x.T @ r / n; grad_b = r.mean(); "
+        "norm = np.sqrt(np.sum(grad_w**2) + grad_b**2); if norm <= tol: return t; "
+        "if not np.isfinite(norm): return -1; w = w - lr * grad_w; b = b - lr * grad_b; "
+        "after the loop: return -1",
+    ),
 ))

@@ -506,31 +506,63 @@ def plot_steps_vs_kappa(ax: Axes, records: Sequence[ConvergenceRecord], *, tol: 
 
 
 def elongated_bowl_figure(
-    x: ArrayLike, y: ArrayLike, x_std: ArrayLike, steps: int = 200
+    x: ArrayLike, y: ArrayLike, x_std: ArrayLike, steps: int = 200, zigzag_steps: int = 60
 ) -> tuple[Figure, dict[str, NDArray[np.float64]]]:
-    """Three panels of contours with GD paths from 0: raw features with equal axis units,
-    raw features with the w2 axis stretched (lr = 1/λmax and 0.95·2/λmax), standardized.
+    """Three panels, each with one point to make.
 
-    Returns the figure and the paths ``{"raw", "raw_edge", "std"}`` (each (steps+1, 3)).
-    The square marks where each path ends.
+    (a) The loss along each weight through the minimum, in the same units: a wide parabola
+        along w1 (curvature mean(x1²)) and a spike along w2 (curvature mean(x2²)) — the
+        elongated bowl, which contour lines at equal axis units cannot show when κ ≈ 10⁴.
+    (b) Raw features, zoomed to where gradient descent actually goes in its first
+        ``zigzag_steps`` steps (both axes stretched): at lr = 0.95·2/λmax (red) it zig-zags
+        across the valley; at lr = 1/λmax (orange) it drops to the valley floor in one step and
+        then crawls along it.
+    (c) Standardized features at lr = 1/λmax: a round bowl, straight to the minimum.
+
+    Returns the figure and the full ``steps``-step paths ``{"raw", "raw_edge", "std"}``
+    (each (steps+1, 3)); "raw" and "std" use lr = 1/λmax of their problem, "raw_edge"
+    0.95·2/λmax.  Squares mark where the drawn part of each path ends.
     """
-    from bncourse.course.plots import new_figure
+    from bncourse.course.plots import COLORS, new_figure
 
     lr_raw, lr_edge = 0.5 * max_stable_lr(x), 0.95 * max_stable_lr(x)
     lr_std = 0.5 * max_stable_lr(x_std)
     paths = {"raw": gd_path(x, y, lr_raw, steps), "raw_edge": gd_path(x, y, lr_edge, steps),
              "std": gd_path(x_std, y, lr_std, steps)}
     fig, axes = new_figure(3, width=15.0, height=5.2)
-    plot_contours_with_paths(axes[0], x, y, {f"GD, lr = 1/λmax = {lr_raw:.1e}": paths["raw"]},
-                             half_width=2.6, title="raw features (equal axis units)")
-    plot_contours_with_paths(axes[1], x, y, {"GD, lr = 0.95·2/λmax": paths["raw_edge"],
-                                             "GD, lr = 1/λmax": paths["raw"]},
-                             half_width=2.6, half_height=0.05, equal_aspect=False,
-                             title="raw features, w2 axis stretched")
+
+    theta_star = least_squares(x, y)
+    curvature = np.diag(hessian(x))
+    lmin = mse_loss(theta_star, x, y)
+    t = np.linspace(-2.0, 2.0, 801)
+    for j, (name, color) in enumerate((("$w_1$ (small input $x_1$)", COLORS["gn"]),
+                                       ("$w_2$ (large input $x_2$)", COLORS["bn"]))):
+        rise = [mse_loss(theta_star + ti * np.eye(3)[j], x, y) - lmin for ti in t]
+        curv = f"{curvature[j]:,.0f}" if curvature[j] >= 100 else f"{curvature[j]:.2f}"
+        axes[0].plot(t, rise, color=color, lw=2, label=f"along {name}: curvature {curv}")
+    axes[0].set_ylim(0.0, 2.5)
+    axes[0].set_xlabel("distance from the optimum (same units for both weights)")
+    axes[0].set_ylabel("loss above its minimum")
+    axes[0].set_title("(a) the bowl through its minimum, raw features")
+    axes[0].legend(loc="upper center", fontsize=9)
+
+    shown = {"GD, lr = 0.95·2/λmax": paths["raw_edge"][: zigzag_steps + 1],
+             "GD, lr = 1/λmax": paths["raw"][: zigzag_steps + 1]}
+    pts = np.vstack([p[:, :2] for p in shown.values()])
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    half = 0.55 * (hi - lo)
+    plot_contours_with_paths(axes[1], x, y, shown, center=(lo + hi) / 2, half_width=float(half[0]),
+                             half_height=float(half[1]), equal_aspect=False, legend_loc="lower right",
+                             colors={"GD, lr = 0.95·2/λmax": COLORS["bn"], "GD, lr = 1/λmax": COLORS["student"]},
+                             title=f"(b) raw features, first {zigzag_steps} steps (zoomed, axes stretched)")
+    for line in axes[1].get_lines():  # the minimum lies outside the zoomed window: say where
+        if line.get_label() == "minimum":
+            line.set_label(f"minimum: off the panel, at w1 = {theta_star[0]:.2f}")
+    axes[1].legend(loc="lower right", fontsize=9)
     plot_contours_with_paths(axes[2], x_std, y, {f"GD, lr = 1/λmax = {lr_std:.2f}": paths["std"]},
                              half_width=3.6, xlabel="$w_1$ (on standardized $x_1$)",
-                             ylabel="$w_2$ (on standardized $x_2$)", title="standardized features")
-    fig.suptitle(f"Loss contours and {steps} gradient-descent steps from w = 0 (square: where the path ends)")
+                             ylabel="$w_2$ (on standardized $x_2$)", title="(c) standardized features")
+    fig.suptitle("The elongated bowl, and gradient descent from w = 0 on it (square: where the drawn path ends)")
     return fig, paths
 
 

@@ -157,6 +157,17 @@ register(
         ),
         diagnose=_pop_diagnose,
         forbidden=FORBIDDEN,
+        hints=(
+            "The batches are only a way of storing the rows: the statistics are those of all rows "
+            "stacked together (N = sum of the batch sizes), not an average of per-batch statistics. "
+            "Two passes work: the mean first, then the squared deviations from it.",
+            "Accumulate per-feature sums over the batches in float64 (b.sum(axis=0, dtype=np.float64)): "
+            "mean = total sum / N; var = (sum over all rows of (row - mean)**2) / (N - 1), the unbiased "
+            "variance like torch's running_var. Cast both back to the batches' dtype at the end.",
+            "n = sum(b.shape[0] for b in batches); dtype = batches[0].dtype; mean = sum(b.sum(axis=0, dtype=np.float64) for b in batches) / n; "
+            "var = sum(((b.astype(np.float64) - mean) ** 2).sum(axis=0) for b in batches) / (n - 1); "
+            "return mean.astype(dtype), var.astype(dtype)",
+        ),
     )
 )
 
@@ -214,6 +225,14 @@ register(
         cases=_inf_cases,
         call=_call_inf,
         forbidden=FORBIDDEN,
+        hints=(
+            "Start from the training-mode formula of section 1 and ask which of its quantities a "
+            "single test example cannot provide: replace exactly those by the stored constants.",
+            "mu_B becomes running_mean and sigma_B**2 becomes running_var; everything else stays: "
+            "eps is added to the variance before the square root, then gamma scales and beta shifts. "
+            "Every row is normalized on its own, so N = 1 works.",
+            "out = gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta",
+        ),
         mistakes=(
             Mistake(
                 "batch statistics",
@@ -365,6 +384,19 @@ register(
         cases=_module_cases,
         call=_call_module,
         forbidden=FORBIDDEN,
+        hints=(
+            "Section 4 lists torch's semantics one by one; turn each bullet into code. In __init__ store "
+            "eps and momentum and create the parameters and buffers (weight ones, bias zeros, "
+            "running_mean zeros, running_var ones, num_batches_tracked 0). In forward, branch on "
+            "self.training.",
+            "Training: normalize with the batch mean and the biased variance x.var(axis=0), but put the "
+            "unbiased one, x.var(axis=0) * n / (n - 1), into running_var. Count the batch first; with "
+            "momentum None the factor is 1 / num_batches_tracked. A batch of one raises an error. "
+            "Eval: use the buffers, update nothing.",
+            "num_batches_tracked += 1; m = 1 / num_batches_tracked if momentum is None else momentum; "
+            "running_mean = (1 - m) * running_mean + m * mu; running_var = (1 - m) * running_var + "
+            "m * var * n / (n - 1); out = weight * (x - mu) / np.sqrt(var + eps) + bias, cast to x.dtype.",
+        ),
         mistakes=(
             Mistake(
                 "momentum on the wrong side",

@@ -280,6 +280,17 @@ register(Exercise(
     call=_call_forward,
     mistakes=FORWARD_MISTAKES,
     forbidden=_FORBIDDEN,
+    hints=(
+        "Every position (n, h, w) is one more example of channel c's feature. Build a 2-D matrix "
+        "with one row per (n, h, w) and one column per channel: on it, this is notebook 03's "
+        "batchnorm_forward, statistics over axis 0.",
+        "Move the channel axis last before flattening: x.transpose(0, 2, 3, 1).reshape(-1, C) has "
+        "shape (N*H*W, C); x.reshape(-1, C) alone puts values of different channels in one column. "
+        "Undo it with .reshape(N, H, W, C).transpose(0, 3, 1, 2).",
+        "rows = x.transpose(0, 2, 3, 1).reshape(-1, C); mu = rows.mean(axis=0); "
+        "var = rows.var(axis=0) (biased: divide by m = N*H*W); x_hat = (rows - mu) / np.sqrt(var + eps); "
+        "out = (gamma * x_hat + beta) reshaped back; cache x_hat, 1 / np.sqrt(var + eps) and gamma.",
+    ),
 ))
 
 register(Exercise(
@@ -292,6 +303,15 @@ register(Exercise(
     diagnose=_diagnose_backward,
     namespace={"spatial_batchnorm_forward": solutions.spatial_batchnorm_forward},
     forbidden=_FORBIDDEN,
+    hints=(
+        "Reshape dout exactly as x was reshaped in your forward: then this is notebook 03's "
+        "closed-form backward (batchnorm_backward_alt) on an (N*H*W, C) matrix, and you transpose "
+        "dx back at the end.",
+        "Every (n, h, w) is a row, so m = N*H*W, and dbeta = sum of dy over all rows, "
+        "dgamma = sum of dy * x_hat over all rows: both (C,), summed over n, h and w.",
+        "dx_rows = gamma / (m * np.sqrt(var + eps)) * (m * dy - dbeta - x_hat * dgamma), with "
+        "dy = dout.transpose(0, 2, 3, 1).reshape(-1, C); dx = dx_rows.reshape(N, H, W, C).transpose(0, 3, 1, 2).",
+    ),
 ))
 
 register(Exercise(
@@ -302,4 +322,14 @@ register(Exercise(
     call=_call_fold,
     mistakes=FOLD_MISTAKES,
     forbidden=_FORBIDDEN,
+    hints=(
+        "In eval mode BN is a fixed affine map per output channel o: y_o = s_o * (z_o - mu_o) + beta_o "
+        "with s_o = gamma_o / sqrt(var_o + eps). Substitute z_o = W_o * x + b_o and collect the term "
+        "that multiplies x and the constant term.",
+        "s_o multiplies every weight of output channel o, weight[o, ...]: reshape s of shape (out,) to "
+        "(out, 1, ..., 1) (weight.ndim - 1 ones) so that it broadcasts over axis 0 only. "
+        "A missing bias is a bias of zeros.",
+        "s = gamma / np.sqrt(running_var + eps); weight' = weight * s.reshape((-1,) + (1,) * (weight.ndim - 1)); "
+        "bias' = (bias - running_mean) * s + beta.",
+    ),
 ))

@@ -4,10 +4,11 @@
   one mean under spatial BN, and under 1-D BN applied to the flattened image;
 * :func:`bn2d_parity`, :func:`running_buffer_parity` — a NumPy spatial BN and
   :class:`bncourse.nn.BatchNorm2d` against ``torch.nn.BatchNorm2d``;
-* :class:`CNNRun` / :func:`train_runs` — the learning-rate / activation / initialization
-  grid of small CNNs (one seeded run per configuration, shared by every section);
+* :class:`CNNRun` / :func:`train_runs` — small CNNs, one seeded run per configuration;
+  :func:`train_seeds` / :class:`SeedRuns` — the learning-rate / activation grid over
+  :data:`SEEDS`, plotted as mean and min–max band (:func:`plot_learning_curves`);
 * :func:`inception_table` — the BN paper's Inception table next to the steps-to-accuracy
-  measured on the runs;
+  measured on the runs, per seed (mean and range);
 * :func:`make_deep_cnn`, :func:`layer_gradient_norms` — very deep stacks, gradients per layer;
 * :func:`corrupt_images` — a few training images with huge pixel values (outliers);
 * :func:`bn_channel_activations`, :func:`plot_channel_histograms` — per-channel
@@ -45,14 +46,17 @@ __all__ = [
     "BASE_LR",
     "CHANNELS",
     "PAPER_INCEPTION",
+    "SEEDS",
     "CNNRun",
     "RunResult",
+    "SeedRuns",
     "bn2d_parity",
     "bn_channel_activations",
     "compare_bn_implementations",
     "conv_layers",
     "corrupt_images",
     "eval_accuracy",
+    "first_seed",
     "fold_model",
     "format_inception_table",
     "forward_seconds",
@@ -61,6 +65,7 @@ __all__ = [
     "inception_table",
     "layer_gradient_norms",
     "make_deep_cnn",
+    "mean_and_range",
     "plot_channel_histograms",
     "plot_gradient_bars",
     "plot_learning_curves",
@@ -69,6 +74,7 @@ __all__ = [
     "running_buffer_parity",
     "train_run",
     "train_runs",
+    "train_seeds",
 ]
 
 
@@ -79,6 +85,8 @@ STEPS = 300
 BATCH_SIZE = 32
 EVAL_EVERY = 25
 CHANNELS = (8, 16)
+SEEDS = (0, 1, 2)
+"""The seeds of the learning-rate / activation grid (initialization and mini-batch order)."""
 
 PAPER_INCEPTION: tuple[tuple[str, str, str, str], ...] = (
     ("Inception", "0.0015", "31.0 M", "72.2 %"),
@@ -415,61 +423,132 @@ def train_runs(runs: Sequence[CNNRun], data: Any, *, steps: int = STEPS, seed: i
     return {r.label: train_run(r, data, steps=steps, seed=seed) for r in runs}
 
 
-def inception_table(results: Mapping[str, RunResult], baseline: str, rows: Sequence[tuple[str, str]]
-                    ) -> list[dict[str, Any]]:
-    """The paper's comparison measured on our runs.
+@dataclass
+class SeedRuns:
+    """One configuration trained once per seed (same data, different initialization and
+    mini-batch order): ``results[i]`` is the run with ``seeds[i]``."""
 
-    ``rows`` pairs a paper row name with a run label (``("BN-x5", "BN ×5")``).  The target
-    is the baseline run's *max* test accuracy; each row gets its learning rate, the first
-    evaluated step at which it reached the target (``None`` if never) and its max accuracy.
+    run: CNNRun
+    seeds: tuple[int, ...]
+    results: list[RunResult]
+
+    @property
+    def steps(self) -> NDArray[np.int64]:
+        """The evaluation steps of the longest run (every run has them unless it diverged)."""
+        return np.asarray(max((r.history.steps for r in self.results), key=len), dtype=np.int64)
+
+    def accuracy_matrix(self) -> FloatArray:
+        """Test accuracy, one row per seed, one column per evaluation step.
+
+        A run that diverged stops early; its last accuracy (measured at the divergence) is
+        carried to the end, so every row has one value per step.
+        """
+        n = len(self.steps)
+        rows = [list(r.history.test_acc) + [r.history.test_acc[-1]] * (n - len(r.history.test_acc))
+                for r in self.results]
+        return np.asarray(rows, dtype=np.float64)
+
+    @property
+    def max_accs(self) -> FloatArray:
+        """Each seed's best test accuracy."""
+        return np.array([r.max_acc for r in self.results], dtype=np.float64)
+
+
+def train_seeds(runs: Sequence[CNNRun], data: Any, *, seeds: Sequence[int] = SEEDS, steps: int = STEPS
+                ) -> dict[str, SeedRuns]:
+    """:func:`train_run` for each configuration and each seed, by label (labels must be unique)."""
+    labels = [r.label for r in runs]
+    if len(set(labels)) != len(labels):
+        raise ParameterError(f"run labels must be unique, got {labels}")
+    if len(seeds) < 1:
+        raise ParameterError("train_seeds needs at least one seed")
+    return {r.label: SeedRuns(r, tuple(seeds), [train_run(r, data, steps=steps, seed=s) for s in seeds])
+            for r in runs}
+
+
+def first_seed(seed_runs: Mapping[str, SeedRuns]) -> dict[str, RunResult]:
+    """The run of the first seed of every configuration (trained models for later sections)."""
+    return {label: sr.results[0] for label, sr in seed_runs.items()}
+
+
+def inception_table(seed_runs: Mapping[str, SeedRuns], baseline: str, rows: Sequence[tuple[str, str]]
+                    ) -> list[dict[str, Any]]:
+    """The paper's comparison measured on our runs, seed by seed.
+
+    ``rows`` pairs a paper row name with a run label (``("BN-x5", "BN ×5")``).  As in the
+    paper, the target is the baseline's best accuracy — here per seed: the no-BN run of
+    seed *s* sets the target of every run of seed *s*.  Each row gets its learning rate,
+    per seed the first evaluated step at or above the target (``None`` if never), and per
+    seed the best accuracy.
     """
-    target = results[baseline].max_acc
+    targets = seed_runs[baseline].max_accs
     table = []
     for paper_name, label in rows:
-        res = results[label]
+        sr = seed_runs[label]
+        if sr.seeds != seed_runs[baseline].seeds:
+            raise ParameterError(f"{label!r} has seeds {sr.seeds}, the baseline {seed_runs[baseline].seeds}")
         table.append({
             "model": paper_name,
             "run": label,
-            "lr": res.run.lr,
-            "steps_to_target": steps_to_reach(res.history, target),
-            "max_acc": res.max_acc,
-            "target": target,
+            "lr": sr.run.lr,
+            "steps_to_target": [steps_to_reach(r.history, t) for r, t in zip(sr.results, targets, strict=True)],
+            "max_acc": sr.max_accs,
+            "targets": targets,
         })
     return table
 
 
+def mean_and_range(values: Sequence[float | None], fmt: str = ".0f", scale: float = 1.0) -> str:
+    """``"mean (min–max)"`` of the values that are not ``None``, ``"never"`` if all are;
+    when some are ``None``, how many seeds got there (``"…, 2 of 3"``)."""
+    got = np.array([v for v in values if v is not None], dtype=np.float64) * scale
+    if got.size == 0:
+        return "never"
+    text = f"{got.mean():{fmt}} ({got.min():{fmt}}–{got.max():{fmt}})"
+    return text if got.size == len(values) else f"{text}, {got.size} of {len(values)}"
+
+
 def format_inception_table(table: Sequence[Mapping[str, Any]]) -> str:
-    """Paper row and measured row side by side, one line per model, as plain text."""
+    """Paper row and measured row side by side, one line per model, as plain text.
+
+    Our columns give the mean over seeds and, in brackets, the range (min–max)."""
     paper = {p[0]: p for p in PAPER_INCEPTION}
-    target = table[0]["target"]
+    n = len(table[0]["targets"])
     head = (f"{'model':16s} | {'paper: lr':>17s} {'steps to 72.2 %':>16s} {'max acc':>8s} | "
-            f"{'ours: lr':>8s} {f'steps to {100 * target:.1f} %':>17s} {'max acc':>8s}")
+            f"{'ours: lr':>8s} {'steps to baseline best':>24s} {'max acc (%)':>17s}")
     lines = [head, "-" * len(head)]
     for row in table:
         p = paper.get(row["model"], (row["model"], "", "", ""))
-        steps = "never" if row["steps_to_target"] is None else str(row["steps_to_target"])
         lines.append(f"{row['model']:16s} | {p[1]:>17s} {p[2]:>16s} {p[3]:>8s} | "
-                     f"{row['lr']:8.2f} {steps:>17s} {100 * row['max_acc']:7.1f}%")
+                     f"{row['lr']:8.2f} {mean_and_range(row['steps_to_target']):>24s} "
+                     f"{mean_and_range(list(row['max_acc']), '.1f', 100.0):>17s}")
+    targets = ", ".join(f"{100 * t:.1f} %" for t in table[0]["targets"])
+    lines.append(f"ours: mean (min–max) over {n} seeds; target = the no-BN baseline's best accuracy "
+                 f"in the same seed ({targets})")
     return "\n".join(lines)
 
 
-def plot_learning_curves(results: Mapping[str, RunResult], panels: Sequence[tuple[str, Sequence[str]]],
-                         colors: Mapping[str, str] | None = None, target: float | None = None) -> Figure:
-    """One panel per ``(title, labels)``: test accuracy vs training step for those runs."""
+def plot_learning_curves(seed_runs: Mapping[str, SeedRuns], panels: Sequence[tuple[str, Sequence[str]]],
+                         colors: Mapping[str, str] | None = None) -> Figure:
+    """One panel per ``(title, labels)``: test accuracy vs training step for those
+    configurations — the mean over seeds as a line, the range (min–max) as a band."""
     fig, axes = new_figure(ncols=len(panels), width=min(4.8 * len(panels), 15.0), height=4.2, sharey=True)
     axes = np.atleast_1d(axes)
+    n_seeds = 0
     for ax, (title, labels) in zip(axes, panels, strict=True):
         for label in labels:
-            h = results[label].history
-            style = "--" if results[label].run.norm == "none" else "-"
-            ax.plot(h.steps, h.test_acc, style, label=label, color=(colors or {}).get(label))
-        if target is not None:
-            ax.axhline(target, color="k", ls=":", lw=1, label=f"target {100 * target:.1f} %")
+            sr = seed_runs[label]
+            acc, steps = sr.accuracy_matrix(), sr.steps
+            n_seeds = max(n_seeds, acc.shape[0])
+            color = (colors or {}).get(label)
+            style = "--" if sr.run.norm == "none" else "-"
+            (line,) = ax.plot(steps, acc.mean(axis=0), style, label=label, color=color)
+            ax.fill_between(steps, acc.min(axis=0), acc.max(axis=0), color=line.get_color(), alpha=0.18, lw=0)
         ax.set_title(title)
         ax.set_xlabel("training step")
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=9, loc="lower right")
-    axes[0].set_ylabel("test accuracy")
+    axes[0].set_ylabel(f"test accuracy (mean, band = min–max of {n_seeds} seeds)")
     return fig
 
 
@@ -640,11 +719,19 @@ def recompute_bn_statistics(model: nn.Module, x: Any, batch_size: int = 256) -> 
     return clone
 
 
-def gap_table(results: Mapping[str, RunResult], pairs: Sequence[tuple[str, str, str]]) -> list[dict[str, Any]]:
+def gap_table(results: Mapping[str, RunResult | SeedRuns], pairs: Sequence[tuple[str, str, str]]
+              ) -> list[dict[str, Any]]:
     """Max test accuracy without and with BN for each ``(setting, no_bn_label, bn_label)``,
-    and the gain BN − no BN."""
+    and the gain BN − no BN.  A :class:`SeedRuns` entry counts with the mean over its seeds
+    of the best accuracy (``n_seeds`` says how many runs each row rests on)."""
+
+    def best(entry: RunResult | SeedRuns) -> tuple[float, int]:
+        if isinstance(entry, SeedRuns):
+            return float(entry.max_accs.mean()), len(entry.results)
+        return entry.max_acc, 1
+
     rows = []
     for setting, no_bn, bn in pairs:
-        a, b = results[no_bn].max_acc, results[bn].max_acc
-        rows.append({"setting": setting, "no_bn": a, "bn": b, "gain": b - a})
+        (a, na), (b, nb) = best(results[no_bn]), best(results[bn])
+        rows.append({"setting": setting, "no_bn": a, "bn": b, "gain": b - a, "n_seeds": min(na, nb)})
     return rows

@@ -264,7 +264,13 @@ def test_figures_show_what_they_claim() -> None:
     x_std = solutions.standardize(x, x)[0]
     fig, paths = landscape.elongated_bowl_figure(x, y, x_std, steps=30)
     assert len(fig.axes) == 3 and set(paths) == {"raw", "raw_edge", "std"}
-    assert fig.axes[0].get_aspect() == 1.0 and fig.axes[1].get_aspect() == "auto"
+    assert fig.axes[2].get_aspect() == 1.0 and fig.axes[1].get_aspect() == "auto"
+    along_w1, along_w2 = fig.axes[0].get_lines()  # the loss along each weight: w2's rises ~1e4 times faster
+    assert float(np.max(along_w2.get_ydata())) > 1e3 * float(np.max(along_w1.get_ydata()))
+    shown = [ln for ln in fig.axes[1].get_lines() if ln.get_label().startswith("GD")]
+    assert [len(ln.get_xdata()) for ln in shown] == [31, 31]  # the first zigzag_steps = 30 steps (steps=30)
+    xlim = fig.axes[1].get_xlim()  # zoomed on the paths: the minimum (w1 ≈ 2) lies outside
+    assert xlim[1] < 1.0 and any("off the panel" in str(t.get_text()) for t in fig.axes[1].get_legend().get_texts())
     err = landscape.relative_weight_errors(paths["std"][-1:], landscape.least_squares(x_std, y))
     assert err.max() < 1e-6  # standardized GD is done within 30 steps, raw is not
     assert landscape.relative_weight_errors(paths["raw"][-1:], landscape.least_squares(x, y))[0, 0] > 0.9

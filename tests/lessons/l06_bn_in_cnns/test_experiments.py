@@ -153,21 +153,54 @@ def _hist(steps: list[int], acc: list[float]) -> History:
                    records=[{} for _ in steps])
 
 
-def test_inception_table_counts_steps_to_the_baseline_max() -> None:
-    mk = cx.RunResult
-    results = {
-        "base": mk(cx.CNNRun("base", norm="none"), _hist([0, 25, 50], [0.1, 0.6, 0.5]), nn.Identity()),
-        "fast": mk(cx.CNNRun("fast", lr_multiplier=5), _hist([0, 25, 50], [0.1, 0.7, 0.9]), nn.Identity()),
-        "never": mk(cx.CNNRun("never", lr_multiplier=30), _hist([0, 25, 50], [0.1, 0.2, 0.3]), nn.Identity()),
+def _seeds(run: cx.CNNRun, *curves: list[float]) -> cx.SeedRuns:
+    steps = [25 * i for i in range(len(curves[0]))]
+    return cx.SeedRuns(run, tuple(range(len(curves))),
+                       [cx.RunResult(run, _hist(steps[:len(c)], c), nn.Identity()) for c in curves])
+
+
+def test_inception_table_counts_steps_to_each_seeds_baseline_max() -> None:
+    grid = {
+        "base": _seeds(cx.CNNRun("base", norm="none"), [0.1, 0.6, 0.5], [0.1, 0.4, 0.7]),
+        "fast": _seeds(cx.CNNRun("fast", lr_multiplier=5), [0.1, 0.7, 0.9], [0.1, 0.5, 0.6]),
+        "never": _seeds(cx.CNNRun("never", lr_multiplier=30), [0.1, 0.2, 0.3], [0.1, 0.2, 0.3]),
     }
-    table = cx.inception_table(results, "base", [("Inception", "base"), ("BN-x5", "fast"), ("BN-x30", "never")])
-    assert [r["steps_to_target"] for r in table] == [25, 25, None]
-    assert table[1]["max_acc"] == pytest.approx(0.9) and table[0]["target"] == pytest.approx(0.6)
+    table = cx.inception_table(grid, "base", [("Inception", "base"), ("BN-x5", "fast"), ("BN-x30", "never")])
+    # seed 0's target is 0.6 (reached by "fast" at step 25), seed 1's is 0.7 (never reached by "fast")
+    assert [r["steps_to_target"] for r in table] == [[25, 50], [25, None], [None, None]]
+    assert list(table[0]["targets"]) == pytest.approx([0.6, 0.7])
+    assert list(table[1]["max_acc"]) == pytest.approx([0.9, 0.6])
     assert table[1]["lr"] == pytest.approx(5 * cx.BASE_LR)
     text = cx.format_inception_table(table)
-    assert "31.0 M" in text and "never reaches it" not in text and "never" in text
-    gaps = cx.gap_table(results, [("s", "base", "fast")])
-    assert gaps[0]["gain"] == pytest.approx(0.3)
+    assert "31.0 M" in text and "never reaches it" not in text
+    assert "25 (25–25), 1 of 2" in text and "never" in text and "75.0 (60.0–90.0)" in text
+    gaps = cx.gap_table({**cx.first_seed(grid), "fast3": grid["fast"]}, [("s", "base", "fast"), ("m", "base", "fast3")])
+    assert gaps[0]["gain"] == pytest.approx(0.3) and gaps[0]["n_seeds"] == 1
+    assert gaps[1]["bn"] == pytest.approx(0.75) and gaps[1]["n_seeds"] == 1  # min over the pair
+
+
+def test_seed_runs_pad_a_diverged_run_and_plot_bands() -> None:
+    sr = _seeds(cx.CNNRun("bn"), [0.1, 0.5, 0.8], [0.1, 0.3])  # the second run diverged early
+    acc = sr.accuracy_matrix()
+    assert acc.shape == (2, 3) and acc[1, 2] == pytest.approx(0.3)
+    assert list(sr.steps) == [0, 25, 50]
+    fig = cx.plot_learning_curves({"bn": sr}, [("t", ["bn"])])
+    ax = fig.axes[0]
+    assert len(ax.collections) == 1 and "2 seeds" in ax.get_ylabel()
+    assert np.allclose(ax.lines[0].get_ydata(), [0.1, 0.4, 0.55])
+    assert cx.mean_and_range([None, None]) == "never"
+    assert cx.mean_and_range([100, 150, None]) == "125 (100–150), 2 of 3"
+
+
+def test_train_seeds_trains_each_seed(digits: object) -> None:
+    small = _small(digits, n_train=100, n_test=50)
+    grid = cx.train_seeds([cx.CNNRun("bn")], small, seeds=(0, 1), steps=5)
+    sr = grid["bn"]
+    assert sr.seeds == (0, 1) and len(sr.results) == 2
+    assert not torch.equal(sr.results[0].model[0].weight, sr.results[1].model[0].weight)
+    assert cx.first_seed(grid)["bn"] is sr.results[0]
+    with pytest.raises(ParameterError):
+        cx.train_seeds([cx.CNNRun("a"), cx.CNNRun("a")], small, steps=1)
 
 
 def test_paper_table_is_quoted_exactly() -> None:
