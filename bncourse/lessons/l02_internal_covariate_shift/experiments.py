@@ -16,6 +16,7 @@ Importing this module imports torch and matplotlib.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 from collections.abc import Callable, Mapping, Sequence
@@ -92,6 +93,16 @@ def _sigmoid_inputs(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]
         for h in hooks:
             h.remove()
     return captured
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """One BLAS thread for the probes' NumPy norms of ~27k-long vectors: with OpenBLAS's default
+    thread pool on a busy machine, each such dot product costs milliseconds of synchronization."""
+    try:
+        from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _flat_params(model: nn.Module) -> FloatArray:
@@ -318,11 +329,11 @@ def run_figure1(
         perc.append(percentile_fn(last, PERCENTILES)[:, unit])
         probe_model = cast(nn.Sequential, copy.deepcopy(m))
         probe_model.train()
+        noise = _noise_states(probe_model)
         ins = [z.numpy() for z in _sigmoid_inputs(probe_model, x_probe)]
         means.append(np.stack([z.mean(0) for z in ins]))
         stds.append(np.stack([z.std(0) for z in ins]))
-        probe_model = cast(nn.Sequential, copy.deepcopy(m))
-        probe_model.train()
+        _set_noise_states(probe_model, noise)  # the same forward pass (BN's running averages play no part)
         lins = [z.numpy() for z in _linear_outputs(probe_model, x_probe)]
         lin_means.append(np.stack([z.mean(0) for z in lins]))
         lin_stds.append(np.stack([z.std(0) for z in lins]))
@@ -333,7 +344,10 @@ def run_figure1(
     def probe(step: int, module: nn.Module) -> None:
         if step not in schedule:
             return
-        m = cast(nn.Sequential, module)
+        with _one_blas_thread():
+            measure(step, cast(nn.Sequential, module))
+
+    def measure(step: int, m: nn.Sequential) -> None:
         loss_fn, grad_fn = _probe_functions(m, x_probe, y_probe)
         w = _flat_params(m)
         g = grad_fn(w)
