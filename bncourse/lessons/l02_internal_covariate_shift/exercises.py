@@ -5,8 +5,8 @@ saturated_fraction.
   (solution: :func:`bncourse.lessons.l02_internal_covariate_shift.solutions.activation_percentiles`).
 * ``gradient_predictiveness(grad_fn, w, etas) -> (K,)``: ``‖∇L(w − η·g) − g‖`` for each step
   size (solution: :func:`bncourse.lessons.l02_internal_covariate_shift.solutions.gradient_predictiveness`).
-* ``saturated_fraction(z, threshold) -> float``: the fraction of entries with σ'(z) below the
-  threshold (solution: :func:`bncourse.lessons.l02_internal_covariate_shift.solutions.saturated_fraction`).
+* ``saturated_fraction(z, threshold) -> float``: the fraction of entries whose sigmoid slope
+  sigmoid'(z) is below the threshold (solution: :func:`bncourse.lessons.l02_internal_covariate_shift.solutions.saturated_fraction`).
 
 Each ``Mistake`` wraps a wrong implementation from
 :mod:`bncourse.lessons.l02_internal_covariate_shift.mistakes`; a student's outputs matching
@@ -70,6 +70,13 @@ register(Exercise(
     call=_perc_call,
     diagnose=_perc_diagnose,
     forbidden=FORBIDDEN,
+    hints=(
+        "Each unit is a column of z: you want its percentiles over the batch (down the rows), "
+        "for all columns at once, without a loop.",
+        "NumPy has a percentile function that takes percents in 0..100 and an axis; by default it "
+        "interpolates linearly between order statistics, which is the definition asked for.",
+        "np.percentile(z, list(qs), axis=0) has shape (len(qs), D); cast it to z.dtype.",
+    ),
     mistakes=(
         Mistake("fractions", "np.percentile takes percents in 0..100 (np.quantile takes fractions): "
                 "don't divide qs by 100.", mistakes.perc_fractions),
@@ -119,6 +126,12 @@ register(Exercise(
     cases=_grad_cases,
     call=_grad_call,
     forbidden=FORBIDDEN,
+    hints=(
+        "g is the gradient at w itself: one call of grad_fn, before you look at any step size.",
+        "For each step size the new point is w − η·g, a step *against* the gradient; compare the "
+        "gradient there with g (a vector difference, then its length).",
+        "d[k] = np.linalg.norm(grad_fn(w - etas[k] * g) - g); return the K values as an array in w's dtype.",
+    ),
     mistakes=(
         Mistake("ascent", "Step *against* the gradient: evaluate the gradient at w − η·g, not w + η·g.", mistakes.gp_ascent),
         Mistake("squared", "Return the ℓ2 norm ‖∇L(w − ηg) − g‖, not its square.", mistakes.gp_squared),
@@ -162,13 +175,19 @@ register(Exercise(
     call=_sat_call,
     diagnose=_sat_diagnose,
     forbidden=(*FORBIDDEN, "scipy"),
+    hints=(
+        "Write the sigmoid as s(z) = 1 / (1 + e^(−z)) and differentiate it; try to express the "
+        "derivative with s(z) itself instead of exponentials.",
+        "The key identity: s'(z) = s(z)·(1 − s(z)); it is largest, 1/4, at z = 0 and tends to 0 in both tails.",
+        "s = 1 / (1 + np.exp(-z)); the answer is float(np.mean(s * (1 - s) < threshold)).",
+    ),
     mistakes=(
-        Mistake("sigma not slope", "You compared σ(z) itself with the threshold; saturation is about the "
-                "slope: count the entries with σ(z)·(1 − σ(z)) < threshold.", mistakes.sat_sigma_not_slope),
+        Mistake("sigma not slope", "You compared sigmoid(z) itself with the threshold; saturation is about "
+                "the slope: count the entries whose slope sigmoid'(z) is below the threshold.", mistakes.sat_sigma_not_slope),
         Mistake("greater", "You counted the steep entries (slope above the threshold); the saturated ones "
-                "are those whose slope σ(z)·(1 − σ(z)) is below it.", mistakes.sat_greater),
-        Mistake("tanh slope", "1 − σ(z)² is the form of tanh's derivative; the sigmoid's slope is "
-                "σ'(z) = σ(z)·(1 − σ(z)).", mistakes.sat_tanh_slope),
+                "are those whose slope sigmoid'(z) is below it.", mistakes.sat_greater),
+        Mistake("tanh slope", "1 − sigmoid(z)² is the form of tanh's derivative (1 − tanh²), not the "
+                "sigmoid's: call hint(\"saturated_fraction\") for the sigmoid's.", mistakes.sat_tanh_slope),
         Mistake("percent", "You returned a percentage; return the fraction, a number in [0, 1].",
                 mistakes.sat_percent),
     ),

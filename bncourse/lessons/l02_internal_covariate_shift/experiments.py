@@ -16,7 +16,9 @@ Importing this module imports torch and matplotlib.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -39,15 +41,19 @@ from bncourse.validation import FloatArray
 __all__ = [
     "VARIANTS",
     "Figure1Run",
+    "binned_by_loss",
     "build_variant",
+    "gradient_ics",
     "gradient_norms_per_layer",
     "layer_shift",
     "plot_accuracy_and_shift",
     "plot_figure1",
+    "plot_gradient_ics",
     "plot_gradients_and_saturation",
     "plot_landscape",
     "plot_layer_stats",
     "run_figure1",
+    "run_seeds",
     "saturation_per_layer",
     "sigmoid_input_stats",
 ]
@@ -55,7 +61,7 @@ __all__ = [
 PERCENTILES = (15.0, 50.0, 85.0)
 
 
-VARIANTS = ("no BN", "BN", "BN after σ", "noisy BN", "ℓ1 BN")
+VARIANTS = ("no BN", "BN", "BN after sigmoid", "noisy BN", "ℓ1 BN")
 
 
 def build_variant(variant: str, seed: int = 0) -> nn.Sequential:
@@ -64,7 +70,7 @@ def build_variant(variant: str, seed: int = 0) -> nn.Sequential:
         return make_mlp(norm="none", seed=seed)
     if variant == "BN":
         return make_mlp(norm="bn", seed=seed)
-    if variant == "BN after σ":
+    if variant == "BN after sigmoid":
         return make_mlp(norm="bn_after", seed=seed)
     if variant == "noisy BN":
         counter = iter(range(100))
@@ -89,13 +95,24 @@ def _sigmoid_inputs(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]
     return captured
 
 
+def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """One BLAS thread for the probes' NumPy norms of ~27k-long vectors: with OpenBLAS's default
+    thread pool on a busy machine, each such dot product costs milliseconds of synchronization."""
+    try:
+        from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _flat_params(model: nn.Module) -> FloatArray:
     return np.concatenate([p.detach().numpy().ravel() for p in model.parameters()]).astype(np.float64)
 
 
 def _probe_functions(model: nn.Module, x: torch.Tensor, y: torch.Tensor
                      ) -> tuple[Callable[[FloatArray], float], Callable[[FloatArray], FloatArray]]:
-    """Loss and gradient of a *copy* of ``model`` (training mode) as functions of flat params."""
+    """Loss and gradient of a *copy* of ``model`` (training mode) as functions of flat params (a noise
+    layer draws the same noise at every call, so that the probe sees a fixed function)."""
     probe = copy.deepcopy(model)
     probe.train()
     params = list(probe.parameters())
@@ -107,15 +124,25 @@ def _probe_functions(model: nn.Module, x: torch.Tensor, y: torch.Tensor
             for p, chunk, shape in zip(params, np.split(w, np.cumsum(sizes)[:-1]), shapes, strict=True):
                 p.copy_(torch.as_tensor(chunk.reshape(shape), dtype=p.dtype))
 
+    seen: list[tuple[FloatArray, float]] = []  # (w, loss) of grad_fn's calls: loss_fn reuses them
+    noise = _noise_states(probe)
+
     def loss_fn(w: FloatArray) -> float:
+        for w_seen, loss in seen:
+            if np.array_equal(w_seen, w):
+                return loss
         load(w)
+        _set_noise_states(probe, noise)
         with torch.no_grad():
             return float(nn.functional.cross_entropy(probe(x), y))
 
     def grad_fn(w: FloatArray) -> FloatArray:
         load(w)
+        _set_noise_states(probe, noise)
         probe.zero_grad()
-        nn.functional.cross_entropy(probe(x), y).backward()
+        loss = nn.functional.cross_entropy(probe(x), y)
+        loss.backward()
+        seen.append((np.array(w, copy=True), float(loss.detach())))
         return np.concatenate([p.grad.numpy().ravel() for p in params]).astype(np.float64)  # type: ignore[union-attr]
 
     return loss_fn, grad_fn
@@ -123,12 +150,16 @@ def _probe_functions(model: nn.Module, x: torch.Tensor, y: torch.Tensor
 
 @dataclass
 class Figure1Run:
-    """What :func:`run_figure1` recorded for one network variant.
+    """What :func:`run_figure1` recorded for one network variant and seed.
 
     ``steps``/``test_acc`` as in :class:`~bncourse.course.training.History`; ``percentiles``
     (T, 3) of the tracked last-layer sigmoid input; ``layer_mean``/``layer_std`` (T, L, D)
-    per-unit mean/std of every sigmoid input on the probe batch; ``loss_range`` and
-    ``grad_change`` (T, K) along the gradient direction for the step sizes ``etas``.
+    per-unit mean/std of every sigmoid input on the probe batch, ``linear_mean``/``linear_std``
+    the same for every hidden Linear layer's output (with BN: BN's *input*).  The probes ran
+    at ``probe_steps`` (T_p of them): ``probe_loss`` (T_p,) the loss L(w) on the probe batch,
+    ``grad_norm`` (T_p,) ‖∇L(w)‖, ``loss_along`` and ``grad_change`` (T_p, K) along the
+    gradient direction for the step sizes ``etas``, and ``ics`` (T_p, L, 3) Santurkar et al.'s
+    gradient ICS of the weights of Linear layers 2 … L+1 (:func:`gradient_ics`).
     """
 
     variant: str
@@ -141,6 +172,107 @@ class Figure1Run:
     grad_change: FloatArray
     etas: FloatArray
     model: nn.Sequential | None = field(repr=False, default=None)
+    seed: int = 0
+    linear_mean: FloatArray = field(repr=False, default_factory=lambda: np.zeros((0,)))
+    linear_std: FloatArray = field(repr=False, default_factory=lambda: np.zeros((0,)))
+    probe_steps: list[int] = field(default_factory=list)
+    probe_loss: FloatArray = field(repr=False, default_factory=lambda: np.zeros((0,)))
+    grad_norm: FloatArray = field(repr=False, default_factory=lambda: np.zeros((0,)))
+    ics: FloatArray = field(repr=False, default_factory=lambda: np.zeros((0, 0, 3)))
+
+    def effective_smoothness(self) -> FloatArray:
+        """(T_p,) "effective β-smoothness" along the gradient direction:
+        max over η of ‖∇L(w − ηg) − g‖ / ‖ηg‖ (the largest change of the gradient per unit of
+        distance moved; Santurkar et al.'s measure, here over this run's step sizes)."""
+        dist = self.etas[None, :] * self.grad_norm[:, None] + 1e-12
+        return np.asarray((self.grad_change / dist).max(axis=1), dtype=np.float64)
+
+    def loss_variation(self) -> FloatArray:
+        """(T_p,) range (max − min) of the loss over the points w − ηg along the gradient."""
+        return np.asarray(self.loss_along.max(axis=1) - self.loss_along.min(axis=1), dtype=np.float64)
+
+
+def _batch_statistics_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose BN layers normalize with the statistics of the batch they see
+    (training mode, so the result does not depend on the running averages) and whose noise
+    layers are off (eval mode)."""
+    m = copy.deepcopy(model)
+    m.train()
+    for mod in m.modules():
+        if isinstance(mod, NoisyShift):
+            mod.eval()
+    return m
+
+
+def _linear_outputs(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
+    """The output of every hidden Linear layer (all but the last) on ``x`` (no grad, current mode)."""
+    captured: list[torch.Tensor] = []
+    linears = [m for m in model if isinstance(m, nn.Linear)][:-1]
+    hooks = [m.register_forward_hook(lambda _m, _inp, out: captured.append(out.detach().clone())) for m in linears]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return captured
+
+
+def _noise_states(model: nn.Module) -> list[torch.Tensor]:
+    return [m.generator.get_state() for m in model.modules() if isinstance(m, NoisyShift)]
+
+
+def _set_noise_states(model: nn.Module, states: list[torch.Tensor]) -> None:
+    for m, state in zip([m for m in model.modules() if isinstance(m, NoisyShift)], states, strict=True):
+        m.generator.set_state(state)
+
+
+def _weight_grad(module: nn.Module) -> torch.Tensor:
+    grad = cast(nn.Linear, module).weight.grad
+    assert grad is not None, "backward() has run"
+    return grad.detach()
+
+
+def gradient_ics(model: nn.Sequential, x: Any, y: Any, lr: float) -> FloatArray:
+    """Santurkar et al.'s internal covariate shift of every Linear layer after the first.
+
+    For Linear layer i (i = 2 … L+1): G = ∂L/∂W_i on the batch (x, y) with all parameters as
+    they are; G′ = the same gradient, same batch, after every parameter *before* layer i (the
+    Linear and BN layers feeding it) has taken its SGD step of size ``lr`` computed on that
+    batch.  ‖G − G′‖ is how much layer i's gradient changes because its input changed.  Runs on
+    a copy of ``model`` in training mode; a noise layer draws the same noise for G and G′.
+
+    Returns:
+        (L, 3): per layer i = 2 … L+1, ``[‖G − G′‖₂, ‖G − G′‖₂ / ‖G‖₂, cos(G, G′)]``.
+    """
+    probe = cast(nn.Sequential, copy.deepcopy(model))
+    probe.train()
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    noise = _noise_states(probe)
+    modules = list(probe)
+    params = [p for p in probe.parameters()]
+    start = [p.detach().clone() for p in params]
+    probe.zero_grad()
+    nn.functional.cross_entropy(probe(xt), yt).backward()
+    step = [-lr * p.grad.detach().clone() for p in params]  # type: ignore[union-attr]
+    linear_idx = [k for k, m in enumerate(modules) if isinstance(m, nn.Linear)]
+    before = [_weight_grad(modules[k]).clone() for k in linear_idx[1:]]
+    index = {id(p): j for j, p in enumerate(params)}
+    out = []
+    for k, g in zip(linear_idx[1:], before, strict=True):
+        earlier = {id(p) for m in modules[:k] for p in m.parameters()}
+        with torch.no_grad():
+            for p, p0 in zip(params, start, strict=True):
+                p.copy_(p0 + step[index[id(p)]] if id(p) in earlier else p0)
+        _set_noise_states(probe, noise)
+        probe.zero_grad()
+        nn.functional.cross_entropy(probe(xt), yt).backward()
+        g2 = _weight_grad(modules[k])
+        diff = float(torch.linalg.norm(g - g2))
+        norm = float(torch.linalg.norm(g))
+        cos = float((g * g2).sum() / (norm * float(torch.linalg.norm(g2)) + 1e-30))
+        out.append([diff, diff / (norm + 1e-30), cos])
+    return np.array(out, dtype=np.float64)
 
 
 def run_figure1(
@@ -155,18 +287,25 @@ def run_figure1(
     predictiveness_fn: Callable[..., FloatArray] | None = None,
     probe_size: int = 256,
     probe_landscape: bool = True,
+    probe_ics: bool = False,
+    probe_steps: Sequence[int] | None = None,
     seed: int = 0,
 ) -> Figure1Run:
     """Train one variant of the Figure-1 network on the digits and record its internals.
 
-    At every evaluation: test accuracy; the 15/50/85th percentiles (via ``percentile_fn``,
-    the ``activation_percentiles`` exercise's signature) of the input of sigmoid ``unit`` in
-    the last hidden layer on the test set (eval mode); per-layer mean/std of each sigmoid
-    input on a fixed probe batch of training examples; and, on that batch in training mode,
-    the loss at ``w − η g`` and the gradient change ``‖∇L(w − η g) − g‖`` (via
-    ``predictiveness_fn``, the ``gradient_predictiveness`` exercise's signature) for each η
-    in ``etas`` — this landscape probe is skipped (empty arrays) with
-    ``probe_landscape=False``, and then ``predictiveness_fn`` is not needed.
+    At every evaluation: test accuracy (eval mode); the 15/50/85th percentiles (via
+    ``percentile_fn``, the ``activation_percentiles`` exercise's signature) of the input of
+    sigmoid ``unit`` in the last hidden layer on the test set, with BN using the test set's
+    own batch statistics (so that step 0 does not show BN's initial running averages); per-layer
+    mean/std of each sigmoid input and of each hidden Linear output on a fixed probe batch of
+    training examples (training mode).
+
+    At every step of ``probe_steps`` (default: every evaluation; before that step's update),
+    on the probe batch in training mode: the loss L(w) and ‖g‖, g = ∇L(w); with
+    ``probe_landscape``, the loss at ``w − η g`` and the gradient change ``‖∇L(w − η g) − g‖``
+    (via ``predictiveness_fn``, the ``gradient_predictiveness`` exercise's signature) for each
+    η in ``etas``; with ``probe_ics``, :func:`gradient_ics` at the training learning rate.
+    ``seed`` seeds the initial weights and the mini-batches.
     """
     if probe_landscape and predictiveness_fn is None:
         raise ParameterError("run_figure1: probe_landscape=True needs predictiveness_fn "
@@ -174,50 +313,88 @@ def run_figure1(
     data = load_digits_split(seed=0)
     model = build_variant(variant, seed=seed)
     x_test = as_tensor(data.x_test)
-    gen = np.random.default_rng(seed + 1000)
+    gen = np.random.default_rng(1000)
     probe_idx = gen.choice(len(data.x_train), size=probe_size, replace=False)
     x_probe, y_probe = as_tensor(data.x_train[probe_idx]), as_tensor(data.y_train[probe_idx])
     eta_arr = np.asarray(etas, dtype=np.float64)
-    perc, means, stds, loss_along, grad_change = [], [], [], [], []
+    perc, means, stds, lin_means, lin_stds = [], [], [], [], []
+    probed: list[int] = []
+    p_loss, g_norm, loss_along, grad_change, ics_rec = [], [], [], [], []
+    schedule = set(range(0, steps + 1, eval_every) if probe_steps is None else probe_steps)
 
     def record(step: int, module: nn.Module) -> dict[str, Any]:
         m = cast(nn.Sequential, module)  # train passes back the model: build_variant's nn.Sequential
-        was = m.training
-        m.eval()
-        last = _sigmoid_inputs(m, x_test)[-1].numpy()
+        stats_model = cast(nn.Sequential, _batch_statistics_copy(m))
+        last = _sigmoid_inputs(stats_model, x_test)[-1].numpy()
         perc.append(percentile_fn(last, PERCENTILES)[:, unit])
-        m.train(was)
-        probe_model = copy.deepcopy(m)
+        probe_model = cast(nn.Sequential, copy.deepcopy(m))
         probe_model.train()
+        noise = _noise_states(probe_model)
         ins = [z.numpy() for z in _sigmoid_inputs(probe_model, x_probe)]
         means.append(np.stack([z.mean(0) for z in ins]))
         stds.append(np.stack([z.std(0) for z in ins]))
-        if predictiveness_fn is not None and probe_landscape:
-            loss_fn, grad_fn = _probe_functions(m, x_probe, y_probe)
-            w = _flat_params(m)
-            g = grad_fn(w)
-            loss_along.append([loss_fn(w - eta * g) for eta in eta_arr])
-            grad_change.append(predictiveness_fn(grad_fn, w, eta_arr))
+        _set_noise_states(probe_model, noise)  # the same forward pass (BN's running averages play no part)
+        lins = [z.numpy() for z in _linear_outputs(probe_model, x_probe)]
+        lin_means.append(np.stack([z.mean(0) for z in lins]))
+        lin_stds.append(np.stack([z.std(0) for z in lins]))
+        if step == steps and step in schedule:
+            probe(step, m)
         return {}
 
+    def probe(step: int, module: nn.Module) -> None:
+        if step not in schedule:
+            return
+        with _one_blas_thread():
+            measure(step, cast(nn.Sequential, module))
+
+    def measure(step: int, m: nn.Sequential) -> None:
+        loss_fn, grad_fn = _probe_functions(m, x_probe, y_probe)
+        w = _flat_params(m)
+        g = grad_fn(w)
+        probed.append(step)
+        p_loss.append(loss_fn(w))
+        g_norm.append(float(np.linalg.norm(g)))
+        if probe_landscape and predictiveness_fn is not None:
+            grad_change.append(predictiveness_fn(grad_fn, w, eta_arr))
+            loss_along.append([loss_fn(w - eta * g) for eta in eta_arr])
+        if probe_ics:
+            ics_rec.append(gradient_ics(m, x_probe, y_probe, lr))
+
     hist = train(model, data.x_train, data.y_train, data.x_test, data.y_test, steps=steps, lr=lr,
-                 eval_every=eval_every, seed=seed, callback=record)
-    shape = (len(hist.steps), len(eta_arr)) if probe_landscape else (0, len(eta_arr))
+                 eval_every=eval_every, seed=seed, callback=record,
+                 before_step=lambda step, module: probe(step - 1, module))  # the state after step − 1 updates
+    shape = (len(probed), len(eta_arr)) if probe_landscape else (0, len(eta_arr))
     return Figure1Run(variant, hist.steps, hist.test_acc, np.array(perc), np.array(means),
                       np.array(stds), np.array(loss_along).reshape(shape),
-                      np.array(grad_change).reshape(shape), eta_arr, model)
+                      np.array(grad_change).reshape(shape), eta_arr, model, seed=seed,
+                      linear_mean=np.array(lin_means), linear_std=np.array(lin_stds),
+                      probe_steps=probed, probe_loss=np.array(p_loss), grad_norm=np.array(g_norm),
+                      ics=np.array(ics_rec).reshape(len(ics_rec), -1, 3) if ics_rec else np.zeros((0, 0, 3)))
 
 
-def layer_shift(run: Figure1Run) -> FloatArray:
+def run_seeds(variant: str, seeds: Sequence[int], **kwargs: Any) -> list[Figure1Run]:
+    """:func:`run_figure1` once per seed (same arguments otherwise)."""
+    return [run_figure1(variant, seed=s, **kwargs) for s in seeds]
+
+
+def layer_shift(run: Figure1Run, where: str = "sigmoid input") -> FloatArray:
     """Per-layer distribution shift between consecutive evaluations.
 
-    For each hidden layer: the mean over units of ``|Δmean| + |Δstd|`` of the sigmoid
-    input between two evaluations, divided by the unit's std — how far the next layer's
-    input distribution moves per ``eval_every`` steps.  Returns (T−1, L).
+    For each hidden layer: the mean over units of ``|Δmean| + |Δstd|`` between two
+    evaluations, divided by the unit's std — how far a distribution moves per ``eval_every``
+    steps — of the sigmoid input (``where="sigmoid input"``; with BN that is BN's output) or
+    of the Linear layer's output (``where="linear output"``; with BN that is BN's input).
+    Returns (T−1, L).
     """
-    dm = np.abs(np.diff(run.layer_mean, axis=0))
-    ds = np.abs(np.diff(run.layer_std, axis=0))
-    scale = run.layer_std[1:] + 1e-8
+    if where == "sigmoid input":
+        mean, std = run.layer_mean, run.layer_std
+    elif where == "linear output":
+        mean, std = run.linear_mean, run.linear_std
+    else:
+        raise ParameterError(f"where must be 'sigmoid input' or 'linear output', got {where!r}")
+    dm = np.abs(np.diff(mean, axis=0))
+    ds = np.abs(np.diff(std, axis=0))
+    scale = std[1:] + 1e-8
     return ((dm + ds) / scale).mean(axis=2)
 
 
@@ -244,7 +421,7 @@ def saturation_per_layer(model: nn.Sequential, x: Any, fraction_fn: Callable[[Fl
 def _variant_colors() -> dict[str, str]:
     """The colour of each network variant, the same in every figure of notebook 02."""
     return {"no BN": COLORS["no_bn"], "BN": COLORS["bn"], "noisy BN": COLORS["gn"],
-            "BN after σ": COLORS["ln"], "ℓ1 BN": COLORS["in"]}
+            "BN after sigmoid": COLORS["ln"], "ℓ1 BN": COLORS["in"]}
 
 
 def _legend_below(fig: Figure, ax: Any, ncols: int | None = None) -> None:
@@ -278,16 +455,31 @@ def plot_layer_stats(means: FloatArray, stds: FloatArray) -> Figure:
     return fig
 
 
-def plot_figure1(runs: Sequence[Figure1Run]) -> Figure:
-    """The BN paper's Figure 1 on digits: (a) test accuracy; (b, c, ...) percentiles of one
-    last-layer sigmoid input over training, one panel per run.
+def _band(ax: Any, x: Sequence[float], values: FloatArray, color: str, label: str) -> None:
+    """Mean line and min–max band over the rows (seeds) of ``values`` (S, T)."""
+    v = np.asarray(values, dtype=np.float64)
+    ax.plot(x, v.mean(axis=0), color=color, label=label)
+    if len(v) > 1:
+        ax.fill_between(x, v.min(axis=0), v.max(axis=0), color=color, alpha=0.25, linewidth=0)
 
-    The percentile line styles are explained once, in a legend under the panels.
+
+def plot_figure1(runs: Sequence[Figure1Run], seeds: Mapping[str, Sequence[Figure1Run]] | None = None) -> Figure:
+    """The BN paper's Figure 1 on digits: (a) test accuracy; (b, c, ...) percentiles of one
+    last-layer sigmoid input over training, one panel per run, on a common y-axis.
+
+    With ``seeds`` (variant → runs with different seeds), panel (a) shows each variant's mean
+    and min–max band over the seeds instead of the single runs.  The percentile line styles
+    are explained once, in a legend under the panels.
     """
     fig, axes = new_figure(ncols=1 + len(runs), width=4.3 * (1 + len(runs)), height=4.2)
-    colors = [COLORS["no_bn"], COLORS["bn"], COLORS["gn"], COLORS["ln"], COLORS["in"]]
-    for run, color in zip(runs, colors, strict=False):
-        axes[0].plot(run.steps, run.test_acc, color=color, label=run.variant)
+    colors = _variant_colors()
+    if seeds:
+        for name, group in seeds.items():
+            _band(axes[0], group[0].steps, np.array([r.test_acc for r in group]), colors.get(name, "k"),
+                  f"{name} ({len(group)} seeds)")
+    else:
+        for run in runs:
+            axes[0].plot(run.steps, run.test_acc, color=colors.get(run.variant, "k"), label=run.variant)
     axes[0].set_title("(a) Test accuracy")
     axes[0].set_xlabel("SGD step")
     axes[0].set_ylabel("accuracy")
@@ -299,6 +491,12 @@ def plot_figure1(runs: Sequence[Figure1Run]) -> Figure:
         ax.set_title(f"({letter}) {run.variant}: sigmoid input")
         ax.set_xlabel("SGD step")
         ax.set_ylabel("input of one last-layer sigmoid")
+    if len(runs) > 1:
+        lo = min(float(r.percentiles.min()) for r in runs)
+        hi = max(float(r.percentiles.max()) for r in runs)
+        pad = 0.05 * (hi - lo)
+        for ax in axes[1:]:
+            ax.set_ylim(lo - pad, hi + pad)
     if runs:
         _legend_below(fig, axes[1])
     return fig
@@ -336,58 +534,121 @@ def plot_gradients_and_saturation(init_grads: Mapping[str, FloatArray], saturati
     ax1.set_ylabel("‖∂L/∂W‖ (log)")
     ax2.set_xticks(range(n_h), [f"layer {i + 1}" for i in range(n_h)])
     ax2.set_title("Saturated sigmoid units after training (test set)")
-    ax2.set_ylabel("% of unit inputs with σ' < 0.05")
+    ax2.set_ylabel("% of unit inputs with sigmoid′(z) < 0.05")
     _legend_below(fig, ax1)
     return fig
 
 
-def plot_accuracy_and_shift(runs: Mapping[str, Figure1Run], shift: Mapping[str, FloatArray],
-                            names: Sequence[str], max_step: int) -> Figure:
-    """(left) Test accuracy and (right) the mean over layers of :func:`layer_shift` (log y)
-    over SGD steps 0..``max_step``, one line per variant in ``names``; one legend under the
-    panels."""
+def plot_accuracy_and_shift(runs: Mapping[str, Sequence[Figure1Run]], names: Sequence[str], max_step: int
+                            ) -> Figure:
+    """Over SGD steps 0..``max_step``, mean and min–max band over seeds of (left) test accuracy,
+    (middle) the mean over layers of :func:`layer_shift` of the sigmoid input and (right) of the
+    Linear output (log y), one colour per variant in ``names``; one legend under the panels."""
     colors = _variant_colors()
-    fig, (ax1, ax2) = new_figure(ncols=2, width=12.0, height=4.6)
+    fig, (ax1, ax2, ax3) = new_figure(ncols=3, width=15.0, height=4.6)
     for name in names:
-        run = runs[name]
-        ax1.plot(run.steps, run.test_acc, color=colors.get(name, "k"), label=name)
-        ax2.plot(run.steps[1:], np.asarray(shift[name]).mean(axis=1), color=colors.get(name, "k"), label=name)
+        group = runs[name]
+        steps = [s for s in group[0].steps if s <= max_step]
+        t = len(steps)
+        c = colors.get(name, "k")
+        _band(ax1, steps, np.array([r.test_acc[:t] for r in group]), c, name)
+        for ax, where in ((ax2, "sigmoid input"), (ax3, "linear output")):
+            _band(ax, steps[1:], np.array([layer_shift(r, where)[:t - 1].mean(axis=1) for r in group]), c, name)
     ax1.set_xlim(0, max_step)
     ax1.set_title("Test accuracy")
     ax1.set_xlabel("SGD step")
     ax1.set_ylabel("accuracy")
-    ax2.set_yscale("log")
-    ax2.set_xlim(0, max_step)
-    ax2.set_title("Input-distribution shift per 50 steps (mean of layers)")
-    ax2.set_xlabel("SGD step")
-    ax2.set_ylabel("(|Δmean| + |Δstd|) / std (log)")
+    for ax, what in ((ax2, "sigmoid input (BN's output)"), (ax3, "Linear output (BN's input)")):
+        ax.set_yscale("log")
+        ax.set_xlim(0, max_step)
+        ax.set_title(f"Shift per 50 steps: {what}")
+        ax.set_xlabel("SGD step")
+        ax.set_ylabel("(|Δmean| + |Δstd|) / std, mean of layers")
     _legend_below(fig, ax1)
     return fig
 
 
-def plot_landscape(runs: Sequence[Figure1Run]) -> Figure:
-    """Santurkar-style landscape plots: shaded min–max over step sizes of (a) the loss along
-    the gradient direction and (b) the gradient change, over training, per run (one legend
-    under the panels)."""
+def _by_loss(ax: Any, runs: Sequence[Figure1Run], values: Callable[[Figure1Run], FloatArray], color: str,
+             label: str, edges: FloatArray) -> None:
+    """Median and min–max band of ``values(run)`` (T_p,) over all probes of all ``runs`` whose
+    probe loss falls in each bin of ``edges`` (bins with at least 2 probes); the probes
+    themselves as faint dots."""
+    xs = np.concatenate([r.probe_loss for r in runs])
+    ys = np.concatenate([values(r) for r in runs])
+    ax.scatter(xs, ys, s=8, color=color, alpha=0.35, linewidths=0)
+    bins = [(a, b, ys[(xs >= a) & (xs < b)]) for a, b in itertools.pairwise(edges)]
+    bins = [(a, b, v) for a, b, v in bins if len(v) >= 2]
+    centers = [float(np.sqrt(a * b)) for a, b, _ in bins]
+    ax.plot(centers, [float(np.median(v)) for *_, v in bins], "o-", color=color, label=label, markersize=4)
+    ax.fill_between(centers, [float(v.min()) for *_, v in bins], [float(v.max()) for *_, v in bins],
+                    color=color, alpha=0.2, linewidth=0)
+
+
+LOSS_BINS = np.geomspace(0.01, 10.0, 13)
+
+
+def binned_by_loss(runs: Sequence[Figure1Run], values: Callable[[Figure1Run], FloatArray],
+                   edges: Sequence[float]) -> list[tuple[float, float, int]]:
+    """For each bin [a, b) of ``edges``: (geometric centre, median of ``values`` over the probes of
+    all ``runs`` whose probe loss falls in it, how many); bins with no probe are left out."""
+    xs = np.concatenate([r.probe_loss for r in runs])
+    ys = np.concatenate([values(r) for r in runs])
+    out = []
+    for a, b in itertools.pairwise(edges):
+        sel = (xs >= a) & (xs < b)
+        if sel.any():
+            out.append((float(np.sqrt(a * b)), float(np.median(ys[sel])), int(sel.sum())))
+    return out
+
+
+def _loss_axis(ax: Any) -> None:
+    ax.set_xscale("log")
+    ax.set_xlim(float(LOSS_BINS[-1]), float(LOSS_BINS[0]))  # training goes from left (high loss) to right
+    ax.set_xlabel("training loss L(w) on the probe batch (log; training runs left → right)")
+
+
+def plot_landscape(runs: Mapping[str, Sequence[Figure1Run]]) -> Figure:
+    """Santurkar-style landscape measures at *matched loss*: (a) the variation of the loss along
+    the gradient direction (max − min over the step sizes) and (b) the effective β-smoothness,
+    both against the loss the network has reached (probes of all seeds, binned by loss: median
+    and min–max band), one colour per variant; one legend under the panels."""
     fig, (ax1, ax2) = new_figure(ncols=2, width=12.0, height=4.6)
     colors = _variant_colors()
-    for run in runs:
-        if run.loss_along.size == 0:
-            continue
-        c = colors.get(run.variant, "k")
-        ax1.fill_between(run.steps, run.loss_along.min(1), run.loss_along.max(1), color=c, alpha=0.35,
-                         label=run.variant)
-        ax2.fill_between(run.steps, run.grad_change.min(1), run.grad_change.max(1), color=c, alpha=0.35,
-                         label=run.variant)
-    etas = runs[0].etas
-    ax1.set_title(f"Loss along −∇L, step sizes η ∈ [{etas.min():g}, {etas.max():g}]")
-    ax1.set_xlabel("SGD step")
-    ax1.set_ylabel("training loss at w − η∇L (range)")
+    for name, group in runs.items():
+        c = colors.get(name, "k")
+        label = f"{name} ({len(group)} seeds)"
+        _by_loss(ax1, group, Figure1Run.loss_variation, c, label, LOSS_BINS)
+        _by_loss(ax2, group, Figure1Run.effective_smoothness, c, label, LOSS_BINS)
+    etas = next(iter(runs.values()))[0].etas
+    ax1.set_title(f"(a) Loss variation along −∇L, η ∈ [{etas.min():g}, {etas.max():g}]")
+    ax1.set_ylabel("max − min of L(w − η∇L) (log)")
+    ax2.set_title("(b) Effective β-smoothness: max over η of ‖Δ∇L‖ / ‖η∇L‖")
+    ax2.set_ylabel("effective β-smoothness (log)")
+    for ax in (ax1, ax2):
+        ax.set_yscale("log")
+        _loss_axis(ax)
+    _legend_below(fig, ax1)
+    return fig
+
+
+def plot_gradient_ics(runs: Mapping[str, Sequence[Figure1Run]]) -> Figure:
+    """Santurkar et al.'s gradient ICS (:func:`gradient_ics`, mean over the measured layers)
+    against the loss reached: (a) relative change ‖G − G′‖ / ‖G‖, (b) cosine between G and G′;
+    probes of all seeds binned by loss (median and min–max band), one colour per variant."""
+    fig, (ax1, ax2) = new_figure(ncols=2, width=12.0, height=4.6)
+    colors = _variant_colors()
+    for name, group in runs.items():
+        c = colors.get(name, "k")
+        label = f"{name} ({len(group)} seeds)"
+        _by_loss(ax1, group, lambda r: r.ics[:, :, 1].mean(axis=1), c, label, LOSS_BINS)
+        _by_loss(ax2, group, lambda r: r.ics[:, :, 2].mean(axis=1), c, label, LOSS_BINS)
+    ax1.set_title("(a) Gradient ICS: relative change of a layer's gradient")
+    ax1.set_ylabel("‖G − G′‖ / ‖G‖, mean of W2–W4 (log)")
     ax1.set_yscale("log")
-    ax2.set_title("Gradient predictiveness ‖∇L(w − η∇L) − ∇L(w)‖")
-    ax2.set_xlabel("SGD step")
-    ax2.set_ylabel("ℓ2 gradient change (range)")
-    ax2.set_yscale("log")
+    ax2.set_title("(b) Gradient ICS: cosine between G and G′")
+    ax2.set_ylabel("cos(G, G′), mean of W2–W4")
+    for ax in (ax1, ax2):
+        _loss_axis(ax)
     _legend_below(fig, ax1)
     return fig
 

@@ -85,7 +85,7 @@ def _sigmoid(z: Any) -> Any:
 
 
 def sat_sigma_not_slope(z: Any, threshold: float = 0.05) -> float:
-    """Compares σ(z) itself, not its slope, with the threshold."""
+    """Compares sigmoid(z) itself, not its slope, with the threshold."""
     return float(np.mean(_sigmoid(z) < threshold))
 
 
@@ -96,7 +96,7 @@ def sat_greater(z: Any, threshold: float = 0.05) -> float:
 
 
 def sat_tanh_slope(z: Any, threshold: float = 0.05) -> float:
-    """Uses 1 − σ(z)², the form of tanh's derivative."""
+    """Uses 1 − sigmoid(z)², the form of tanh's derivative."""
     s = _sigmoid(z)
     return float(np.mean(1.0 - s**2 < threshold))
 

@@ -62,8 +62,8 @@ def saturated_fraction(z: FloatArray, threshold: float = 0.05) -> float:
     r"""The fraction of sigmoid inputs in the flat tails: where the slope is below ``threshold``.
 
     .. math::
-        \sigma(z) = \frac{1}{1 + e^{-z}}, \quad \sigma'(z) = \sigma(z)\,(1 - \sigma(z)) \le \tfrac14,
-        \quad \text{fraction} = \frac{1}{|z|} \#\{\, i : \sigma'(z_i) < \text{threshold} \,\}
+        s(z) = \mathrm{sigmoid}(z) = \frac{1}{1 + e^{-z}}, \quad s'(z) = s(z)\,(1 - s(z)) \le \tfrac14,
+        \quad \text{fraction} = \frac{1}{|z|} \#\{\, i : s'(z_i) < \text{threshold} \,\}
 
     Shapes:
         z: any shape, e.g. (N, D) pre-activations of D sigmoid units for N examples.

@@ -124,7 +124,7 @@ def sat_as_percent(z, threshold=0.05):
 
 
 MUTANTS += [
-    ("saturated_fraction", "compared σ(z) itself", sat_value_below),
+    ("saturated_fraction", "compared sigmoid(z) itself", sat_value_below),
     ("saturated_fraction", "counted the steep entries", sat_steep_units),
     ("saturated_fraction", "form of tanh's derivative", sat_square_form),
     ("saturated_fraction", "returned a percentage", sat_as_percent),

@@ -60,6 +60,39 @@ def test_run_figure1_records_everything() -> None:
         ics.run_figure1("no BN", steps=20, percentile_fn=solutions.activation_percentiles)
 
 
+def test_run_figure1_probes_on_its_own_schedule_and_measures_gradient_ics() -> None:
+    torch.set_num_threads(1)
+    run = ics.run_figure1("noisy BN", steps=30, eval_every=30, etas=(0.5,), probe_ics=True, probe_steps=(0, 5, 30),
+                          percentile_fn=solutions.activation_percentiles,
+                          predictiveness_fn=solutions.gradient_predictiveness)
+    assert run.steps == [0, 30] and run.probe_steps == [0, 5, 30]
+    assert run.ics.shape == (3, 3, 3) and run.loss_along.shape == (3, 1) and run.probe_loss.shape == (3,)
+    assert run.linear_mean.shape == (2, 3, 100)
+    assert np.all(run.ics[:, :, 0] >= 0) and np.all(np.abs(run.ics[:, :, 2]) <= 1 + 1e-9)
+    assert run.probe_loss[0] == pytest.approx(np.log(10), abs=0.3)
+
+
+def test_gradient_ics_is_zero_when_the_earlier_layers_do_not_move() -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 64), torch.randint(0, 10, (32,))
+    model = ics.build_variant("noisy BN")
+    still = ics.gradient_ics(model, x, y, lr=0.0)
+    np.testing.assert_allclose(still[:, 0], 0.0, atol=1e-12)  # same noise for G and G′, nothing moved
+    np.testing.assert_allclose(still[:, 2], 1.0, atol=1e-6)
+    moved = ics.gradient_ics(model, x, y, lr=1.0)
+    assert moved.shape == (3, 3) and np.all(moved[:, 0] > 0)
+    again = ics.gradient_ics(model, x, y, lr=1.0)
+    np.testing.assert_allclose(moved, again)  # a copy is probed: the model is unchanged
+
+
+def test_step0_percentiles_do_not_depend_on_bn_running_averages() -> None:
+    """Step 0 with BN: the percentiles come from batch statistics, so the last layer's sigmoid input is
+    standardized (median near β = 0), not distorted by running_mean = 0, running_var = 1."""
+    run = ics.run_figure1("BN", steps=0, percentile_fn=solutions.activation_percentiles, probe_landscape=False)
+    lo, med, hi = run.percentiles[0]
+    assert abs(med) < 0.3 and 0.5 < hi - lo < 3.0
+
+
 def test_gradient_norms_and_saturation() -> None:
     x = torch.randn(64, 64)
     y = torch.randint(0, 10, (64,))
@@ -92,7 +125,10 @@ def _fake_run(variant: str, t: int = 5, seed: int = 0) -> ics.Figure1Run:
     steps = [50 * i for i in range(t)]
     return ics.Figure1Run(variant, steps, list(rng.uniform(0.1, 1.0, t)), np.sort(rng.normal(size=(t, 3)), axis=1),
                           rng.normal(size=(t, 3, 4)), rng.uniform(0.1, 1.0, (t, 3, 4)),
-                          rng.uniform(0.1, 2.0, (t, 2)), rng.uniform(0.01, 1.0, (t, 2)), np.array([0.5, 1.0]))
+                          rng.uniform(0.1, 2.0, (t, 2)), rng.uniform(0.01, 1.0, (t, 2)), np.array([0.5, 1.0]),
+                          seed=seed, linear_mean=rng.normal(size=(t, 3, 4)), linear_std=rng.uniform(0.1, 1.0, (t, 3, 4)),
+                          probe_steps=steps, probe_loss=np.geomspace(2.3, 0.02, t) * rng.uniform(0.8, 1.2, t),
+                          grad_norm=rng.uniform(0.5, 2.0, t), ics=rng.uniform(0.01, 1.0, (t, 3, 3)))
 
 
 def _legends_cover_no_axes(fig: Any) -> bool:
@@ -133,7 +169,7 @@ def test_notebook_02_figures_keep_their_legends_off_the_data() -> None:
     leg = fig1.legends[0]
     assert [t.get_text().split("th")[0] for t in leg.get_texts()] == ["15", "50", "85"]
 
-    grads = {name: np.array([1e-3, 1e-2, 1e-1, 0.5]) * (k + 1) for k, name in enumerate(("no BN", "BN", "BN after σ"))}
+    grads = {name: np.array([1e-3, 1e-2, 1e-1, 0.5]) * (k + 1) for k, name in enumerate(("no BN", "BN", "BN after sigmoid"))}
     sat = {name: np.array([0.3, 0.2, 0.4]) for name in grads}
     fig2 = ics.plot_gradients_and_saturation(grads, sat)
     assert _legends_cover_no_axes(fig2)
@@ -142,9 +178,48 @@ def test_notebook_02_figures_keep_their_legends_off_the_data() -> None:
     with pytest.raises(ParameterError, match="saturation has no entry"):
         ics.plot_gradients_and_saturation(grads, {"no BN": sat["no BN"]})
 
-    shift = {name: np.abs(np.diff(run.layer_mean.mean(axis=2), axis=0)) for name, run in runs.items()}
-    fig3 = ics.plot_accuracy_and_shift(runs, shift, list(runs), max_step=200)
+    groups = {name: [_fake_run(name, seed=10 * k + s) for s in range(3)] for k, name in enumerate(runs)}
+    fig3 = ics.plot_accuracy_and_shift(groups, list(groups), max_step=200)
     assert _legends_cover_no_axes(fig3) and fig3.axes[0].get_xlim() == (0.0, 200.0)
-    fig4 = ics.plot_landscape([runs["no BN"], runs["BN"]])
+    assert len(fig3.axes) == 3 and "BN's input" in fig3.axes[2].get_title()
+    fig4 = ics.plot_landscape({name: groups[name] for name in ("no BN", "BN")})
     assert _legends_cover_no_axes(fig4)
+    assert fig4.axes[0].get_xlim()[0] > fig4.axes[0].get_xlim()[1], "loss decreases left to right"
+    fig5 = ics.plot_gradient_ics(groups)
+    assert _legends_cover_no_axes(fig5) and all(ax.get_xlabel() and ax.get_title() for ax in fig5.axes)
     plt.close("all")
+
+
+def test_figure1_percentile_panels_share_their_y_range_and_bands_cover_the_seeds() -> None:
+    import matplotlib.pyplot as plt
+
+    a, b = _fake_run("no BN", seed=0), _fake_run("BN", seed=1)
+    b.percentiles = b.percentiles * 10
+    fig = ics.plot_figure1([a, b], seeds={"no BN": [a, _fake_run("no BN", seed=2)], "BN": [b, b]})
+    assert fig.axes[1].get_ylim() == fig.axes[2].get_ylim()
+    lo, hi = fig.axes[1].get_ylim()
+    assert lo <= min(a.percentiles.min(), b.percentiles.min()) and hi >= max(a.percentiles.max(), b.percentiles.max())
+    assert "3 seeds" not in fig.axes[0].get_legend().get_texts()[0].get_text()
+    assert "2 seeds" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    plt.close("all")
+
+
+def test_binned_by_loss_and_derived_measures() -> None:
+    run = _fake_run("BN")
+    run.probe_loss = np.array([2.0, 1.0, 0.5, 0.25, 0.1])
+    run.loss_along = np.array([[1.0, 3.0]] * 5)
+    run.grad_change = np.array([[0.5, 4.0]] * 5)
+    run.grad_norm = np.full(5, 2.0)
+    np.testing.assert_allclose(run.loss_variation(), 2.0)
+    np.testing.assert_allclose(run.effective_smoothness(), 2.0)  # max(0.5 / (0.5·2), 4 / (1·2))
+    bins = ics.binned_by_loss([run, run], lambda r: r.probe_loss, [0.05, 0.3, 3.0])
+    assert [n for _, _, n in bins] == [4, 6]
+    assert bins[0][1] == pytest.approx(0.175) and bins[1][1] == pytest.approx(1.0)
+
+
+def test_layer_shift_where() -> None:
+    run = _fake_run("BN")
+    assert ics.layer_shift(run, "linear output").shape == (4, 3)
+    assert not np.allclose(ics.layer_shift(run, "linear output"), ics.layer_shift(run))
+    with pytest.raises(ParameterError, match="where must be"):
+        ics.layer_shift(run, "output")
