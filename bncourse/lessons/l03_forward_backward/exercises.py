@@ -147,16 +147,16 @@ FORWARD_MISTAKES = (
 BACKWARD_MISTAKES = (
     Mistake("mu and var treated as constants",
             "You treated μ and σ² as constants (dx = γ·dout/√(σ²+ε)): they are functions of every "
-            "x in the batch, so the gradient must also flow back through them — "
-            "dx = γ/(m√(σ²+ε))·(m·dy − Σdy − x̂·Σ(dy·x̂)).",
+            "x in the batch, so the gradient must also flow back through them (the graph's steps 4–7; "
+            "the hint ladder of batchnorm_backward_alt derives the closed form).",
             mistakes.bwd_constant_stats, outputs=("dx",)),
     Mistake("no path through the variance",
-            "dx is missing the path through σ², the term −x̂·Σ(dy·x̂)/m inside the bracket: "
-            "dx = γ/(m√(σ²+ε))·(m·dy − Σdy − x̂·Σ(dy·x̂)).",
+            "dx is missing the path through σ²: the term of the closed form that involves Σ(dy·x̂), "
+            "steps 4 and 5 of the graph.",
             mistakes.bwd_no_var_path, outputs=("dx",)),
     Mistake("no path through the mean",
-            "dx is missing the path through μ, the term −Σdy/m inside the bracket: "
-            "dx = γ/(m√(σ²+ε))·(m·dy − Σdy − x̂·Σ(dy·x̂)).",
+            "dx is missing the path through μ: the term of the closed form that involves Σdy, "
+            "steps 6 and 7 of the graph.",
             mistakes.bwd_no_mean_path, outputs=("dx",)),
     Mistake("m-1 in the variance node",
             "dx uses 1/(m−1) in the derivative of σ²: the forward divides by m, so "
