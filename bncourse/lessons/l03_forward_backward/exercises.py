@@ -147,16 +147,16 @@ FORWARD_MISTAKES = (
 BACKWARD_MISTAKES = (
     Mistake("mu and var treated as constants",
             "You treated μ and σ² as constants (dx = γ·dout/√(σ²+ε)): they are functions of every "
-            "x in the batch, so the gradient must also flow back through them — "
-            "dx = γ/(m√(σ²+ε))·(m·dy − Σdy − x̂·Σ(dy·x̂)).",
+            "x in the batch, so the gradient must also flow back through them (the graph's steps 4–7; "
+            "the hint ladder of batchnorm_backward_alt derives the closed form).",
             mistakes.bwd_constant_stats, outputs=("dx",)),
     Mistake("no path through the variance",
-            "dx is missing the path through σ², the term −x̂·Σ(dy·x̂)/m inside the bracket: "
-            "dx = γ/(m√(σ²+ε))·(m·dy − Σdy − x̂·Σ(dy·x̂)).",
+            "dx is missing the path through σ²: the term of the closed form that involves Σ(dy·x̂), "
+            "steps 4 and 5 of the graph.",
             mistakes.bwd_no_var_path, outputs=("dx",)),
     Mistake("no path through the mean",
-            "dx is missing the path through μ, the term −Σdy/m inside the bracket: "
-            "dx = γ/(m√(σ²+ε))·(m·dy − Σdy − x̂·Σ(dy·x̂)).",
+            "dx is missing the path through μ: the term of the closed form that involves Σdy, "
+            "steps 6 and 7 of the graph.",
             mistakes.bwd_no_mean_path, outputs=("dx",)),
     Mistake("m-1 in the variance node",
             "dx uses 1/(m−1) in the derivative of σ²: the forward divides by m, so "
@@ -250,6 +250,42 @@ GRAD_CHECK_MISTAKES = (
 )
 
 
+# --------------------------------------------------------------------------- hint ladders
+# A direction, then the key identity, last the formula: hint("id") prints the next rung.
+
+FORWARD_HINTS = (
+    "Every statistic is per feature: reduce over the batch axis (axis=0), so mu and var have shape (D,).",
+    "The variance is the biased one (divide by N, as the batch itself is what gets normalized), "
+    "and ε goes inside the square root.",
+    "x_hat = (x - mu) / np.sqrt(var + eps) and out = gamma * x_hat + beta; put into the cache what your "
+    "backward will read (x_hat, x - mu, 1/np.sqrt(var + eps), gamma).",
+)
+
+BACKWARD_HINTS = (
+    "Visit the seven nodes of section 4 from y back to x; at each, multiply the gradient arriving from "
+    "above by the node's local derivative.",
+    "What every example uses (γ, β, s, μ) collects a sum over the batch (axis=0); a node that feeds two "
+    "others (x_c feeds x̂ and σ², x feeds x_c and μ) collects the sum of both gradients.",
+    "dbeta = Σ dout, dgamma = Σ dout·x̂, dx̂ = γ·dout, dx_c = s·dx̂, ds = Σ dx̂·x_c, dσ² = −½·s³·ds, "
+    "dx_c += (2/m)·x_c·dσ², dμ = −Σ dx_c, dx = dx_c + dμ/m.",
+)
+
+BACKWARD_ALT_HINTS = (
+    "Work on one feature, with s = (σ²+ε)^(−1/2). By the chain rule dx_i = Σ_j γ·dy_j·∂x̂_j/∂x_i: "
+    "first find ∂μ/∂x_i, ∂σ²/∂x_i and ∂s/∂x_i = −½·s³·∂σ²/∂x_i, then differentiate x̂_j = (x_j − μ)·s.",
+    "The Jacobian: ∂x̂_j/∂x_i = (s/m)·(m·δ_ij − 1 − x̂_i·x̂_j) (using ∂μ/∂x_i = 1/m and "
+    "∂σ²/∂x_i = 2(x_i − μ)/m). Put it into the sum: two of the three terms are Σ_j dy_j and Σ_j dy_j·x̂_j.",
+    "dx = γ·s/m·(m·dout − dbeta − x̂·dgamma), with dbeta = Σ dout and dgamma = Σ dout·x̂ over axis 0.",
+)
+
+GRAD_CHECK_HINTS = (
+    "Change one entry of x at a time (loop over np.ndindex(x.shape)), in your own copy of x, and "
+    "measure how L = Σ f(x)·dout changes.",
+    "The centered difference (L(x + h·e_k) − L(x − h·e_k)) / (2h) has error O(h²); the one-sided one only O(h).",
+    "For each k: old = x[k]; x[k] = old + h → L⁺; x[k] = old − h → L⁻; x[k] = old; grad[k] = (L⁺ − L⁻) / (2*h).",
+)
+
+
 # --------------------------------------------------------------------------- registration
 
 _FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn")
@@ -264,6 +300,7 @@ register(Exercise(
     call=_call_forward,
     mistakes=FORWARD_MISTAKES,
     forbidden=_FORBIDDEN,
+    hints=FORWARD_HINTS,
 ))
 
 _BACKWARD_NS = {"batchnorm_forward": solutions.batchnorm_forward}
@@ -278,6 +315,7 @@ register(Exercise(
     diagnose=_diagnose_backward,
     namespace=_BACKWARD_NS,
     forbidden=_FORBIDDEN,
+    hints=BACKWARD_HINTS,
 ))
 
 register(Exercise(
@@ -290,6 +328,7 @@ register(Exercise(
     diagnose=_diagnose_backward,
     namespace=_BACKWARD_NS,
     forbidden=_FORBIDDEN,
+    hints=BACKWARD_ALT_HINTS,
 ))
 
 register(Exercise(
@@ -300,4 +339,5 @@ register(Exercise(
     call=_call_grad_check,
     mistakes=GRAD_CHECK_MISTAKES,
     forbidden=(*_FORBIDDEN, "bncourse.reference.gradcheck"),
+    hints=GRAD_CHECK_HINTS,
 ))

@@ -62,6 +62,13 @@ register(Exercise(
     cases=_identity_cases,
     call=_identity_call,
     forbidden=("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn"),
+    hints=(
+        "Ask for BN(x) = γ·x̂ + β = x and solve for γ and β, one feature at a time: what must multiply x̂ "
+        "to give x − μ back, and what must then be added?",
+        "x̂ = (x − μ)/√(σ² + ε), so x = √(σ² + ε)·x̂ + μ; compare term by term with γ·x̂ + β. σ² is the "
+        "biased variance of the batch (divide by N), as in the forward pass.",
+        "gamma = np.sqrt(x.var(axis=0) + eps) and beta = x.mean(axis=0), in x's dtype.",
+    ),
     mistakes=(
         Mistake("swapped", "gamma and beta are swapped: gamma is the scale √(σ²+ε), beta the shift μ.", mistakes.id_swapped),
         Mistake("no_eps", "gamma must undo the division by √(σ²+ε), so it needs the +ε too: gamma = √(var + eps).", mistakes.id_no_eps),
@@ -117,6 +124,14 @@ register(Exercise(
     cases=_bias_cases,
     call=_bias_call,
     diagnose=_bias_diagnose,
+    hints=(
+        "Forward first (z = x Wᵀ + b, then BN), then backward: dout goes back through BN to dz, and "
+        "from dz to W and b.",
+        "dz is BN's input gradient (batchnorm_backward_alt on the cache batchnorm_forward returns for z). "
+        "Each example uses the same W and b (z_i = W x_i + b), so their gradients are sums over the batch.",
+        "dW = dz.T @ x (shape (D, D_in)) and db = dz.sum(axis=0). Then look at db, and recall "
+        "notebook 03's first conservation law.",
+    ),
     mistakes=(
         Mistake("skip_bn", "You passed dout straight to the linear layer: first backpropagate through batch norm "
                 "(dz = BN backward of dout), then dW = dzᵀx and db = Σ dz.", mistakes.bias_skip_bn),
@@ -161,6 +176,13 @@ register(Exercise(
     solution=solutions.scale_invariance_check,
     cases=_scale_cases,
     call=_scale_call,
+    hints=(
+        "Loop over the scales: for each a, use the weights W_a = a·W, run BN on x W_aᵀ, compare the output "
+        "with a = 1, and backpropagate dout to W_a.",
+        "The gradient with respect to the scaled weights is ∂L/∂W_a = dzᵀx, with dz from the BN backward "
+        "of the scaled forward's cache; its norm is the Frobenius norm.",
+        "out_diff[k] = np.abs(out_a - out_1).max() and grad_norm[k] = np.sqrt(np.sum((dz.T @ x) ** 2)).",
+    ),
     mistakes=(
         Mistake("wrt_unscaled", "Your gradient norms do not change with a: you differentiated with respect to W, "
                 "not the scaled weights W_a = a·W (∂L/∂W_a = dzᵀx, which shrinks like 1/a).", mistakes.scale_wrt_unscaled,

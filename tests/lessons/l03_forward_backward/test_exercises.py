@@ -161,3 +161,21 @@ def test_grad_check_tolerance_fits_the_analytic_gradient(case: object) -> None:
     np.testing.assert_allclose(gradcheck.numerical_gradient(f, x, dout), analytic, rtol=rtol, atol=atol)
     forward = mistakes.grad_forward_difference(f, x, dout)
     assert not np.allclose(forward, analytic, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("exercise_id", ["batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
+                                         "numerical_gradient"])
+def test_every_exercise_has_a_hint_ladder(exercise_id: str) -> None:
+    from bncourse.grading.registry import get_exercise
+
+    hints = get_exercise(exercise_id).hints
+    assert len(hints) == 3 and len(set(hints)) == 3
+
+
+def test_the_closed_form_hints_climb_from_direction_to_jacobian_to_formula() -> None:
+    from bncourse.grading.registry import get_exercise
+
+    direction, identity, formula = get_exercise("batchnorm_backward_alt").hints
+    assert "chain rule" in direction and "δ_ij" not in direction
+    assert "∂x̂_j/∂x_i = (s/m)·(m·δ_ij − 1 − x̂_i·x̂_j)" in identity
+    assert "m·dout − dbeta − x̂·dgamma" in formula

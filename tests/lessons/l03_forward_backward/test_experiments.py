@@ -212,3 +212,29 @@ def test_figures_have_titles_and_labels(batch) -> None:
                 continue
             assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
     plt.close("all")
+
+
+def test_batch_spread_figure_shows_m1_as_a_point_and_the_samuelson_bound() -> None:
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal(300)
+    sizes = [1, 2, 4, 16]
+    pop, spreads = backprop.normalized_value_spread(z, 0, sizes, n_batches=50)
+    for m, s in zip(sizes, spreads, strict=True):
+        assert np.all(np.abs(s) <= np.sqrt(m - 1) + 1e-9)  # Samuelson: |x̂| ≤ √(m−1)
+    fig = backprop.plot_batch_spread([1, 4], backprop.batch_statistics_spread(z, [1, 4]), pop, spreads, sizes)
+    ax = fig.axes[1]
+    assert len(ax.collections) >= 4  # three violins (m ≥ 2) and the bound ticks
+    assert any(np.allclose(line.get_ydata(), [0.0]) for line in ax.lines)  # the m = 1 point
+    assert "sqrt{m-1}" in " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    plt.close("all")
+
+
+def test_time_backwards_reports_the_fastest_run() -> None:
+    calls = []
+
+    def backward(dout, cache):
+        calls.append(1)
+        return reference.batchnorm_backward(dout, cache)
+
+    t = backprop.time_backwards(n=4, d=3, repeats=3, forward=reference.batchnorm_forward, backwards={"stub": backward})
+    assert len(calls) == 4 and t["stub"] > 0  # one warm-up, then the repeats

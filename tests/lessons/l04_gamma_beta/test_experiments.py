@@ -45,3 +45,68 @@ def test_gamma_beta_widget_redraws() -> None:
 
     pct = [int(re.search(r"(\d+) % saturated", f.axes[0].get_title()).group(1)) for f in (f1, f2)]
     assert pct[0] <= 2 and pct[1] >= 30, pct
+
+
+def test_widget_counts_values_beyond_the_axis_and_keeps_the_legend_off_the_bars() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    z = np.random.default_rng(4).normal(size=500)
+    w = ss.gamma_beta_widget(z)
+    inside, outside = w.draw(1.0, 0.0), w.draw(6.0, 5.0)
+    assert "beyond" not in inside.axes[0].get_title()
+    expected = 100 * np.mean(np.abs(6.0 * (z - z.mean()) / np.sqrt(z.var() + 1e-5) + 5.0) > ss.HIST_RANGE)
+    assert f"{expected:.0f} % of values beyond ±8" in outside.axes[0].get_title()
+    for fig in (inside, outside):
+        assert fig.axes[0].get_legend() is None and len(fig.legends) == 1  # a figure legend, outside the axes
+    static = ss.plot_saturation_examples(z, [(1.0, 0.0), (6.0, 5.0)])
+    assert "beyond" in static.axes[1].get_title() and len(static.legends) == 1
+
+
+def test_scale_shift_bn_parameters() -> None:
+    import pytest
+    import torch
+
+    from bncourse.errors import ParameterError
+
+    learn, frozen, none = ss.ScaleShiftBN(3, "learn", True), ss.ScaleShiftBN(3, 8.0, False), ss.ScaleShiftBN(3, None, False)
+    assert learn.weight is not None and learn.bias is not None
+    assert frozen.weight is None and frozen.bias is None and frozen.fixed_gamma == 8.0
+    x = torch.randn(16, 3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(frozen(x), 8.0 * none(x))
+    with pytest.raises(ParameterError):
+        ss.ScaleShiftBN(3, "sometimes", True)
+    model = ss.variant_model(ss.VARIANTS["BN after the sigmoid, no γ, β"], width=4)
+    assert [type(m).__name__ for m in model] == ["Linear", "Sigmoid", "ScaleShiftBN", "Linear"]
+    assert [type(m).__name__ for m in ss.variant_model(ss.VARIANTS["no BN"], width=4)] == ["Linear", "Sigmoid", "Linear"]
+
+
+def test_without_beta_the_circles_network_is_odd_up_to_a_constant() -> None:
+    from bncourse.course.data import make_circles_split
+
+    data = make_circles_split(n_train=300, n_test=100, seed=0)
+    res = ss.train_variants(data, ["BN, γ only", "BN, β only"], seeds=(0,), steps=100)
+    assert ss.symmetry_ratio(res.models["BN, γ only"], data.x_test) < 0.1  # d(x) + d(−x) ≈ const
+    assert ss.symmetry_ratio(res.models["BN, β only"], data.x_test) > 0.5
+    assert np.isnan(res.gamma_abs_mean["BN, β only"][0]) and res.gamma_abs_mean["BN, γ only"][0] > 0
+
+
+def test_stripes_alternate() -> None:
+    data = ss.make_stripes(n_train=400, n_test=10, stripes=4, seed=1)
+    x, y = data.x_train[:, 0], data.y_train
+    assert data.x_train.shape == (400, 1) and set(np.unique(y)) == {0, 1}
+    order = np.argsort(x)
+    assert np.count_nonzero(np.diff(y[order])) == 3  # four stripes, three boundaries
+    assert np.all(y[x < -0.5] == 0) and np.all(y[(x > -0.5) & (x < 0)] == 1)
+
+
+def test_saturation_stats_at_initialization() -> None:
+    from bncourse.course.data import load_digits_split
+    from bncourse.course.models import make_mlp
+
+    model = make_mlp(norm="bn", seed=0)
+    stats = ss.saturation_stats(model, load_digits_split(seed=0).x_test)
+    assert len(stats.gamma_abs_max) == 3 and all(g == 1.0 for g in stats.gamma_abs_max)
+    # γ = 1, β = 0: the trained and the initial fractions are the same number
+    np.testing.assert_allclose(stats.saturated, stats.saturated_at_init)
+    assert stats.units_mostly_saturated == [0, 0, 0] or max(stats.saturated) > 0.1
