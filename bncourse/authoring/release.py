@@ -81,6 +81,7 @@ __all__ = [
     "build",
     "edition_leaks",
     "hint_problems",
+    "kept_cells",
     "local_images",
     "marker_problems",
     "modified_files",
@@ -322,6 +323,17 @@ def _clean_notebook_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def _for_students(cell: Any) -> bool:
+    """Does this cell go into the student edition (not ``instructor``, not speaker notes)?"""
+    slide_type = cell.get("metadata", {}).get("slideshow", {}).get("slide_type")
+    return "instructor" not in cell_tags(cell) and slide_type != "notes"
+
+
+def kept_cells(nb: Any) -> list[int]:
+    """Indices, in the instructor notebook, of the cells its student edition keeps (in order)."""
+    return [i for i, cell in enumerate(nb.cells) if _for_students(cell)]
+
+
 def student_notebook(nb: Any, name: str = "notebook") -> Any:
     """The student edition of one instructor notebook (a new ``NotebookNode``).
 
@@ -341,8 +353,7 @@ def student_notebook(nb: Any, name: str = "notebook") -> Any:
     cells = []
     for idx, cell in enumerate(student.cells):
         tags = cell_tags(cell)
-        slide_type = cell.get("metadata", {}).get("slideshow", {}).get("slide_type")
-        if "instructor" in tags or slide_type == "notes":  # speaker notes are the lecturer's
+        if not _for_students(cell):  # instructor cells and speaker notes are the lecturer's
             continue
         cell.metadata = nbformat.from_dict(_clean_cell_metadata(dict(cell.get("metadata", {}))))
         if cell.cell_type == "code":
@@ -517,9 +528,14 @@ def answers(sources: list[Path], package_dir: Path | None = None) -> dict[str, s
 
 
 def edition_leaks(answer_statements: dict[str, str], notebooks: dict[str, Any],
-                  package: dict[str, bytes]) -> list[leaks.Leak]:
-    """Statements of an answer in the student notebooks' code cells or the student package."""
-    code = [(f"{name} cell {i}", cell.source) for name, nb in notebooks.items()
+                  package: dict[str, bytes], source_cells: dict[str, list[int]] | None = None) -> list[leaks.Leak]:
+    """Statements of an answer in the student notebooks' code cells or the student package.
+
+    ``source_cells``: per notebook, :func:`kept_cells` of its instructor notebook, so that a
+    leak names the cell the author must edit (else the student edition's index).
+    """
+    where = source_cells or {}
+    code = [(f"{name} cell {where[name][i] if name in where else i}", cell.source) for name, nb in notebooks.items()
             for i, cell in enumerate(nb.cells) if cell.get("cell_type") == "code"]
     code += [(rel, data.decode("utf-8")) for rel, data in package.items() if rel.endswith(".py")]
     return leaks.find_leaks(answer_statements, code)
@@ -535,11 +551,13 @@ def _write_edition(root: Path, notebooks_dir: Path, sources: list[Path]) -> dict
     written: dict[str, bytes] = {}
     listing = []
     students: dict[str, Any] = {}
+    source_cells: dict[str, list[int]] = {}
     for path in sources:
         nb = notebook_file.read(path)
         student = student_notebook(nb, name=path.name)
         student.metadata["bncourse"] = {"notebook": path.stem, "edition": "student"}
         students[path.name] = student
+        source_cells[path.name] = kept_cells(nb)
         written[f"notebooks/{path.name}"] = _serialize(student)
         listing.append((path.name, _title(nb, path.stem)))
         for ref in local_images(student):
@@ -550,7 +568,7 @@ def _write_edition(root: Path, notebooks_dir: Path, sources: list[Path]) -> dict
                 raise NotebookError(f"{path.name}: image {ref!r} does not exist in {notebooks_dir}")
             written[f"notebooks/{src.relative_to(notebooks_dir.resolve()).as_posix()}"] = src.read_bytes()
     package = student_package.package_files()
-    found = edition_leaks(answers(sources), students, package)
+    found = edition_leaks(answers(sources), students, package, source_cells)
     if found:
         shown = "; ".join(str(leak) for leak in found[:5]) + (f"; and {len(found) - 5} more" if len(found) > 5 else "")
         raise NotebookError(
