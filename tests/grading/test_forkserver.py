@@ -150,7 +150,7 @@ def test_wall_clock_timeout_kills_a_worker_that_ignores_its_alarm(tmp_path: Path
     gh.build_notebook(subs / "stubborn.ipynb", [loop], imports=stubborn)
     gh.build_notebook(subs / "zoe.ipynb", [gh.FORWARD_OK, gh.BACKWARD_OK])
     out = tmp_path / "out"
-    grade_class([subs], out, jobs=1, timeout=3, extra_exercise_files=[gh.THIS_FILE], warm=warm)
+    grade_class([subs], out, jobs=1, timeout=8, extra_exercise_files=[gh.THIS_FILE], warm=warm)
     report = {s["student"]: s for s in json.loads((out / "report.json").read_text())["submissions"]}
     assert report["stubborn"]["timed_out"] and report["stubborn"]["forked"] == warm
     assert all(r["points"] == 0 for r in report["stubborn"]["results"])
