@@ -95,12 +95,14 @@ def test_target_lines_judge_the_ratio() -> None:
 
 def test_grading_times_split_start_up_from_per_notebook_time() -> None:
     from benchmarks import course
+    from bncourse.grading.jail import bwrap_path
 
     nb = REPO / "notebooks" / "03_forward_backward.ipynb"
     rows = course.grading_times([nb], class_size=2, jobs_list=(1,), progress=lambda _: None)
     labels = [r.what for r in rows]
-    assert labels == ["grade 03_forward_backward.ipynb", "grade 03_forward_backward.ipynb --cold",
-                      "grade class of 2 students × 1 notebooks (2), --jobs 1"]
+    how = "jailed" if bwrap_path() is not None else "NOT ISOLATED"  # as `bncourse grade` would run
+    assert labels == [f"grade 03_forward_backward.ipynb ({how})", f"grade 03_forward_backward.ipynb ({how}) --cold",
+                      f"grade class of 2 students × 1 notebooks (2, {how}), --jobs 1"]
     warm, cold, klass = rows
     assert warm.detail.startswith("1/1 at full marks; start-up ") and "per notebook" in warm.detail
     assert cold.detail.startswith("1/1 at full marks; ") and "start-up" not in cold.detail
