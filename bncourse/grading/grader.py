@@ -235,6 +235,22 @@ def _dotted(node: ast.AST) -> str:
     return ".".join(reversed(parts))
 
 
+def _written_objects(target: ast.AST) -> list[ast.Attribute]:
+    """The attributes an assignment target writes into: ``np.allclose = f`` writes
+    ``np.allclose``, ``np.__dict__["allclose"] = f`` writes into ``np.__dict__``; the index
+    of a subscript is only read (``d[np.arange(n), y] -= 1`` writes into ``d``)."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [w for elt in target.elts for w in _written_objects(elt)]
+    if isinstance(target, ast.Starred):
+        return _written_objects(target.value)
+    node = target
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        if isinstance(node, ast.Attribute):
+            return [node]  # the outermost attribute written (np.random.seed, not also np.random)
+        node = node.value
+    return []
+
+
 def _matches(module: str, prefixes: Iterable[str]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in prefixes)
 
@@ -274,9 +290,9 @@ def static_findings(
         elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = (node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target])
             for t in targets:
-                for sub in ast.walk(t):
-                    if isinstance(sub, ast.Attribute) and _dotted(sub).split(".")[0] in module_names:
-                        tamper.append(f"assigns {_dotted(sub)} (monkeypatching a module)")
+                for written in _written_objects(t):
+                    if _dotted(written).split(".")[0] in module_names:
+                        tamper.append(f"assigns {_dotted(written)} (monkeypatching a module)")
         elif (isinstance(node, ast.Call) and _dotted(node.func) in ("setattr", "delattr") and node.args
               and _dotted(node.args[0]).split(".")[0] in module_names):
                 tamper.append(f"calls {_dotted(node.func)} on {_dotted(node.args[0])} (monkeypatching a module)")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bncourse.grading.grader import discover_submissions, grade_class
+from bncourse.grading.grader import discover_submissions, grade_class, static_findings
 from bncourse.grading.jail import GradingJail
 from bncourse.grading.sandbox import kill_process_group
 from tests import grading_helpers as gh
@@ -278,3 +278,16 @@ def test_kill_process_group_kills_grandchildren(tmp_path: Path) -> None:
         time.sleep(0.02)
     else:
         pytest.fail("grandchild survived")
+
+
+@pytest.mark.parametrize(("source", "tampering"), [
+    ("d[np.arange(n), y] -= 1", []),  # an index is only read: the natural softmax gradient
+    ("x.y[np.newaxis] = 3", []),
+    ("np.allclose = f", ["assigns np.allclose (monkeypatching a module)"]),
+    ('np.__dict__["allclose"] = f', ["assigns np.__dict__ (monkeypatching a module)"]),
+    ("a, np.pi = 1, 2", ["assigns np.pi (monkeypatching a module)"]),
+    ("np.random.seed = 3", ["assigns np.random.seed (monkeypatching a module)"]),
+    ("del np.mean", ["assigns np.mean (monkeypatching a module)"]),
+])
+def test_only_what_an_assignment_writes_counts_as_monkeypatching(source: str, tampering: list[str]) -> None:
+    assert static_findings(source, (), {"np", "numpy"}, True)[1] == tampering
