@@ -212,7 +212,10 @@ def jail_command(spec: JailSpec, argv: Sequence[str], limits: JailLimits = JailL
         cmd += ["--setenv", key, value]
     program = list(argv)
     if program and program[0] == "python":
-        program = [str(spec.python), "-S", *program[1:]]
+        # the interpreter's folder as mounted (a venv reached through a symlinked folder is
+        # mounted at its real path)
+        python = Path(os.path.realpath(spec.python.parent)) / spec.python.name
+        program = [str(python), "-S", *program[1:]]
     return [*cmd, "--", *program]
 
 
