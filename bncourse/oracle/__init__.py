@@ -28,6 +28,7 @@ loaded on first use):
                    batch_renorm_forward / _backward (BatchRenormResult)
     linalg         weight_norm, spectral_norm, largest_singular_value
     gradcheck      numerical_gradient (SciPy)
+    network        softmax_cross_entropy, linear_backward, network_backward, batchnorm_layer_forward
 
 This package never imports :mod:`bncourse.reference`, the lessons or the grader
 (import-linter contracts in ``pyproject.toml``).
@@ -56,6 +57,12 @@ if TYPE_CHECKING:
     from bncourse.oracle.landscape import gd_steps_to_converge, gradient_predictiveness
     from bncourse.oracle.layer import BatchNorm1d
     from bncourse.oracle.linalg import largest_singular_value, spectral_norm, weight_norm
+    from bncourse.oracle.network import (
+        batchnorm_layer_forward,
+        linear_backward,
+        network_backward,
+        softmax_cross_entropy,
+    )
     from bncourse.oracle.normalization import (
         BatchRenormResult,
         batch_renorm_backward,
@@ -74,6 +81,10 @@ if TYPE_CHECKING:
     )
 
 _HOME = {
+    "softmax_cross_entropy": "network",
+    "network_backward": "network",
+    "linear_backward": "network",
+    "batchnorm_layer_forward": "network",
     "AutogradCache": "_torch",
     "BatchNorm1d": "layer",
     "BatchRenormResult": "normalization",
@@ -108,6 +119,10 @@ _HOME = {
 """Public name -> the submodule that defines it (imported on first access)."""
 
 __all__ = [
+    "softmax_cross_entropy",
+    "network_backward",
+    "linear_backward",
+    "batchnorm_layer_forward",
     "AutogradCache",
     "BatchNorm1d",
     "BatchRenormResult",
