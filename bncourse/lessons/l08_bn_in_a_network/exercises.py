@@ -55,8 +55,9 @@ def _call_ce(fn: Callable[..., Any], inputs: Mapping[str, Any], ns: Mapping[str,
 def _ce_diagnose(case: Case, got: dict[str, np.ndarray], exp: dict[str, np.ndarray]) -> str | None:
     values = [np.asarray(v, dtype=np.float64) for v in got.values()]
     if "large logits" in case.name and any(not np.all(np.isfinite(v)) for v in values):
-        return ("With logits around 1000, np.exp overflows to inf and you get NaN: subtract each row's "
-                "maximum from the logits first (softmax does not change when a constant is subtracted).")
+        return ("With logits around 1000, np.exp overflows to inf (or a probability underflows to 0 and "
+                "its log is −inf): subtract each row's maximum from the logits first (softmax does not "
+                "change when a constant is subtracted) and take log p = z − log Σ exp(z), not log(softmax).")
     return None
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import pairwise
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -88,7 +89,7 @@ def init_params(sizes: Sequence[int] = (64, 64, 64, 10), scale: float = 1.0, see
     """
     rng = np.random.default_rng(seed)
     params: dict[str, FloatArray] = {}
-    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
+    for k, (n_in, n_out) in enumerate(pairwise(sizes), start=1):
         bound = 1.0 / np.sqrt(n_in)
         params[f"W{k}"] = scale * rng.uniform(-bound, bound, (n_in, n_out))
         params[f"b{k}"] = rng.uniform(-bound, bound, n_out)
@@ -332,7 +333,7 @@ def train_torch(data: DigitsSplit, *, seeds: Sequence[int] = (0, 1, 2), steps: i
     return curves, model
 
 
-def _band(ax: Any, x: Sequence[float], runs: Sequence[Sequence[float]], label: str, color: str,
+def _band(ax: Any, x: Sequence[float], runs: Any, label: str, color: str,
           style: str = "-") -> None:
     arr = np.asarray(runs, dtype=np.float64)
     mean = np.nanmean(arr, axis=0)
@@ -398,6 +399,20 @@ class Diagnostics:
         return float(100 * np.mean(np.abs(self.activations[name][step][layer - 1]) > SATURATION))
 
 
+def _record(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor) -> tuple[list[FloatArray], list[FloatArray]]:
+    """The tanh outputs of every hidden layer and every Linear weight's gradient on ``(x, y)``."""
+    h, outs = x, []
+    for m in model:
+        h = m(h)
+        if isinstance(m, nn.Tanh):
+            outs.append(h.detach().numpy().ravel().copy())
+    model.zero_grad()
+    F.cross_entropy(h, y).backward()
+    grads = [m.weight.grad.numpy().ravel().copy() for m in model if isinstance(m, nn.Linear)]  # type: ignore[union-attr]
+    model.zero_grad()
+    return outs, grads
+
+
 def run_diagnostics(data: DigitsSplit, *, configs: Mapping[str, tuple[bool, float]] = DIAG_CONFIGS,
                     seeds: Sequence[int] = (0, 1, 2), steps: int = 600, lr: float = 0.1, batch_size: int = 64,
                     record_steps: Sequence[int] = (0, 20, 100, 600), ratio_every: int = 10,
@@ -418,34 +433,20 @@ def run_diagnostics(data: DigitsSplit, *, configs: Mapping[str, tuple[bool, floa
         for seed in seeds:
             model = torch_twin(init_params((x.shape[1], hidden, hidden, 10), scale=scale, seed=seed), norm=norm)
             linears = [m for m in model if isinstance(m, nn.Linear)]
-            tanhs = [i for i, m in enumerate(model) if isinstance(m, nn.Tanh)]
             opt = torch.optim.SGD(model.parameters(), lr=lr)
             r = []
-
-            def record(step: int) -> None:
-                h = x[probe]
-                outs = []
-                for i, m in enumerate(model):
-                    h = m(h)
-                    if i in tanhs:
-                        outs.append(h.detach().numpy().ravel().copy())
-                F.cross_entropy(h, y[probe]).backward()
-                acts[name][step] = outs
-                grads[name][step] = [lin.weight.grad.numpy().ravel().copy() for lin in linears]  # type: ignore[union-attr]
-                opt.zero_grad()
-
             for step, idx in enumerate(_batches(len(x), batch_size, steps, seed), start=1):
                 if seed == seeds[0] and step - 1 in record_steps:
-                    record(step - 1)
+                    acts[name][step - 1], grads[name][step - 1] = _record(model, x[probe], y[probe])
                 loss = F.cross_entropy(model(x[idx]), y[idx])
                 opt.zero_grad()
                 loss.backward()
                 if step % ratio_every == 0:
-                    r.append([float(np.log10((lr * lin.weight.grad).std() / lin.weight.data.std()))  # type: ignore[operator]
+                    r.append([float(torch.log10((lr * lin.weight.grad).std() / lin.weight.data.std()))  # type: ignore[operator, union-attr]
                               for lin in linears])
                 opt.step()
             if seed == seeds[0] and steps in record_steps:
-                record(steps)
+                acts[name][steps], grads[name][steps] = _record(model, x[probe], y[probe])
             per_seed.append(r)
             model.eval()
             with torch.no_grad():
@@ -630,21 +631,21 @@ def bessel_experiment(data: DigitsSplit, *, batch_sizes: Sequence[int] = (2, 4, 
     batches of m.
     """
     xt, yt = torch.from_numpy(data.x_test.astype(np.float64)), torch.from_numpy(data.y_test)
-    out = {k: np.zeros((len(batch_sizes), len(seeds))) for k in ("unbiased", "biased", "var_ratio", "train_mode")}
+    out: dict[str, FloatArray] = {k: np.zeros((len(batch_sizes), len(seeds))) for k in ("unbiased", "biased", "var_ratio", "train_mode")}
     for i, m in enumerate(batch_sizes):
         for j, seed in enumerate(seeds):
             _, model = train_torch(data, seeds=(seed,), steps=steps, lr=lr, batch_size=m, eval_every=steps)
-            bns = [b for b in model if isinstance(b, nn.BatchNorm1d)]
+            running_vars = [cast(torch.Tensor, b.running_var) for b in model if isinstance(b, nn.BatchNorm1d)]
             out["unbiased"][i, j] = _loss_acc(model, xt, yt)[1]
             out["train_mode"][i, j] = _loss_acc(model, xt, yt, training=True, batch_size=m)[1]
-            saved = [b.running_var.clone() for b in bns]
-            for b in bns:
-                b.running_var.mul_((m - 1) / m)
+            saved = [rv.clone() for rv in running_vars]
+            for rv in running_vars:
+                rv.mul_((m - 1) / m)
             out["biased"][i, j] = _loss_acc(model, xt, yt)[1]
-            out["var_ratio"][i, j] = float(np.mean([float((s / b.running_var).mean())
-                                                     for s, b in zip(saved, bns, strict=True)]))
-            for b, s in zip(bns, saved, strict=True):
-                b.running_var.copy_(s)
+            out["var_ratio"][i, j] = float(np.mean([float((s / rv).mean())
+                                                     for s, rv in zip(saved, running_vars, strict=True)]))
+            for rv, s in zip(running_vars, saved, strict=True):
+                rv.copy_(s)
     return out
 
 

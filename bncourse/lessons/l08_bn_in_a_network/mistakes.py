@@ -47,7 +47,7 @@ def ce_summed_loss(logits: FloatArray, y: Any) -> tuple[float, FloatArray]:
 
 
 def lin_bias_not_summed(dout: FloatArray, x: FloatArray, W: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    dx, dW, _ = solutions.linear_backward(dout, x, W)
+    dx, dW, _db = solutions.linear_backward(dout, x, W)
     return dx, dW, dout.copy()
 
 
@@ -57,7 +57,7 @@ def lin_bias_averaged(dout: FloatArray, x: FloatArray, W: FloatArray) -> tuple[F
 
 
 def lin_bias_first_row(dout: FloatArray, x: FloatArray, W: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    dx, dW, _ = solutions.linear_backward(dout, x, W)
+    dx, dW, _db = solutions.linear_backward(dout, x, W)
     return dx, dW, dout[0].copy()
 
 
@@ -67,12 +67,12 @@ def lin_weight_averaged(dout: FloatArray, x: FloatArray, W: FloatArray) -> tuple
 
 
 def lin_weight_transposed(dout: FloatArray, x: FloatArray, W: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    dx, dW, db = solutions.linear_backward(dout, x, W)
+    dx, _dW, db = solutions.linear_backward(dout, x, W)
     return dx, dout.T @ x, db
 
 
 def lin_dx_not_transposed(dout: FloatArray, x: FloatArray, W: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    dx, dW, db = solutions.linear_backward(dout, x, W)
+    _dx, dW, db = solutions.linear_backward(dout, x, W)
     return dout @ W, dW, db
 
 
