@@ -26,13 +26,13 @@ def softmax_cross_entropy(logits: FloatArray, y: Any) -> tuple[float, FloatArray
 
     Shapes: logits ``(N, C)``, y ``(N,)`` ints → ``(loss, dlogits)`` with dlogits ``(N, C)``.
     """
-    N = logits.shape[0]
-    shifted = logits - logits.max(axis=1, keepdims=True)
+    rows = np.arange(logits.shape[0])
+    shifted = logits - np.max(logits, axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = -log_p[np.arange(N), y].mean()
+    loss = -log_p[rows, y].mean()
     dlogits = np.exp(log_p)
-    dlogits[np.arange(N), y] -= 1
-    return float(loss), (dlogits / N).astype(logits.dtype)
+    dlogits[rows, y] -= 1
+    return float(loss), (dlogits / len(rows)).astype(logits.dtype)
 
 
 def linear_backward(dout: FloatArray, x: FloatArray, W: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
