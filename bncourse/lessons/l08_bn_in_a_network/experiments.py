@@ -333,6 +333,12 @@ def train_torch(data: DigitsSplit, *, seeds: Sequence[int] = (0, 1, 2), steps: i
     return curves, model
 
 
+def _legend_below(fig: Figure, ax: Any) -> None:
+    """One legend for the whole figure, below the panels (it covers no data)."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), fontsize=9)
+
+
 def _band(ax: Any, x: Sequence[float], runs: Any, label: str, color: str,
           style: str = "-") -> None:
     arr = np.asarray(runs, dtype=np.float64)
@@ -469,19 +475,17 @@ def plot_histograms(diag: Diagnostics, step: int, kind: str = "activations",
             values = data[name][step][layer - 1]
             if kind == "activations":
                 hist, edges = np.histogram(values, bins=50, range=(-1, 1), density=True)
-                label = f"{name}: {diag.saturation(name, step, layer):.0f} % saturated"
             else:
                 s = np.std(values) + 1e-30
                 hist, edges = np.histogram(values / s, bins=50, range=(-5, 5), density=True)
-                label = f"{name}: std {np.std(values):.1e}"
-            ax.plot(0.5 * (edges[1:] + edges[:-1]), hist, color=_DIAG_COLORS.get(name), label=label)
+            ax.plot(0.5 * (edges[1:] + edges[:-1]), hist, color=_DIAG_COLORS.get(name), label=name)
         if kind == "activations":
             ax.set(title=f"tanh outputs, hidden layer {layer} (step {step})", xlabel="h = tanh(z)",
                    ylabel="density", yscale="log")
         else:
             ax.set(title=f"∂L/∂W of Linear {layer}, in units of its std (step {step})",
                    xlabel="gradient / its std", ylabel="density", yscale="log")
-        ax.legend(loc="upper center", fontsize=8)
+    _legend_below(fig, axes[0])
     return fig
 
 
@@ -496,7 +500,7 @@ def plot_update_ratios(diag: Diagnostics, names: Sequence[str] | None = None) ->
         ax.axhline(-3, color=COLORS["reference"], ls=":", lw=1.5, label="rule of thumb 1e-3")
         ax.set(title=f"Linear {layer + 1}: update : data", xlabel="SGD step",
                ylabel="log10( std(lr·∂L/∂W) / std(W) )" if layer == 0 else None)
-    axes[-1].legend(loc="lower right", fontsize=8)
+    _legend_below(fig, axes[-1])
     return fig
 
 
@@ -505,7 +509,7 @@ def diagnostics_widget(diag: Diagnostics) -> Any:
     import ipywidgets as widgets
 
     def draw(layer: int, step: int) -> Figure:
-        fig, axes = new_figure(ncols=2, width=12.0, height=4.2)
+        fig, axes = new_figure(ncols=2, width=14.0, height=4.2)
         for name in diag.activations:
             a = diag.activations[name][step][layer - 1]
             hist, edges = np.histogram(a, bins=50, range=(-1, 1), density=True)
@@ -521,7 +525,7 @@ def diagnostics_widget(diag: Diagnostics) -> Any:
         axes[1].set(title=f"∂L/∂W of Linear {layer}, step {step}", xlabel="gradient", ylabel="density × std",
                     xscale="symlog", yscale="log")
         for ax in axes:
-            ax.legend(fontsize=8, loc="upper center")
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         return fig
 
     layer = widgets.Dropdown(options=[1, 2], value=1, description="layer")
@@ -661,6 +665,7 @@ def plot_bessel(batch_sizes: Sequence[int], result: Mapping[str, FloatArray]) ->
                     capsize=4, color=color, label=label)
     ax.set(xscale="log", title="Bessel's m/(m−1): test accuracy vs batch size (3 seeds, min–max)",
            xlabel="training batch size m", ylabel="test accuracy (%)")
+    ax.minorticks_off()
     ax.set_xticks(list(batch_sizes), [str(m) for m in batch_sizes])
     ax.legend(loc="lower right", fontsize=9)
     return fig
