@@ -5,7 +5,8 @@
 * ``linear_backward(dout, x, W) -> (dx, dW, db)``: the backward of ``x @ W + b``.
 * ``network_backward(dlogits, tape, params, linear_backward, bn_backward) -> grads``: the
   whole MLP's backward composed from the layer backwards it is given.  The check hands it
-  the student's own ``linear_backward`` (the namespace) and, for the BN layers, a
+  the student's own ``linear_backward`` (the namespace; the stand-in of :mod:`bncourse.oracle`
+  when there is none) and, for the BN layers, a
   batch-coupled stand-in layer with a backward of its own (:func:`_coupled_backward`): what
   is graded is the composition (order, inputs, tanh's derivative), not BN's formula, which
   notebook 03 grades.
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from bncourse.grading.cases import describe, tolerance
-from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, register
+from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, Ref, register
 
 mistakes = LessonPart(__name__, "mistakes")
 solutions = LessonPart(__name__, "solutions")
@@ -220,7 +221,9 @@ register(
         solution=solutions.network_backward,
         cases=_net_cases,
         call=_call_net,
-        namespace={"linear_backward": solutions.linear_backward},
+        # the student's own linear_backward when the notebook defines one, else the stand-in
+        # (present in both editions, so a check gives the same verdict in each)
+        namespace={"linear_backward": Ref("bncourse.oracle.network:linear_backward")},
         forbidden=FORBIDDEN,
         mistakes=(
             Mistake("tanh derivative left out",
