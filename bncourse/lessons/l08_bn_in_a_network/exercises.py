@@ -22,7 +22,15 @@ from typing import Any
 import numpy as np
 
 from bncourse.grading.cases import describe, tolerance
-from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, Ref, register
+from bncourse.grading.registry import (
+    Case,
+    ContractError,
+    Exercise,
+    LessonPart,
+    Mistake,
+    Ref,
+    register,
+)
 
 mistakes = LessonPart(__name__, "mistakes")
 solutions = LessonPart(__name__, "solutions")
