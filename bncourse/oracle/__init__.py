@@ -28,6 +28,7 @@ loaded on first use):
                    batch_renorm_forward / _backward (BatchRenormResult)
     linalg         weight_norm, spectral_norm, largest_singular_value
     gradcheck      numerical_gradient (SciPy)
+    network        softmax_cross_entropy, linear_backward, network_backward, batchnorm_layer_forward
 
 This package never imports :mod:`bncourse.reference`, the lessons or the grader
 (import-linter contracts in ``pyproject.toml``).
@@ -56,6 +57,12 @@ if TYPE_CHECKING:
     from bncourse.oracle.landscape import gd_steps_to_converge, gradient_predictiveness
     from bncourse.oracle.layer import BatchNorm1d
     from bncourse.oracle.linalg import largest_singular_value, spectral_norm, weight_norm
+    from bncourse.oracle.network import (
+        batchnorm_layer_forward,
+        linear_backward,
+        network_backward,
+        softmax_cross_entropy,
+    )
     from bncourse.oracle.normalization import (
         BatchRenormResult,
         batch_renorm_backward,
@@ -74,6 +81,10 @@ if TYPE_CHECKING:
     )
 
 _HOME = {
+    "softmax_cross_entropy": "network",
+    "network_backward": "network",
+    "linear_backward": "network",
+    "batchnorm_layer_forward": "network",
     "AutogradCache": "_torch",
     "BatchNorm1d": "layer",
     "BatchRenormResult": "normalization",
@@ -118,6 +129,7 @@ __all__ = [
     "batchnorm_backward_alt",
     "batchnorm_forward",
     "batchnorm_inference",
+    "batchnorm_layer_forward",
     "bias_grad_through_bn",
     "fold_batchnorm",
     "gd_steps_to_converge",
@@ -127,12 +139,15 @@ __all__ = [
     "largest_singular_value",
     "layernorm_backward",
     "layernorm_forward",
+    "linear_backward",
+    "network_backward",
     "normalize",
     "numerical_gradient",
     "population_stats",
     "recover_identity",
     "saturated_fraction",
     "scale_invariance_check",
+    "softmax_cross_entropy",
     "spatial_batchnorm_backward",
     "spatial_batchnorm_forward",
     "spectral_norm",
