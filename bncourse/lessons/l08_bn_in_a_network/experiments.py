@@ -508,7 +508,8 @@ def diagnostics_widget(diag: Diagnostics) -> Any:
     """A layer dropdown and a step slider over the activation and gradient histograms."""
     import ipywidgets as widgets
 
-    def draw(layer: int, step: int) -> Figure:
+    def draw(layer: int, record: int) -> Figure:
+        step = diag.record_steps[record]
         fig, axes = new_figure(ncols=2, width=14.0, height=4.2)
         for name in diag.activations:
             a = diag.activations[name][step][layer - 1]
@@ -529,8 +530,9 @@ def diagnostics_widget(diag: Diagnostics) -> Any:
         return fig
 
     layer = widgets.Dropdown(options=[1, 2], value=1, description="layer")
-    step = widgets.SelectionSlider(options=diag.record_steps, value=diag.record_steps[-1], description="step")
-    return figure_with_sliders(draw, [layer, step])
+    record = widgets.IntSlider(min=0, max=len(diag.record_steps) - 1, value=0,
+                               description="record #")  # the figure's title says which training step
+    return figure_with_sliders(draw, [layer, record])
 
 
 # ---------------------------------------------------------------------------- calibration

@@ -71,7 +71,7 @@ def test_diagnostics_record_and_widget_redraws(data) -> None:  # type: ignore[no
         assert len(net.plot_histograms(diag, 0, kind=kind).axes) in (2, 3)
     assert len(net.plot_update_ratios(diag).axes) == 3
     w = net.diagnostics_widget(diag)
-    f1, f2 = w.draw(1, 0), w.draw(2, 20)
+    f1, f2 = w.draw(1, 0), w.draw(2, 1)  # record 1 is step 20
     assert f1.axes[0].get_title() != f2.axes[0].get_title()
     assert "% sat." in f1.axes[0].get_legend_handles_labels()[1][0]
 
