@@ -28,6 +28,7 @@ loaded on first use):
                    batch_renorm_forward / _backward (BatchRenormResult)
     linalg         weight_norm, spectral_norm, largest_singular_value
     gradcheck      numerical_gradient (SciPy)
+    modern         rmsnorm_forward, ghost_batchnorm_forward, weight_standardize
 
 This package never imports :mod:`bncourse.reference`, the lessons or the grader
 (import-linter contracts in ``pyproject.toml``).
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from bncourse.oracle.gradcheck import numerical_gradient
     from bncourse.oracle.landscape import gd_steps_to_converge, gradient_predictiveness
     from bncourse.oracle.layer import BatchNorm1d
+    from bncourse.oracle.modern import ghost_batchnorm_forward, rmsnorm_forward, weight_standardize
     from bncourse.oracle.linalg import largest_singular_value, spectral_norm, weight_norm
     from bncourse.oracle.normalization import (
         BatchRenormResult,
@@ -87,6 +89,7 @@ _HOME = {
     "bias_grad_through_bn": "batchnorm",
     "fold_batchnorm": "batchnorm",
     "gd_steps_to_converge": "landscape",
+    "ghost_batchnorm_forward": "modern",
     "gradient_predictiveness": "landscape",
     "groupnorm_backward": "normalization",
     "groupnorm_forward": "normalization",
@@ -97,6 +100,7 @@ _HOME = {
     "numerical_gradient": "gradcheck",
     "population_stats": "statistics",
     "recover_identity": "batchnorm",
+    "rmsnorm_forward": "modern",
     "saturated_fraction": "statistics",
     "scale_invariance_check": "batchnorm",
     "spatial_batchnorm_backward": "batchnorm",
@@ -104,6 +108,7 @@ _HOME = {
     "spectral_norm": "linalg",
     "standardize": "statistics",
     "weight_norm": "linalg",
+    "weight_standardize": "modern",
 }
 """Public name -> the submodule that defines it (imported on first access)."""
 
@@ -121,6 +126,7 @@ __all__ = [
     "bias_grad_through_bn",
     "fold_batchnorm",
     "gd_steps_to_converge",
+    "ghost_batchnorm_forward",
     "gradient_predictiveness",
     "groupnorm_backward",
     "groupnorm_forward",
@@ -131,6 +137,7 @@ __all__ = [
     "numerical_gradient",
     "population_stats",
     "recover_identity",
+    "rmsnorm_forward",
     "saturated_fraction",
     "scale_invariance_check",
     "spatial_batchnorm_backward",
@@ -138,6 +145,7 @@ __all__ = [
     "spectral_norm",
     "standardize",
     "weight_norm",
+    "weight_standardize",
 ]
 
 
