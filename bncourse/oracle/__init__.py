@@ -56,8 +56,8 @@ if TYPE_CHECKING:
     from bncourse.oracle.gradcheck import numerical_gradient
     from bncourse.oracle.landscape import gd_steps_to_converge, gradient_predictiveness
     from bncourse.oracle.layer import BatchNorm1d
-    from bncourse.oracle.modern import ghost_batchnorm_forward, rmsnorm_forward, weight_standardize
     from bncourse.oracle.linalg import largest_singular_value, spectral_norm, weight_norm
+    from bncourse.oracle.modern import ghost_batchnorm_forward, rmsnorm_forward, weight_standardize
     from bncourse.oracle.normalization import (
         BatchRenormResult,
         batch_renorm_backward,

@@ -57,7 +57,7 @@ __all__ = [
 Array = NDArray[np.float64]
 
 
-def mean_spread(values: Sequence[float]) -> str:
+def mean_spread(values: Sequence[float] | NDArray[np.floating]) -> str:
     """``"0.912 (0.905-0.920)"``: the mean and the range over seeds."""
     v = np.asarray(values, dtype=np.float64)
     return f"{v.mean():.3f} ({v.min():.3f}-{v.max():.3f})"
@@ -162,7 +162,7 @@ def weight_decay_experiment(weight_decays: Sequence[float] = (0.0, 5e-3), lr: fl
             model = _bn_mlp(width, seed)
             opt = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=wd)
             gen = torch.Generator().manual_seed(seed)
-            w = model[0].weight
+            w: torch.Tensor = model[0].weight  # type: ignore[assignment]
             n_curve = []
             for step in range(steps + 1):
                 if step % record_every == 0:
@@ -316,7 +316,6 @@ def _precise_stats_(model: nn.Module, x: torch.Tensor, batch_size: int, stats_fn
     hooks = [bn.register_forward_hook(lambda m, a, o, i=i: inputs[i].append(a[0].detach().numpy().astype(np.float64)))
              for i, bn in enumerate(bns)]
     model.train()
-    saved = [(bn.running_mean.clone(), bn.running_var.clone()) for bn in bns]  # type: ignore[union-attr]
     with torch.no_grad():
         for start in range(0, len(x) - batch_size + 1, batch_size):
             model(x[start:start + batch_size])
@@ -324,9 +323,8 @@ def _precise_stats_(model: nn.Module, x: torch.Tensor, batch_size: int, stats_fn
         h.remove()
     for i, bn in enumerate(bns):
         mean, var = stats_fn(np.stack(inputs[i]))
-        bn.running_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))  # type: ignore[union-attr, operator]
-        bn.running_var.copy_(torch.as_tensor(var, dtype=torch.float32))  # type: ignore[union-attr, operator]
-    del saved
+        bn.running_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))  # type: ignore[union-attr]
+        bn.running_var.copy_(torch.as_tensor(var, dtype=torch.float32))  # type: ignore[union-attr]
 
 
 def _pooled_stats(acts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -493,6 +491,10 @@ def _seq_task(n: int, length: int, vocab: int, seed: int) -> tuple[torch.Tensor,
     return x, counts.argmax(1)
 
 
+def _grad_norm(p: Any) -> float:
+    return float(p.grad.norm()) if p.grad is not None else 0.0
+
+
 def transformer_grad_norms(depth: int = 12, d: int = 32, length: int = 12, vocab: int = 12,
                            seeds: Sequence[int] = (0, 1, 2)) -> SeedCurves:
     """Gradient norm of each layer's feed-forward weights at initialization, post-LN vs pre-LN.
@@ -507,7 +509,7 @@ def transformer_grad_norms(depth: int = 12, d: int = 32, length: int = 12, vocab
         for seed in seeds:
             model = _TinyTransformer(vocab, length, d, depth, 4, nf, "ln", seed)
             F.cross_entropy(model(x), y).backward()
-            rows.append([float(layer.linear2.weight.grad.norm()) for layer in model.layers])
+            rows.append([_grad_norm(layer.linear2.weight) for layer in model.layers])  # type: ignore[union-attr]
         res.curves[name] = np.array(rows)
     return res
 

@@ -110,10 +110,7 @@ def ws_axis0(w, eps=1e-5):
 
 
 def ws_per_kernel(w, eps=1e-5):
-    if w.ndim == 2:
-        axes = (1,)
-    else:
-        axes = (2, 3)
+    axes = (1,) if w.ndim == 2 else (2, 3)
     return (w - w.mean(axis=axes, keepdims=True)) / np.sqrt(w.var(axis=axes, keepdims=True) + eps)
 
 
