@@ -54,7 +54,7 @@ def weight_standardize(w: FloatArray, eps: float = 1e-5) -> FloatArray:
 
     Shapes: w (C_out, C_in) or (C_out, C_in, kh, kw) → like w.
     """
-    axes = tuple(range(1, w.ndim))
-    mu = w.mean(axis=axes, keepdims=True)
-    var = w.var(axis=axes, keepdims=True)
-    return (w - mu) / np.sqrt(var + eps)
+    fan_in = tuple(range(1, w.ndim))
+    w_centered = w - w.mean(axis=fan_in, keepdims=True)
+    std = np.sqrt(np.mean(w_centered**2, axis=fan_in, keepdims=True) + eps)
+    return w_centered / std
