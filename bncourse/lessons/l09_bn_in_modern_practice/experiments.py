@@ -19,6 +19,7 @@ module imports torch and matplotlib.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from bncourse.course import plots
-from bncourse.course.data import DigitsSplit, load_digits_split
+from bncourse.course.data import DigitsSplit, load_digits_split, shift_digits
 from bncourse.errors import ParameterError
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "agc_",
     "batch_dependence",
     "class_sorted_experiment",
+    "finetune_experiment",
     "mean_spread",
     "norm_sequence_experiment",
     "padding_dependence",
@@ -289,6 +291,72 @@ def zero_gamma_experiment(depth: int = 12, width: int = 64, lr: float = 0.1, ste
             rows.append(curve)
         res.curves[name] = np.array(rows)
     return res
+
+
+# ------------------------------------------------------------------ 3. fine-tuning
+
+
+FINETUNE_MODES = ("BN in train mode", "BN frozen (source stats)", "BN re-estimated, then frozen")
+"""How BN is treated while fine-tuning: batch statistics (and EMA updates) from the small batches;
+eval mode with the source's running statistics; eval mode with statistics recomputed on the
+unlabeled target images first (AdaBN-style)."""
+
+
+def _set_bn_eval(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm1d):
+            m.eval()
+
+
+def finetune_experiment(shift: tuple[str, float] = ("scale", 0.4), n_labeled: int = 50, batch_size: int = 2,
+                        pretrain_steps: int = 300, steps: int = 100, lr: float = 0.02,
+                        seeds: Sequence[int] = (0, 1, 2), split: DigitsSplit | None = None) -> list[dict[str, Any]]:
+    """Pretrain a BN MLP on the digits, fine-tune it on a few labeled shifted digits with tiny batches.
+
+    ``shift`` is passed to :func:`bncourse.course.data.shift_digits`.  Each of
+    :data:`FINETUNE_MODES` starts from the same pretrained weights; the target test
+    accuracy (eval mode) is reported before and after fine-tuning, mean and range over seeds.
+    """
+    d = split if split is not None else load_digits_split(seed=0)
+    xtr, ytr, xte, yte = _digits(d)
+    kind, amount = shift
+    ttr = torch.as_tensor(shift_digits(d.x_train.reshape(len(d.x_train), -1), kind, amount, seed=1),
+                          dtype=torch.float32)
+    tte = torch.as_tensor(shift_digits(d.x_test.reshape(len(d.x_test), -1), kind, amount, seed=2),
+                          dtype=torch.float32)
+    before: list[float] = []
+    after: dict[str, list[float]] = {m: [] for m in FINETUNE_MODES}
+    for seed in seeds:
+        base = _bn_mlp(64, seed)
+        opt = torch.optim.SGD(base.parameters(), lr=0.1, momentum=0.9)
+        gen = torch.Generator().manual_seed(seed)
+        for _ in range(pretrain_steps):
+            idx = torch.randint(0, len(xtr), (32,), generator=gen)
+            loss = F.cross_entropy(base(xtr[idx]), ytr[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        before.append(_acc(base, tte, yte))
+        labeled = torch.randperm(len(ttr), generator=gen)[:n_labeled]
+        for mode in FINETUNE_MODES:
+            model = copy.deepcopy(base)
+            if mode.startswith("BN re-estimated"):
+                _precise_stats_(model, ttr, 32, _pooled_stats)  # unlabeled target images
+            opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+            g2 = torch.Generator().manual_seed(100 + seed)
+            model.train()
+            if mode != "BN in train mode":
+                _set_bn_eval(model)
+            for _ in range(steps):
+                idx = labeled[torch.randint(0, n_labeled, (batch_size,), generator=g2)]
+                loss = F.cross_entropy(model(ttr[idx]), ytr[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            after[mode].append(_acc(model, tte, yte))
+    rows = [{"fine-tuning": "none (pretrained, source stats)", "target test acc": mean_spread(before)}]
+    rows += [{"fine-tuning": m, "target test acc": mean_spread(v)} for m, v in after.items()]
+    return rows
 
 
 # ------------------------------------------------------------ 5. EMA vs precise statistics

@@ -117,3 +117,19 @@ def test_ws_conv_standardizes_its_filters() -> None:
     w = conv.weight.detach().reshape(3, -1)
     w_hat = (w - w.mean(1, keepdim=True)) / torch.sqrt(w.var(1, unbiased=False, keepdim=True) + 1e-5)
     np.testing.assert_allclose(conv(x)[0, :, 1, 1].detach().numpy(), w_hat[:, 4].numpy(), rtol=1e-5)
+
+
+def test_finetune_experiment_rows() -> None:
+    rows = mod.finetune_experiment(pretrain_steps=20, steps=5, seeds=(0,))
+    assert [r["fine-tuning"] for r in rows][1:] == list(mod.FINETUNE_MODES)
+    assert all(0.0 <= float(r["target test acc"].split()[0]) <= 1.0 for r in rows)
+
+
+def test_frozen_bn_keeps_its_running_stats() -> None:
+    model = mod._bn_mlp(8, 0)
+    model.train()
+    mod._set_bn_eval(model)
+    before = model[1].running_mean.clone()
+    model(torch.randn(4, 64))
+    assert torch.equal(model[1].running_mean, before)
+    assert model[0].training and not model[1].training
