@@ -318,7 +318,7 @@ def finetune_experiment(shift: tuple[str, float] = ("scale", 0.4), n_labeled: in
     accuracy (eval mode) is reported before and after fine-tuning, mean and range over seeds.
     """
     d = split if split is not None else load_digits_split(seed=0)
-    xtr, ytr, xte, yte = _digits(d)
+    xtr, ytr, _, yte = _digits(d)
     kind, amount = shift
     ttr = torch.as_tensor(shift_digits(d.x_train.reshape(len(d.x_train), -1), kind, amount, seed=1),
                           dtype=torch.float32)
