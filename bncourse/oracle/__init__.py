@@ -29,6 +29,7 @@ loaded on first use):
     linalg         weight_norm, spectral_norm, largest_singular_value
     gradcheck      numerical_gradient (SciPy)
     network        softmax_cross_entropy, linear_backward, network_backward, batchnorm_layer_forward
+    modern         rmsnorm_forward, ghost_batchnorm_forward, weight_standardize
 
 This package never imports :mod:`bncourse.reference`, the lessons or the grader
 (import-linter contracts in ``pyproject.toml``).
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from bncourse.oracle.landscape import gd_steps_to_converge, gradient_predictiveness
     from bncourse.oracle.layer import BatchNorm1d
     from bncourse.oracle.linalg import largest_singular_value, spectral_norm, weight_norm
+    from bncourse.oracle.modern import ghost_batchnorm_forward, rmsnorm_forward, weight_standardize
     from bncourse.oracle.network import (
         batchnorm_layer_forward,
         linear_backward,
@@ -98,6 +100,7 @@ _HOME = {
     "bias_grad_through_bn": "batchnorm",
     "fold_batchnorm": "batchnorm",
     "gd_steps_to_converge": "landscape",
+    "ghost_batchnorm_forward": "modern",
     "gradient_predictiveness": "landscape",
     "groupnorm_backward": "normalization",
     "groupnorm_forward": "normalization",
@@ -108,6 +111,7 @@ _HOME = {
     "numerical_gradient": "gradcheck",
     "population_stats": "statistics",
     "recover_identity": "batchnorm",
+    "rmsnorm_forward": "modern",
     "saturated_fraction": "statistics",
     "scale_invariance_check": "batchnorm",
     "spatial_batchnorm_backward": "batchnorm",
@@ -115,6 +119,7 @@ _HOME = {
     "spectral_norm": "linalg",
     "standardize": "statistics",
     "weight_norm": "linalg",
+    "weight_standardize": "modern",
 }
 """Public name -> the submodule that defines it (imported on first access)."""
 
@@ -133,6 +138,7 @@ __all__ = [
     "bias_grad_through_bn",
     "fold_batchnorm",
     "gd_steps_to_converge",
+    "ghost_batchnorm_forward",
     "gradient_predictiveness",
     "groupnorm_backward",
     "groupnorm_forward",
@@ -145,6 +151,7 @@ __all__ = [
     "numerical_gradient",
     "population_stats",
     "recover_identity",
+    "rmsnorm_forward",
     "saturated_fraction",
     "scale_invariance_check",
     "softmax_cross_entropy",
@@ -153,6 +160,7 @@ __all__ = [
     "spectral_norm",
     "standardize",
     "weight_norm",
+    "weight_standardize",
 ]
 
 

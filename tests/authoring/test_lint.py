@@ -233,6 +233,6 @@ def test_every_registered_exercise_has_a_notebook() -> None:
 
     test_only = {"98_synthetic", "99_test"}
     course = {e.notebook for e in all_exercises()} - test_only
-    assert len(course) == 8, sorted(course)
+    assert len(course) == 9, sorted(course)
     missing = {nb: ids for nb, ids in lint.missing_notebooks(REAL_NOTEBOOKS).items() if nb not in test_only}
     assert missing == {}, missing
