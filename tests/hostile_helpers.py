@@ -70,6 +70,10 @@ _LOG = []
 _LEAKS = []
 _STOLEN = {{}}
 _COUNT = [0]
+def _python():
+    # the grader's interpreter, unless it lives under /tmp (a clone in /tmp, as in CI): each
+    # submission has a fresh /tmp, so there it is not found; then the system's python3
+    return _sys.executable if _os.path.exists(_sys.executable) else "/usr/bin/python3"
 def _set(obj, name, value):
     try:
         setattr(obj, name, value)
@@ -486,8 +490,8 @@ def _daemon():
         try:
             _os.setsid()
             if _os.fork() == 0:
-                _os.execv(_sys.executable, [_sys.executable, "-S", "-c", _H["daemon_code"],
-                                            _H["marker"] + "-daemon", _H["daemon_config"]])
+                exe = _python()
+                _os.execv(exe, [exe, "-S", "-c", _H["daemon_code"], _H["marker"] + "-daemon", _H["daemon_config"]])
         finally:
             _os._exit(0)
     _os.waitpid(pid, 0)
@@ -568,7 +572,7 @@ _try("flood stdout/stderr", _flood)
 def _bomb():
     import _posixsubprocess as _ps
     report = "/tmp/bomb-%d" % _os.getpid()
-    exe = _sys.executable.encode()
+    exe = _python().encode()
     r, w = _os.pipe()
     try:  # _posixsubprocess is below the audit hook: this runs in the plain variants too
         pid = _ps.fork_exec([exe, b"-S", b"-c", _H["bomb_code"].encode(), (_H["marker"] + "-bomb").encode(),
