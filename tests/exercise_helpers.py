@@ -50,6 +50,29 @@ def solutions_get_full_points(ids: Sequence[str], notebook: str) -> PytestFuncti
     return test
 
 
+def hint_ladders(ids: Sequence[str], notebook: str) -> PytestFunction:
+    """``test(exercise_id)``: each of ``ids`` has a three-rung hint ladder (a direction, the key
+    identity, the formula) and its exercise cell in ``notebook`` points to it: every
+    ``### HINT:`` line says ``hint("<id>")`` (issue 24: the formulas live in the ladder)."""
+
+    @pytest.mark.parametrize("exercise_id", ids)
+    def test(exercise_id: str) -> None:
+        import json
+        import re
+
+        from tests.paths import NOTEBOOKS_DIR
+
+        ladder = get_exercise(exercise_id).hints
+        assert len(ladder) == 3 and all(len(h) > 40 for h in ladder), ladder
+        cells = json.loads((NOTEBOOKS_DIR / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
+        defines = re.compile(rf"^(?:def|class) {re.escape(exercise_id)}\b", re.M)
+        (cell,) = [c for c in cells if "exercise" in c["metadata"].get("tags", []) and defines.search("".join(c["source"]))]
+        hints = [ln for ln in "".join(cell["source"]).splitlines() if ln.strip().startswith("### HINT:")]
+        assert hints and all(f'hint("{exercise_id}")' in ln for ln in hints), hints
+
+    return test
+
+
 def mutants_are_diagnosed(mutants: Sequence[tuple[str, str, Any]]) -> PytestFunction:
     """``test(exercise_id, substring, impl)``: the mutant fails and its diagnosis contains
     ``substring``."""

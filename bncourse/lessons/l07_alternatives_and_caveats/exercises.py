@@ -80,6 +80,14 @@ register(Exercise(
     notebook=NOTEBOOK,
     solution=solutions.layernorm_forward,
     forbidden=_FORBIDDEN,
+    hints=(
+        "Layer norm is batch norm turned sideways: each example (row) is normalized with its own "
+        "statistics, computed over its D features, so the batch size never matters.",
+        "Reduce over axis 1 and keep that axis (keepdims=True), so the (N, 1) mean and variance "
+        "broadcast against the (N, D) input; the variance is the biased one, as in batch norm.",
+        "mu = x.mean(axis=1, keepdims=True); var = ((x - mu) ** 2).mean(axis=1, keepdims=True); "
+        "x_hat = (x - mu) / np.sqrt(var + eps); out = gamma * x_hat + beta; cache what your backward needs.",
+    ),
     cases=_ln_cases,
     call=forward_call("layernorm_forward", eps=_EPS),
     mistakes=(
@@ -341,6 +349,14 @@ register(Exercise(
     notebook=NOTEBOOK,
     solution=solutions.batch_renorm_forward,
     forbidden=_FORBIDDEN,
+    hints=(
+        "Normalize with the batch's statistics as in batch norm, then correct the result towards "
+        "what the running statistics would have given: a scale r and a shift d, treated as constants.",
+        "r = sigma_B / sigma_run and d = (mu_B - running_mean) / sigma_run, each clipped (np.clip) to "
+        "[1/r_max, r_max] and [-d_max, d_max]; both sigmas include eps.",
+        "out = gamma * ((x - mu_B) / sigma_B * r + d) + beta; the running averages move by momentum, "
+        "the variance's with the unbiased batch variance var_B * N / (N - 1).",
+    ),
     cases=_brn_cases,
     call=_brn_call,
     mistakes=(

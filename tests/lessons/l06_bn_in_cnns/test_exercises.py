@@ -45,19 +45,4 @@ def test_backward_is_checked_with_the_students_forward() -> None:
     assert "spatial_batchnorm_forward" in " ".join(result.messages)
 
 
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_hint_ladder_and_contract_only_exercise_cell(exercise_id: str) -> None:
-    """Issue 24: the formulas live in the hint ladder (a direction, the key identity, the formula);
-    the exercise cell's docstring keeps the contract and its ### HINT lines point to hint()."""
-    import json
-
-    from bncourse.grading.registry import get_exercise as _get
-    from tests.paths import NOTEBOOKS_DIR
-
-    ladder = _get(exercise_id).hints
-    assert len(ladder) == 3 and all(len(h) > 40 for h in ladder)
-    cells = json.loads((NOTEBOOKS_DIR / "06_bn_in_cnns.ipynb").read_text(encoding="utf-8"))["cells"]
-    (cell,) = [c for c in cells if "exercise" in c["metadata"].get("tags", [])
-               and "".join(c["source"]).split("\n", 1)[0].split()[1].rstrip(":").split("(")[0] == exercise_id]
-    hints = [ln for ln in "".join(cell["source"]).splitlines() if ln.strip().startswith("### HINT:")]
-    assert hints and all(f'hint("{exercise_id}")' in ln for ln in hints)
+test_hint_ladder_and_contract_only_exercise_cell = exercise_helpers.hint_ladders(IDS, NOTEBOOK)
