@@ -116,6 +116,19 @@ def _bn_mlp(width: int, seed: int, norm: str = "bn", depth: int = 2) -> nn.Seque
     return nn.Sequential(*layers)
 
 
+def _sgd_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, gen: torch.Generator,
+               batch_size: int = 32) -> None:
+    """``steps`` of SGD (lr 0.1, momentum 0.9) on cross-entropy, each on a random mini-batch
+    drawn with ``gen`` (which the caller may go on using)."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(steps):
+        idx = torch.randint(0, len(x), (batch_size,), generator=gen)
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 def _acc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     model.eval()
     with torch.no_grad():
@@ -328,14 +341,8 @@ def finetune_experiment(shift: tuple[str, float] = ("scale", 0.4), n_labeled: in
     after: dict[str, list[float]] = {m: [] for m in FINETUNE_MODES}
     for seed in seeds:
         base = _bn_mlp(64, seed)
-        opt = torch.optim.SGD(base.parameters(), lr=0.1, momentum=0.9)
         gen = torch.Generator().manual_seed(seed)
-        for _ in range(pretrain_steps):
-            idx = torch.randint(0, len(xtr), (32,), generator=gen)
-            loss = F.cross_entropy(base(xtr[idx]), ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        _sgd_steps(base, xtr, ytr, pretrain_steps, gen)
         before.append(_acc(base, tte, yte))
         labeled = torch.randperm(len(ttr), generator=gen)[:n_labeled]
         for mode in FINETUNE_MODES:
@@ -455,14 +462,8 @@ def batch_dependence(n_batches: int = 50, batch_size: int = 8, steps: int = 300,
     rows = []
     for norm in ("bn", "ln"):
         model = _bn_mlp(64, seed, norm=norm)
-        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         gen = torch.Generator().manual_seed(seed)
-        for _ in range(steps):
-            idx = torch.randint(0, len(xtr), (32,), generator=gen)
-            loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        _sgd_steps(model, xtr, ytr, steps, gen)
         rng = np.random.default_rng(seed)
         for mode in ("train", "eval"):
             model.train(mode == "train")
@@ -492,14 +493,8 @@ def class_sorted_experiment(steps: int = 300, batch_size: int = 16, seeds: Seque
     ev, tr_rand, tr_sorted = [], [], []
     for seed in seeds:
         model = _bn_mlp(64, seed)
-        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         gen = torch.Generator().manual_seed(seed)
-        for _ in range(steps):
-            idx = torch.randint(0, len(xtr), (batch_size,), generator=gen)
-            loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        _sgd_steps(model, xtr, ytr, steps, gen, batch_size)
         ev.append(_acc(model, xte, yte))
         perm = torch.randperm(len(xte), generator=gen)
         correct = total = 0
