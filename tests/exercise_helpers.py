@@ -63,7 +63,7 @@ def hint_ladders(ids: Sequence[str], notebook: str) -> PytestFunction:
         from tests.paths import NOTEBOOKS_DIR
 
         ladder = get_exercise(exercise_id).hints
-        assert len(ladder) == 3 and all(len(h) > 40 for h in ladder), ladder
+        assert len(ladder) == 3 and len(set(ladder)) == 3 and all(len(h) > 40 for h in ladder), ladder
         cells = json.loads((NOTEBOOKS_DIR / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
         defines = re.compile(rf"^(?:def|class) {re.escape(exercise_id)}\b", re.M)
         (cell,) = [c for c in cells if "exercise" in c["metadata"].get("tags", []) and defines.search("".join(c["source"]))]

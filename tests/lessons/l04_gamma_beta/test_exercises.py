@@ -3,8 +3,6 @@ alternatives get full points."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests import exercise_helpers
 from tests.lessons.l04_gamma_beta import mutants
 
@@ -12,9 +10,5 @@ test_nb04_mutants_are_diagnosed = exercise_helpers.mutants_are_diagnosed(mutants
 test_nb04_correct_alternatives_pass = exercise_helpers.correct_versions_get_full_points(mutants.CORRECT)
 
 
-@pytest.mark.parametrize("exercise_id", ["recover_identity", "bias_grad_through_bn", "scale_invariance_check"])
-def test_every_exercise_has_a_hint_ladder(exercise_id: str) -> None:
-    from bncourse.grading.registry import get_exercise
-
-    hints = get_exercise(exercise_id).hints
-    assert len(hints) == 3 and len(set(hints)) == 3
+test_every_exercise_has_a_hint_ladder = exercise_helpers.hint_ladders(
+    ("recover_identity", "bias_grad_through_bn", "scale_invariance_check"), "04_gamma_beta")
