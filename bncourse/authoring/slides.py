@@ -63,6 +63,14 @@ from typing import Any
 
 from bncourse import notebook_file
 from bncourse.authoring.release import strip_solutions
+from bncourse.authoring.slide_content import (
+    chunk_visible,
+    exercise_card,
+    prose_words,
+    split_details,
+    split_markdown,
+    strip_notes_prefix,
+)
 from bncourse.errors import BNCourseError, NotebookError
 from bncourse.notebook_file import cell_tags
 
@@ -117,19 +125,24 @@ _TEMPLATES = Path(__file__).resolve().parent / "templates" / "slides"
 _TEMPLATE_NAME = "bncourse_reveal"
 _HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _HIDE_OUTPUT_TAG = "hide-output"
-_CHECK_CALL = re.compile(r"^\s*check\(", re.M)
-"""A check cell: its output (the verdict on the instructor's solution) is not shown on a slide."""
 #: A code cell with more source lines than this shows only its first line on a slide, in a
 #: closed ``<details>`` toggle ("code, N lines"); its outputs are shown as usual.
 CODE_LINES_SHOWN = 4
 #: Key in a prepared cell's metadata read by the deck template (see ``prepare_notebook``).
 FOLD_KEY = "bncourse_fold"
-#: Largest height (slide px, of ``SLIDE_HEIGHT``) of a figure; wider ones keep their ratio.
-IMAGE_MAX_HEIGHT = 380
+#: Key in a prepared code cell's metadata: the slide shows its outputs, not its code.
+HIDE_INPUT_KEY = "bncourse_hide_input"
+#: Font size (slide px) of prose on a slide, and of code and text outputs.
+BODY_PX, CODE_PX = 32, 22
+#: Left and right padding (slide px) of a slide's content.
+SIDE_PADDING = 28
+#: Largest height (slide px, of ``SLIDE_HEIGHT``) of a figure; it is as wide as the slide
+#: allows within that height, keeping its ratio.
+IMAGE_MAX_HEIGHT = 600
 #: Largest height (slide px) of a text output (stream, plain text); longer ones scroll.
-TEXT_OUTPUT_MAX_HEIGHT = 330
+TEXT_OUTPUT_MAX_HEIGHT = 420
 #: Smallest zoom the deck applies to a slide whose content is still taller than the slide.
-MIN_ZOOM = 0.7
+MIN_ZOOM = 0.9
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
@@ -317,42 +330,200 @@ def fold_code(source: str) -> dict[str, Any] | None:
     return {"lines": len(lines), "first": first.rstrip()}
 
 
+def _widget_images(nb: Any, cell: Any) -> list[Any]:
+    """The figures a widget cell showed when the notebook was executed: the ``image/png``
+    outputs held by the Output widgets under the cell's widget views (in the notebook's saved
+    widget state), i.e. the widget's default state."""
+    state = (nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+             .get("state", {}))
+    if not isinstance(state, dict):
+        return []
+    images: list[Any] = []
+    seen: set[str] = set()
+
+    def visit(model_id: str) -> None:
+        if model_id in seen or model_id not in state:
+            return
+        seen.add(model_id)
+        model = state[model_id]
+        inner = model.get("state", {}) if isinstance(model, dict) else {}
+        if model.get("model_name") == "OutputModel":
+            images.extend(o for o in inner.get("outputs", []) if "image/png" in o.get("data", {}))
+        for value in inner.values():
+            refs = value if isinstance(value, list) else [value]
+            for ref in refs:
+                if isinstance(ref, str) and ref.startswith("IPY_MODEL_"):
+                    visit(ref[len("IPY_MODEL_"):])
+
+    for output in cell.get("outputs", []):
+        view = output.get("data", {}).get(_WIDGET_MIME)
+        if isinstance(view, dict) and isinstance(view.get("model_id"), str):
+            visit(view["model_id"])
+    return images
+
+
+def _has_image(cell: Any) -> bool:
+    return any(k.startswith("image/") for o in cell.get("outputs", []) for k in o.get("data", {}))
+
+
+def _with_type(cell: Any, slide_type: str) -> Any:
+    cell.metadata["slideshow"] = {**cell.metadata.get("slideshow", {}), "slide_type": slide_type}
+    return cell
+
+
+def _slide_cells(nb: Any) -> list[Any]:
+    """The notebook's cells as the deck shows them (see :func:`prepare_notebook`)."""
+    import nbformat
+
+    out: list[Any] = []
+    pending_start: str | None = None  # the slide start of a dropped cell, passed on
+
+    def emit(cell: Any) -> None:
+        nonlocal pending_start
+        kind = _slide_type(cell)
+        if pending_start and kind not in ("skip", "notes"):
+            if kind not in ("slide", "subslide"):
+                _with_type(cell, pending_start)
+            pending_start = None
+        out.append(cell)
+
+    def notes(text: str) -> None:
+        if text.strip():
+            out.append(nbformat.v4.new_markdown_cell(text, metadata={"slideshow": {"slide_type": "notes"}}))
+
+    for cell in nb.cells:
+        tags = cell_tags(cell)
+        kind = _slide_type(cell)
+        if "instructor" in tags:
+            continue
+        if cell.cell_type == "markdown":
+            if kind == "notes":
+                cell.source = strip_notes_prefix(cell.source)
+                out.append(cell)
+                continue
+            if kind == "skip":
+                out.append(cell)
+                continue
+            main, answers = split_details(cell.source)
+            override = cell.metadata.get("slide")
+            shown = split_markdown(main, override if isinstance(override, str) else None)
+            parts = chunk_visible(shown.visible)
+            cell.source = parts[0]
+            emit(cell)
+            notes(shown.notes)
+            heading = next((line for line in shown.visible.splitlines() if line.lstrip().startswith("#")), None)
+            for part in parts[1:]:
+                if heading and not part.lstrip().startswith("#"):
+                    part = f"{heading.rstrip()} (continued)\n\n{part}"
+                emit(nbformat.v4.new_markdown_cell(part, metadata={"slideshow": {"slide_type": "subslide"}}))
+            for answer in answers:
+                override = cell.metadata.get("slide_answers")
+                text = split_markdown(answer, override if isinstance(override, str) else None)
+                for n, part in enumerate(chunk_visible(text.visible)):
+                    title = "### Answers" + (" (continued)" if n else "")
+                    emit(nbformat.v4.new_markdown_cell(f"{title}\n\n{part}",
+                                                       metadata={"slideshow": {"slide_type": "subslide"}}))
+                notes(text.notes)
+            continue
+        if cell.cell_type != "code":
+            emit(cell)
+            continue
+        if "check" in tags or kind == "skip":  # a check's verdict on the instructor's solution
+            if kind in ("slide", "subslide"):
+                pending_start = kind
+            continue
+        if "exercise" in tags:  # one card naming it, never its body (stub or solution)
+            card = exercise_card(strip_solutions(cell.source))
+            if card is None:
+                continue
+            previous = next((c for c in reversed(out) if _slide_type(c) not in ("skip", "notes")), None)
+            name = card.split("<code>", 1)[1].split("(", 1)[0]
+            joins = previous is not None and previous.cell_type == "markdown" and f"`{name}`" in previous.source
+            emit(nbformat.v4.new_markdown_cell(card, metadata={"slideshow": {
+                "slide_type": "-" if joins and kind in ("slide", "subslide") else kind}}))
+            continue
+        widget_images = _widget_images(nb, cell)
+        if _HIDE_OUTPUT_TAG in tags:
+            cell.outputs = []
+        else:
+            cell.outputs = [o for o in cell.outputs if _keep_output(o)]
+        if widget_images:  # its default state, still; the notebook has the sliders
+            cell.outputs = copy.deepcopy(widget_images)
+        if _has_image(cell):  # the figure is the slide: its code goes to the notebook only
+            cell.metadata[HIDE_INPUT_KEY] = True
+        else:
+            fold = fold_code(cell.source)
+            if fold is not None:
+                cell.metadata[FOLD_KEY] = fold
+        emit(cell)
+        if widget_images:
+            out.append(nbformat.v4.new_markdown_cell(
+                '<p class="bncourse-widget-note">Interactive in the notebook: move the sliders.</p>',
+                metadata={"slideshow": {"slide_type": "-"}}))
+    return _figures_on_their_own(out)
+
+
+#: Words of prose a slide may hold before a figure, and after it, on the same slide.
+FIGURE_LEAD_WORDS, FIGURE_TAIL_WORDS = 25, 12
+
+
+def _figures_on_their_own(cells: list[Any]) -> list[Any]:
+    """A figure is a slide's one idea: a figure cell starts a new slide when the slide
+    already holds a figure or more than :data:`FIGURE_LEAD_WORDS` words, and a cell after a
+    figure (same slide) starts one when it holds more than :data:`FIGURE_TAIL_WORDS` words,
+    code, an output or a figure."""
+    words, figure = 0, False
+    for cell in cells:
+        kind = _slide_type(cell)
+        if kind in ("skip", "notes"):
+            continue
+        if kind in ("slide", "subslide"):
+            words, figure = 0, False
+        n = prose_words(cell.source) if cell.cell_type == "markdown" else 0
+        image = cell.cell_type == "code" and _has_image(cell)
+        code = cell.cell_type == "code" and not image and (
+            bool(cell.get("outputs")) or not cell.metadata.get(HIDE_INPUT_KEY))
+        if kind not in ("slide", "subslide") and (
+                (image and (figure or words > FIGURE_LEAD_WORDS))
+                or (figure and (image or code or n > FIGURE_TAIL_WORDS))):
+            _with_type(cell, "subslide")
+            words, figure = 0, False
+        words += n
+        figure = figure or image
+    return cells
+
+
 def prepare_notebook(nb: Any, path: Path) -> Any:
     """A copy of ``nb`` ready for the slides exporter.
 
     Adds the title slide (a markdown cell, slide_type ``slide``) in front, makes the first
-    visible cell start a slide (as nbconvert does for a notebook on its own), empties the
-    outputs of cells tagged ``hide-output``, drops stderr streams and widget views, and
-    shows each exercise as the student's stub (solution stripped, as in the student
-    edition) with no output, hides the outputs of check cells, drops cells tagged
-    ``instructor``, marks code cells longer than :data:`CODE_LINES_SHOWN` lines for folding
-    (``metadata[FOLD_KEY]``, see :func:`fold_code`).  The notebook itself is not modified.
+    visible cell start a slide (as nbconvert does for a notebook on its own) and turns every
+    cell into what the deck shows of it (:mod:`bncourse.authoring.slide_content`):
+
+    - a markdown cell shows its ``metadata.slide`` text, or else its headings, display
+      equations, tables, list items and first sentence; the cell's full text becomes a speaker
+      note; its ``<details>`` answers become the next slide;
+    - an exercise becomes one card with its signature and what it asks (never its body);
+      check cells and cells tagged ``instructor`` or of slide type ``skip`` are dropped;
+    - a code cell with a figure shows the figure and not its code; a widget shows the figures
+      of its default state; other code longer than :data:`CODE_LINES_SHOWN` lines is folded
+      (``metadata[FOLD_KEY]``, see :func:`fold_code`); stderr streams, widget views and the
+      outputs of cells tagged ``hide-output`` are dropped.
+
+    The notebook itself is not modified.
     """
     import nbformat
 
     nb = copy.deepcopy(nb)
     title = notebook_title(nb, path)
     nb.metadata["title"] = title
+    nb.cells = _slide_cells(nb)
     nb.metadata.pop("widgets", None)
-    nb.cells = [c for c in nb.cells if "instructor" not in cell_tags(c)]
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        if "exercise" in cell_tags(cell):  # the student's stub, never the solution
-            cell.source = strip_solutions(cell.source)
-            cell.outputs = []
-        elif _CHECK_CALL.search(cell.source) or _HIDE_OUTPUT_TAG in cell_tags(cell):  # a check's verdict on the instructor's solution
-            cell.outputs = []
-        else:
-            cell.outputs = [o for o in cell.outputs if _keep_output(o)]
-        fold = fold_code(cell.source)
-        if fold is not None:
-            cell.metadata[FOLD_KEY] = fold
     # nbconvert starts a slide at the first visible cell whatever its type; keep that rule
     # for the notebook's own first visible cell now that the title slide comes before it.
     for cell in nb.cells:
         if _slide_type(cell) not in ("skip", "notes"):
-            cell.metadata["slideshow"] = {**cell.metadata.get("slideshow", {}), "slide_type": "slide"}
+            _with_type(cell, "slide")
             break
     title_cell = nbformat.v4.new_markdown_cell(
         '<div class="bncourse-title-slide">\n'
@@ -400,7 +571,8 @@ def render_deck(notebook: Path, out: Path) -> Deck:
     resources = {
         "metadata": {"name": notebook.stem, "path": str(notebook.parent)},
         "bncourse": {"assets": ASSETS_DIRNAME, "fold_key": FOLD_KEY, "min_zoom": MIN_ZOOM,
-                     "image_max_height": IMAGE_MAX_HEIGHT,
+                     "hide_input_key": HIDE_INPUT_KEY, "body_px": BODY_PX, "code_px": CODE_PX,
+                     "side_padding": SIDE_PADDING, "image_max_height": IMAGE_MAX_HEIGHT,
                      "text_output_max_height": TEXT_OUTPUT_MAX_HEIGHT},
     }
     body, _ = _exporter().from_notebook_node(nb, resources=resources)
