@@ -34,22 +34,32 @@ class FixtureExpect:
 
 
 EXPECT = FixtureExpect(
-    n_slides=6,  # title, "What you will learn", "The transform" + subslide, "A figure" + "A long list"
-    n_horizontal=4,
-    n_fragments=1,
-    n_notes=1,
+    # title | "99 — Slides fixture" | "The transform" + "Why eps" | "A figure" + the print
+    # after it + "A long list" + its folded code + the exercise | the quiz + its answers
+    n_slides=11,
+    n_horizontal=5,
+    n_fragments=1,  # "Then scale by ..." (the check cell, a fragment, is dropped)
+    n_notes=4,  # the notes cell; the full text of the title cell, of the exercise's lead and of the answers
     n_images=1,
     n_display_math=1,
     n_inline_math=3,  # $\gamma$, $\beta$ (fragment) and $\epsilon$ (subslide)
     math_slides=((2, 0), (2, 1)),
     n_folded=1,  # LONG_CODE (12 lines); the hide-output cell has 2
-    zoomed_slides=((3, 1),),  # "A long list"
+    zoomed_slides=(),  # every slide fits at full size
 )
 
 SKIPPED_TEXT = "THIS CELL IS SKIPPED"
 HIDDEN_OUTPUT_TEXT = "THIS OUTPUT IS HIDDEN"
 SHOWN_OUTPUT_TEXT = "mean=0.000"
-NOTES_TEXT = "Speaker note: pause here and ask about the variance."
+NOTES_TEXT = "pause here and ask about the variance."
+NOTES_PREFIX = "Speaker notes: "
+#: Sentences of the title cell after its first: speaker notes, not on the slide.
+TITLE_NOTES_ONLY = "This second sentence is for the lecturer only."
+EXERCISE_ID = "double"
+SOLUTION_LINE = "return 2 * x  # THE SOLUTION"
+CHECK_OUTPUT = "7/7 cases passed — 10/10 points"
+QUESTION = "Why is the variance biased?"
+ANSWER_TEXT = "Because it divides by m."
 STDERR_TEXT = "UserWarning: noisy"
 #: A code cell longer than bncourse.authoring.slides.CODE_LINES_SHOWN: folded on its slide.
 LONG_CODE_FIRST_LINE = "def long_helper(values):"
@@ -57,7 +67,7 @@ LONG_CODE = LONG_CODE_FIRST_LINE + "\n" + "".join(f"    step_{i} = values * {i}\
 LONG_CODE_OUTPUT = "LONG CELL OUTPUT STAYS VISIBLE"
 #: A markdown cell taller than the slide at full size (24 list items, ~1000 px): scaled to fit.
 LONG_LIST_HEADING = "### A long list"
-LONG_LIST = LONG_LIST_HEADING + "\n\n" + "\n".join(f"- item {i}: a line of text" for i in range(1, 25))
+LONG_LIST = LONG_LIST_HEADING + "\n\n" + "\n".join(f"- item {i}: a line of text" for i in range(1, 7))
 
 
 def _png_output() -> nbformat.NotebookNode:
@@ -93,12 +103,12 @@ def _cell(kind: str, source: str, slide_type: str, tags: tuple[str, ...] = ()) -
 def make_fixture_notebook(path: Path) -> Path:
     """Write the fixture notebook to ``path`` and return it."""
     cells = [
-        _cell("md", f"# {TITLE}\n\nA tiny deck.\n\n## What you will learn\n\n- one\n- two", "slide"),
+        _cell("md", f"# {TITLE}\n\nA tiny deck. {TITLE_NOTES_ONLY}\n\n## What you will learn\n\n- one\n- two", "slide"),
         _cell("code", "import numpy as np", "skip", ("imports",)),
         _cell("md", "## The transform\n\n"
               "$$\\hat{x}_i = \\frac{x_i - \\mu_B}{\\sqrt{\\sigma_B^2 + \\epsilon}}$$", "slide"),
         _cell("md", "Then scale by $\\gamma$ and shift by $\\beta$.", "fragment"),
-        _cell("md", NOTES_TEXT, "notes"),
+        _cell("md", NOTES_PREFIX + NOTES_TEXT, "notes"),
         _cell("md", f"{SKIPPED_TEXT}: a long derivation", "skip"),
         _cell("md", "### Why $\\epsilon$?\n\nIt keeps the division finite.", "subslide"),
         _cell("code", "x = np.zeros(3)\nprint('hidden')", "-", ("hide-output",)),
@@ -107,6 +117,12 @@ def make_fixture_notebook(path: Path) -> Path:
         _cell("code", "print(f'mean={x.mean():.3f}')", "-"),
         _cell("md", LONG_LIST, "subslide"),
         _cell("code", LONG_CODE, "-"),
+        _cell("md", f"### Exercise `{EXERCISE_ID}`\n\nWrite `{EXERCISE_ID}`. It doubles. Take your time.", "subslide"),
+        _cell("code", f'def {EXERCISE_ID}(x):\n    """Twice x."""\n    ### BEGIN SOLUTION\n    {SOLUTION_LINE}\n'
+              "    ### END SOLUTION\n", "subslide", ("exercise",)),
+        _cell("code", f'check("{EXERCISE_ID}", {EXERCISE_ID})', "fragment", ("check",)),
+        _cell("md", f"## Check your understanding\n\n1. {QUESTION}\n\n<details><summary>Answers</summary>\n\n"
+              f"1. {ANSWER_TEXT} Not by m - 1.\n\n</details>", "slide"),
     ]
     cells[7].outputs = [nbformat.v4.new_output("stream", name="stdout", text=HIDDEN_OUTPUT_TEXT + "\n")]
     cells[9].outputs = [_png_output()]
@@ -115,6 +131,7 @@ def make_fixture_notebook(path: Path) -> Path:
         nbformat.v4.new_output("stream", name="stdout", text=SHOWN_OUTPUT_TEXT + "\n"),
     ]
     cells[12].outputs = [nbformat.v4.new_output("stream", name="stdout", text=LONG_CODE_OUTPUT + "\n")]
+    cells[15].outputs = [nbformat.v4.new_output("stream", name="stdout", text=CHECK_OUTPUT + "\n")]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +162,8 @@ def count_math(markdown: str) -> int:
 
 
 def expected_slides(nb: Any) -> list[ExpectedSlide]:
-    """The deck's slides from the notebook's slideshow metadata, title slide first.
+    """The deck's slides from a notebook's slideshow metadata, title slide first (pass the
+    cells as the deck shows them: ``slides.prepare_notebook(nb, path).cells[1:]``).
 
     The slide count is 1 (title) + 1 (the first visible cell always starts a slide) + the
     number of later cells whose slide_type is ``slide`` or ``subslide``.

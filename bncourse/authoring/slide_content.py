@@ -80,13 +80,13 @@ def _protected_spans(text: str) -> list[tuple[int, int]]:
 
 
 def first_sentence(text: str, max_words: int = MAX_SENTENCE_WORDS) -> str:
-    """The first sentence of a paragraph (ends at ``.``, ``?``, ``!`` or ``:`` before a space
+    """The first sentence of a paragraph (ends at ``.``, ``?`` or ``!`` before a space
     or the end, outside inline math, code and parentheses, not after an abbreviation such
     as "e.g."); cut after ``max_words`` words with "…" when longer."""
     text = " ".join(text.split())
     spans = _protected_spans(text)
     end = len(text)
-    for m in re.finditer(r"[.?!:](?=\s|$)", text):
+    for m in re.finditer(r"[.?!](?=\s|$)", text):
         i = m.start()
         if any(a <= i < b for a, b in spans):
             continue
@@ -224,7 +224,7 @@ def prose_words(markdown: str) -> int:
 
 def exercise_card(source: str) -> str | None:
     """The slide of an exercise cell, as HTML: its signature and the first line of its
-    docstring, and where the student works on it.  ``None`` if the cell defines no single
+    docstring (what it asks).  ``None`` if the cell defines no single
     function or class.  The body (stub or solution) is never part of it."""
     try:
         tree = ast.parse(source)
@@ -240,14 +240,11 @@ def exercise_card(source: str) -> str | None:
         signature = f"class {node.name}"
     doc = (ast.get_docstring(node) or "").strip().splitlines()
     asks = doc[0].strip() if doc else ""
-    name = html.escape(node.name)
     return (
         '<div class="bncourse-exercise">\n'
         f'<p class="bncourse-exercise-name">Exercise: <code>{html.escape(signature)}</code></p>\n'
         + (f'<p class="bncourse-exercise-asks">{html.escape(asks)}</p>\n' if asks else "")
-        + f'<p class="bncourse-exercise-where">In the notebook: write it, run '
-        f'<code>check("{name}", {name})</code>; <code>hint("{name}")</code> gives hints.</p>\n'
-        "</div>"
+        + "</div>"
     )
 
 

@@ -362,6 +362,15 @@ def _widget_images(nb: Any, cell: Any) -> list[Any]:
     return images
 
 
+def _output_text(output: Any) -> str:
+    """The text of a stream or ``text/plain`` output."""
+    if output.get("output_type") == "stream":
+        text = output.get("text", "")
+    else:
+        text = output.get("data", {}).get("text/plain", "")
+    return "".join(text) if isinstance(text, list) else str(text)
+
+
 def _has_image(cell: Any) -> bool:
     return any(k.startswith("image/") for o in cell.get("outputs", []) for k in o.get("data", {}))
 
@@ -449,13 +458,18 @@ def _slide_cells(nb: Any) -> list[Any]:
             cell.outputs = [o for o in cell.outputs if _keep_output(o)]
         if widget_images:  # its default state, still; the notebook has the sliders
             cell.outputs = copy.deepcopy(widget_images)
-        if _has_image(cell):  # the figure is the slide: its code goes to the notebook only
-            cell.metadata[HIDE_INPUT_KEY] = True
+        printed = ""
+        if _has_image(cell):  # the figure is the slide: its code stays in the notebook, its
+            cell.metadata[HIDE_INPUT_KEY] = True  # printed numbers go to the speaker notes
+            printed = "".join(_output_text(o) for o in cell.outputs if "image/png" not in o.get("data", {}))
+            cell.outputs = [o for o in cell.outputs if any(k.startswith("image/") for k in o.get("data", {}))]
         else:
             fold = fold_code(cell.source)
             if fold is not None:
                 cell.metadata[FOLD_KEY] = fold
         emit(cell)
+        if printed.strip():
+            notes("```\n" + printed.rstrip() + "\n```")
         if widget_images:
             out.append(nbformat.v4.new_markdown_cell(
                 '<p class="bncourse-widget-note">Interactive in the notebook: move the sliders.</p>',
@@ -468,10 +482,10 @@ FIGURE_LEAD_WORDS, FIGURE_TAIL_WORDS = 25, 12
 
 
 def _figures_on_their_own(cells: list[Any]) -> list[Any]:
-    """A figure is a slide's one idea: a figure cell starts a new slide when the slide
-    already holds a figure or more than :data:`FIGURE_LEAD_WORDS` words, and a cell after a
-    figure (same slide) starts one when it holds more than :data:`FIGURE_TAIL_WORDS` words,
-    code, an output or a figure."""
+    """A figure, an exercise card or a piece of code with its output is a slide's one idea:
+    such a cell starts a new slide when the slide already holds one or more than
+    :data:`FIGURE_LEAD_WORDS` words, and markdown after it (same slide) starts one when it
+    holds more than :data:`FIGURE_TAIL_WORDS` words."""
     words, figure = 0, False
     for cell in cells:
         kind = _slide_type(cell)
@@ -480,16 +494,17 @@ def _figures_on_their_own(cells: list[Any]) -> list[Any]:
         if kind in ("slide", "subslide"):
             words, figure = 0, False
         n = prose_words(cell.source) if cell.cell_type == "markdown" else 0
-        image = cell.cell_type == "code" and _has_image(cell)
+        image = (cell.cell_type == "code" and _has_image(cell)) or "bncourse-exercise" in cell.source
         code = cell.cell_type == "code" and not image and (
             bool(cell.get("outputs")) or not cell.metadata.get(HIDE_INPUT_KEY))
+        idea = image or code
         if kind not in ("slide", "subslide") and (
-                (image and (figure or words > FIGURE_LEAD_WORDS))
-                or (figure and (image or code or n > FIGURE_TAIL_WORDS))):
+                (idea and (figure or words > FIGURE_LEAD_WORDS))
+                or (figure and n > FIGURE_TAIL_WORDS)):
             _with_type(cell, "subslide")
             words, figure = 0, False
         words += n
-        figure = figure or image
+        figure = figure or idea
     return cells
 
 

@@ -8,11 +8,13 @@ Plain ``<a href>`` links are not loads and may point anywhere.
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import nbformat
@@ -24,16 +26,23 @@ from bncourse.cli import main
 from bncourse.errors import NotebookError
 from tests.paths import COURSE_NOTEBOOKS, notebook_params, require_notebook
 from tests.slides_fixture import (
+    ANSWER_TEXT,
+    CHECK_OUTPUT,
+    EXERCISE_ID,
     EXPECT,
     HIDDEN_OUTPUT_TEXT,
     LONG_CODE,
     LONG_CODE_FIRST_LINE,
     LONG_CODE_OUTPUT,
+    NOTES_PREFIX,
     NOTES_TEXT,
+    QUESTION,
     SHOWN_OUTPUT_TEXT,
     SKIPPED_TEXT,
+    SOLUTION_LINE,
     STDERR_TEXT,
     TITLE,
+    TITLE_NOTES_ONLY,
     count_math,
     expected_slides,
     make_fixture_notebook,
@@ -185,21 +194,70 @@ def test_build_writes_deck_and_index(built: tuple[Path, Path, list[Path]]) -> No
     assert f"({EXPECT.n_slides} slides)" in index.get_text()
 
 
+def _shown_cells(nb_path: Path) -> nbformat.NotebookNode:
+    """The notebook's cells as the deck shows them, without the generated title slide."""
+    prepared = slides.prepare_notebook(nbformat.read(nb_path, as_version=4), nb_path)
+    prepared.cells = prepared.cells[1:]
+    return prepared
+
+
 def test_deck_structure_follows_slideshow_metadata(built: tuple[Path, Path, list[Path]]) -> None:
     nb, out, _ = built
     soup = _soup(out / "99_slides_fixture.html")
     horizontal = soup.select(".slides > section")
     leaves = _leaf_sections(soup)
     assert len(horizontal) == EXPECT.n_horizontal
-    assert len(leaves) == EXPECT.n_slides == len(expected_slides(nbformat.read(nb, as_version=4)))
-    assert [len(h.find_all("section")) for h in horizontal] == [1, 1, 2, 2]
+    assert len(leaves) == EXPECT.n_slides == len(expected_slides(_shown_cells(nb)))
+    assert [len(h.find_all("section")) for h in horizontal] == [1, 1, 2, 5, 2]
     assert len(soup.select(".slides .fragment")) == EXPECT.n_fragments
     notes = soup.select(".slides aside.notes")
-    assert len(notes) == EXPECT.n_notes and NOTES_TEXT in notes[0].get_text()
+    assert len(notes) == EXPECT.n_notes
+    assert any(n.get_text().strip() == NOTES_TEXT for n in notes)  # "Speaker notes:" prefix gone
+    assert not any(NOTES_PREFIX.strip() in n.get_text() for n in notes)
     # Title slide first: notebook title + course name.
     title = leaves[0].get_text(" ", strip=True)
     assert TITLE in title and slides.COURSE_NAME in title
     assert soup.title is not None and TITLE in soup.title.get_text()
+
+
+def _visible_text(section: Any) -> str:
+    section = copy.copy(section)
+    for aside in section.select("aside.notes"):
+        aside.decompose()
+    return section.get_text(" ", strip=True)
+
+
+def test_slides_show_a_few_words_and_the_notes_the_rest(built: tuple[Path, Path, list[Path]]) -> None:
+    _, out, _ = built
+    leaves = _leaf_sections(_soup(out / "99_slides_fixture.html"))
+    first = leaves[1]
+    assert "A tiny deck." in _visible_text(first) and TITLE_NOTES_ONLY not in _visible_text(first)
+    assert TITLE_NOTES_ONLY in first.select_one("aside.notes").get_text()  # the whole cell, for the lecturer
+    assert "- one" not in _visible_text(first) and "one" in _visible_text(first)  # the bullets stay
+
+
+def test_exercises_are_cards_and_checks_are_gone(built: tuple[Path, Path, list[Path]]) -> None:
+    _, out, _ = built
+    html = (out / "99_slides_fixture.html").read_text(encoding="utf-8")
+    assert "BEGIN SOLUTION" not in html and "END SOLUTION" not in html
+    assert SOLUTION_LINE not in html and "NotImplementedError" not in html  # no body at all
+    assert CHECK_OUTPUT not in html and f'check("{EXERCISE_ID}"' not in html
+    cards = _soup(out / "99_slides_fixture.html").select(".bncourse-exercise")
+    assert len(cards) == 1
+    assert f"{EXERCISE_ID}(x)" in cards[0].get_text() and "Twice x." in cards[0].get_text()
+    section = cards[0].find_parent("section")
+    assert f"Exercise {EXERCISE_ID}" in _visible_text(section)  # on the slide that names it
+
+
+def test_answers_are_on_the_next_slide(built: tuple[Path, Path, list[Path]]) -> None:
+    _, out, _ = built
+    soup = _soup(out / "99_slides_fixture.html")
+    assert [d for d in soup.select(".slides details") if "bncourse-fold" not in d.get("class", [])] == []
+    leaves = _leaf_sections(soup)
+    asked = next(i for i, s in enumerate(leaves) if QUESTION in _visible_text(s))
+    assert ANSWER_TEXT not in leaves[asked].get_text()
+    assert ANSWER_TEXT in _visible_text(leaves[asked + 1]) and "Answers" in _visible_text(leaves[asked + 1])
+    assert "Not by m - 1." in leaves[asked + 1].select_one("aside.notes").get_text()
 
 
 def test_deck_content_rules(built: tuple[Path, Path, list[Path]]) -> None:
@@ -213,6 +271,7 @@ def test_deck_content_rules(built: tuple[Path, Path, list[Path]]) -> None:
     assert HIDDEN_OUTPUT_TEXT not in html  # ... output not
     assert SHOWN_OUTPUT_TEXT in text
     assert STDERR_TEXT not in html  # stderr noise dropped
+    assert "plot_curves(history)" not in text  # a figure's code stays in the notebook
     imgs = soup.select(".slides img")
     assert len(imgs) == EXPECT.n_images
     assert all(i["src"].startswith("data:image/png;base64,") for i in imgs)
@@ -250,7 +309,7 @@ def test_prepare_does_not_modify_the_notebook(built: tuple[Path, Path, list[Path
     before = nbformat.writes(nb)
     prepared = slides.prepare_notebook(nb, nb_path)
     assert nbformat.writes(nb) == before
-    assert len(prepared.cells) == len(nb.cells) + 1
+    assert nbformat.writes(prepared) != before
     assert slides.notebook_title(nb, nb_path) == TITLE
 
 
@@ -288,10 +347,12 @@ def test_long_code_is_folded_short_code_is_shown(built: tuple[Path, Path, list[P
     cell = fold.find_parent(class_="jp-CodeCell")
     assert LONG_CODE_OUTPUT in cell.select_one(".jp-Cell-outputWrapper").get_text()
     assert LONG_CODE_OUTPUT not in fold.get_text()
-    # short code cells (including the hide-output one) are shown as they are
-    shown = [c for c in soup.select(".slides .jp-CodeCell") if c.find("details") is None]
-    assert len(shown) == 3 and all(c.select_one(".jp-InputArea pre") for c in shown)
-    assert any("print('hidden')" in c.get_text() for c in shown)
+    # short code cells (including the hide-output one) are shown as they are; a figure's
+    # code is not shown at all
+    cells = [c for c in soup.select(".slides .jp-CodeCell") if c.find("details") is None]
+    shown = [c for c in cells if c.select_one(".jp-InputArea pre")]
+    assert len(shown) == 2 and any("print('hidden')" in c.get_text() for c in shown)
+    assert [c.select_one("img") is not None for c in cells if c not in shown] == [True]
 
 
 def test_prepared_cells_carry_the_fold(tmp_path: Path) -> None:
@@ -310,8 +371,9 @@ def test_figures_and_text_outputs_are_bounded(built: tuple[Path, Path, list[Path
     _, out, _ = built
     rules = _css_rules(_soup(out / "99_slides_fixture.html"))
     img = rules[".reveal .jp-OutputArea-output img"]
-    assert f"max-height: {slides.IMAGE_MAX_HEIGHT}px" in img and "width: auto" in img  # keeps ratio
-    assert slides.IMAGE_MAX_HEIGHT < slides.SLIDE_HEIGHT / 2 + 1
+    assert f"max-height: {slides.IMAGE_MAX_HEIGHT}px" in img and "width: 100%" in img  # full width ...
+    assert "object-fit: contain" in img  # ... keeping its ratio
+    assert slides.IMAGE_MAX_HEIGHT <= 0.8 * slides.SLIDE_HEIGHT
     pre = rules[".reveal .jp-OutputArea-output pre"]
     assert f"max-height: {slides.TEXT_OUTPUT_MAX_HEIGHT}px" in pre and "overflow-y: auto" in pre
 
@@ -480,8 +542,10 @@ def test_course_deck_offline_and_complete(course_out: Path, notebook: Path | Non
     notebook = require_notebook(notebook)
     deck = course_out / f"{notebook.stem}.html"
     assert offline_problems(deck) == []
-    expect = expected_slides(nbformat.read(notebook, as_version=4))
+    expect = expected_slides(_shown_cells(notebook))
     assert len(_leaf_sections(_soup(deck))) == len(expect)
+    html = deck.read_text(encoding="utf-8")
+    assert "BEGIN SOLUTION" not in html and "cases passed" not in html and "NotImplementedError" not in html
 
 
 # ----------------------------------------------------------------- browser-test plumbing
