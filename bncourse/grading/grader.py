@@ -750,7 +750,7 @@ def grade_class(
         summary.problems += _problems(rec)
     summary.students = len({r["student"] for r in final})
     if roster_list is not None and roster_list.class_list:
-        summary.missing = _missing(roster_list, final)
+        summary.missing = _missing(roster_list, final, _other_files(submissions, roster_list))
     summary.records = final
     summary.seconds = time.perf_counter() - start
     _write_outputs(out, final, summary)
@@ -801,13 +801,39 @@ def _assign_students(
     return kept + read_roster(roster), matched, unmatched
 
 
-def _missing(roster: Roster, records: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    """The class list's students with no file at all (in roster order)."""
+def _other_files(submissions: Sequence[Path], roster: Roster) -> dict[str, list[str]]:
+    """Files under the SUBMISSION folders that are not notebooks (``hw.pdf``), by the roster
+    student they would belong to: named in a missing student's reason, never read."""
+    found: dict[str, list[str]] = {}
+    for p in submissions:
+        if not p.is_dir():
+            continue
+        for f in sorted(p.rglob("*")):
+            rel = f.relative_to(p).parts
+            if f.suffix == ".ipynb" or any(part.startswith(".") for part in rel) or f.is_dir():
+                continue
+            entry, _ = roster.match(rel[0] if len(rel) > 1 else f.stem)
+            if entry is not None:
+                found.setdefault(entry.key, []).append(str(f))
+    return found
+
+
+def _missing(
+    roster: Roster, records: Sequence[dict[str, Any]], others: dict[str, list[str]]
+) -> list[dict[str, str]]:
+    """The class list's students with no notebook at all (in roster order), with the reason."""
     have = {rec["student"] for rec in records}
-    return [{"student": e.key, "label": e.label, "line": str(e.line),
-             "reason": "no submission: no file found matched this student (by id, email, login or SIS id) "
-                       "and the roster names none"}
-            for e in roster.entries if e.key not in have]
+    missing = []
+    for e in roster.entries:
+        if e.key in have:
+            continue
+        reason = ("no submission: no file found matched this student (by id, email, login or SIS id) "
+                  "and the roster names none")
+        if e.key in others:
+            listed = ", ".join(others[e.key][:5]) + (", ..." if len(others[e.key]) > 5 else "")
+            reason = f"no notebook (.ipynb) submitted: only files that are not notebooks, not graded: {listed}"
+        missing.append({"student": e.key, "label": e.label, "line": str(e.line), "reason": reason})
+    return missing
 
 
 def _preload_of(path: Path) -> list[str]:

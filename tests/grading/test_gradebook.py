@@ -304,6 +304,8 @@ def test_grade_with_a_roster_writes_gradebooks_canvas_and_moodle_import(tmp_path
     (subs / "cy@uni.edu.ipynb").write_text("not a notebook")  # Cy: by email, a file that is not a notebook
     (subs / "zed").mkdir()
     nbformat.write(honest, subs / "zed" / nb_name)  # nobody on the roster: unmatched, not graded
+    (subs / "ddiaz").mkdir()
+    (subs / "ddiaz" / "homework.pdf").write_bytes(b"%PDF-1.4")  # Dee (by login): not a notebook, so missing
     roster = _roster(tmp_path, CLASS)  # Dee: missing
     out = tmp_path / "out"
     assert main(["grade", str(subs), "--roster", str(roster), "--out", str(out), "--timeout", "60",
@@ -311,10 +313,13 @@ def test_grade_with_a_roster_writes_gradebooks_canvas_and_moodle_import(tmp_path
                  "--assignment", "bncourse total", "--assignment", "05_test_time=Notebook 5"]) == 0
     maximum = f"{sum(e.points for e in all_exercises() if e.notebook == '05_test_time'):g}"
 
-    grades = {r["student"]: r for r in csv.DictReader(open(out / "grades.csv", newline=""))}
+    header, *rows = _read(out / "grades.csv")
+    grades = {r[0]: dict(zip(header, r, strict=True)) for r in rows}
     assert (grades["101"]["total"], grades["101"]["max"], grades["101"]["note"]) == (maximum, maximum, "")
     assert grades["102"]["total"] == "0" and grades["103"]["total"] == "0"
-    assert grades["104"]["total"] == "0" and grades["104"]["note"].startswith("missing: no submission")
+    assert grades["104"]["total"] == "0" and grades["104"]["note"] == (
+        f"missing: no notebook (.ipynb) submitted: only files that are not notebooks, not graded: "
+        f"{subs / 'ddiaz' / 'homework.pdf'}")
     assert grades[""]["note"].startswith(f"unmatched: {subs / 'zed' / nb_name}: no roster student")
     report = json.loads((out / "report.json").read_text())
     assert {r["student"] for r in report["submissions"]} == {"101", "102", "103"}  # zed's file is nobody's
