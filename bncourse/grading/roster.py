@@ -19,7 +19,8 @@ spaces, ``_`` and ``-``; a UTF-8 byte-order mark is fine):
   a file of this student, relative to the roster).
 
   A Canvas gradebook export (Grades, Export) and a Moodle grade export (plain text file) are
-  both class lists as they are: Canvas's ``Points Possible`` row is skipped.
+  both class lists as they are: Canvas's ``Points Possible`` row, and rows naming nobody
+  (no id, email, login, SIS id or name, like Canvas's "Manual Posting" row), are skipped.
 
   The student's key in ``grades.csv`` and ``report.json`` is the first of id, email, login,
   SIS id that the row has.  Two rows sharing an id, an email, a login or a SIS id are an
@@ -118,7 +119,7 @@ class Roster:
     entries: list[RosterEntry]
     class_list: bool
     columns: frozenset[str] = frozenset()
-    _index: dict[str, dict[str, list[RosterEntry]]] = field(default_factory=dict, repr=False)
+    _index: dict[str, dict[str, list[RosterEntry]]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         index: dict[str, dict[str, list[RosterEntry]]] = {k: {} for k in (*_IDENTITY, "local", "name")}
@@ -242,6 +243,8 @@ def load_roster(path: Path) -> Roster:
         values = {"id": cell(row, id_field), "email": cell(row, "email"), "login": cell(row, "login"),
                   "sis_id": cell(row, "sis_id")}
         key = next((values[k] for k in _IDENTITY if values[k]), "")
+        if not key and not name:
+            continue  # identifies nobody: e.g. Canvas's "Muted" / "Manual Posting" rows under the header
         if not key:
             raise BNCourseError(f"roster {str(path)!r} line {n}: no id, email, login or SIS id for "
                                 f"{name or 'this row'!r} (every student needs one)")

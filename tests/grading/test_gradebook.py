@@ -62,6 +62,7 @@ def test_a_canvas_gradebook_export_is_a_class_list(tmp_path: Path) -> None:
     path = _roster(tmp_path, (
         "\ufeffStudent,ID,SIS User ID,SIS Login ID,Section,Homework 1 (5501),Current Score\n"
         "    Points Possible,,,,,10,(read only)\n"
+        ",,,,,Manual Posting,\n"
         '"Smith, Ann",101,S1,asmith,Sec A,7,70\n'
         '"Jones, Bob",102,,bjones,Sec A,,\n'))
     roster = load_roster(path)
@@ -69,7 +70,7 @@ def test_a_canvas_gradebook_export_is_a_class_list(tmp_path: Path) -> None:
     ann, bob = roster.entries
     assert (ann.key, ann.id, ann.name, ann.sis_id, ann.login, ann.section) == ("101", "101", "Smith, Ann", "S1",
                                                                                  "asmith", "Sec A")
-    assert (bob.key, bob.sis_id, bob.line) == ("102", "", 4)
+    assert (bob.key, bob.sis_id, bob.line) == ("102", "", 5)
     assert read_roster(path) == []  # no path column: the files are found and matched
 
 
@@ -349,3 +350,22 @@ def test_grade_with_a_roster_writes_gradebooks_canvas_and_moodle_import(tmp_path
     assert _read(out / "gradebook-csv.csv") == [
         ["id", "bncourse total", "Notebook 5"], ["101", maximum, maximum], ["102", "0", "0"], ["103", "0", ""],
         ["104", "", ""]]
+
+
+def test_a_file_list_keeps_found_names_and_a_class_list_matches_them(tmp_path: Path) -> None:
+    from bncourse.grading.grader import Summary, _assign_students
+
+    found = [Submission("ann", tmp_path / "ann/03.ipynb"), Submission("zed", tmp_path / "zed/03.ipynb")]
+    files = load_roster(_roster(tmp_path, "student,path\nBen,b.ipynb\n", "files.csv"))
+    subs, matched, unmatched = _assign_students(found, files)
+    assert [(s.student, s.path.name) for s in subs] == [("ann", "03.ipynb"), ("zed", "03.ipynb"), ("Ben", "b.ipynb")]
+    assert (matched, unmatched) == ([], [])
+    class_list = load_roster(_roster(tmp_path, "id,email,path\n101,ann@uni.edu,\n102,ben@uni.edu,b.ipynb\n"))
+    subs, matched, unmatched = _assign_students(found, class_list)
+    assert [(s.student, s.path.name) for s in subs] == [("101", "03.ipynb"), ("102", "b.ipynb")]
+    assert matched == [{"name": "ann", "path": str(tmp_path / "ann/03.ipynb"), "student": "101",
+                        "by": "email local part"}]
+    assert [u["name"] for u in unmatched] == ["zed"]  # not graded as anyone's
+    text = str(Summary(out=tmp_path, unmatched=unmatched, missing=[{"label": "103 (Lee, Cy)"}]))
+    assert f"1 unmatched file(s): no roster student, not graded:\n  - {tmp_path / 'zed/03.ipynb'}: no roster" in text
+    assert "1 roster student(s) missing (no submission): 103 (Lee, Cy)" in text
