@@ -25,7 +25,9 @@ assignment it creates from a new column from it); then one row per roster studen
 SIS Login ID, section.  Canvas finds the student by ID, then SIS User ID, then SIS Login ID,
 then the name; a row with none of these is left out (and named).  A column whose name is an
 existing assignment's (or ``Name (assignment id)`` as Canvas exports it) updates it; any other
-creates an assignment.  An empty cell changes nothing.  Import: Grades, Import (in older
+creates an assignment.  An empty cell where the student has no score yet is no change (the
+importer compares each cell with the current score; look at Canvas's review page before saving
+if a missing student already has a score entered by hand).  Import: Grades, Import (in older
 versions, the gradebook's Actions menu), choose the file, Upload Data, review the changes, Save
 Changes.  Sources:
 

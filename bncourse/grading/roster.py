@@ -35,7 +35,7 @@ email (``ann`` for ``ann@uni.edu``, only where no other student's email has the 
 part); besides, a name laid out as an LMS's bulk download names files is read: Canvas's
 "Download Submissions" (``smithann_12345_678_03_forward_backward.ipynb``, or
 ``smithann_late_12345_...``: the number after the name is the Canvas user id, compared with
-``id``) and Moodle's "Download all submissions" (``Ann Smith_4321_assignsubmission_file_``: the
+``id`` where the roster has an ``id`` column) and Moodle's "Download all submissions" (``Ann Smith_4321_assignsubmission_file_``: the
 number is an assignment-specific participant number, not a user id, so the full name is
 compared with ``name``, "Last, First" read as "First Last", only where it is unique in the roster).  A name that matches exactly
 one student is theirs; a name matching none, or two different students, is **unmatched**:
@@ -134,10 +134,6 @@ class Roster:
                 index["name"].setdefault(_name_key(e.name), []).append(e)
         self._index = index
 
-    def by_key(self) -> dict[str, RosterEntry]:
-        """Every student by key."""
-        return {e.key: e for e in self.entries}
-
     def match(self, name: str) -> tuple[RosterEntry | None, str]:
         """The student a submission named ``name`` belongs to, and how (or why none).
 
@@ -147,22 +143,22 @@ class Roster:
         hits: dict[str, tuple[RosterEntry, str]] = {}
         folded = name.strip().casefold()
 
-        def add(kind: str, key: str) -> None:
-            found = self._index[kind].get(key, []) if kind != "moodle" else self._index["name"].get(key, [])
-            if kind in ("local", "moodle") and len({e.key for e in found}) > 1:
-                return  # not unique: this rule cannot tell
+        def add(index: str, key: str, how: str, unique: bool = False) -> None:
+            found = self._index[index].get(key, [])
+            if unique and len(found) > 1:
+                return  # shared by several students: this rule cannot tell
             for e in found:
-                hits.setdefault(e.key, (e, kind))
+                hits.setdefault(e.key, (e, how))
 
-        for kind in (*_IDENTITY, "local"):
-            add(kind, folded)
+        for kind in _IDENTITY:
+            add(kind, folded, kind)
+        add("local", folded, "local", unique=True)
         canvas = _CANVAS_DOWNLOAD.match(folded)
-        if canvas:
-            for e in self._index["id"].get(canvas.group(1), []):
-                hits.setdefault(e.key, (e, "canvas"))
+        if canvas and "id" in self.columns:  # the number is a Canvas user id: only an LMS id column has those
+            add("id", canvas.group(1), "canvas")
         moodle = _MOODLE_DOWNLOAD.match(name.strip())
         if moodle:
-            add("moodle", _name_key(moodle.group(1)))
+            add("name", _name_key(moodle.group(1)), "moodle", unique=True)
         if len(hits) == 1:
             entry, how = next(iter(hits.values()))
             return entry, _LABEL[how]

@@ -208,7 +208,7 @@ def test_the_canvas_file_has_canvas_columns_a_points_possible_row_and_every_stud
         ["Smith, Ann", "101", "S1", "asmith", "A", "20", "20", "10"],
         ["Jones, Bob", "102", "S2", "bjones", "A", "0", "", ""],   # not a notebook: 0 of the total, no notebook
         ["Lee, Cy", "103", "S3", "clee", "B", "", "", ""],         # a conflict: nothing until it is settled
-        ["Diaz, Dee", "104", "S4", "ddiaz", "B", "", "", ""],      # missing: an empty cell changes nothing
+        ["Diaz, Dee", "104", "S4", "ddiaz", "B", "", "", ""],      # missing: empty, no score
     ]
     assert table.students == 4 and table.left_out == []
 
