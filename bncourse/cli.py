@@ -72,6 +72,8 @@ def _grade(args: argparse.Namespace) -> int:
         raise BNCourseError("nothing to grade: name SUBMISSION folders or files, or a --roster")
     # the roster and the gradebook columns are checked before anything is graded
     roster = None if args.roster is None else load_roster(Path(args.roster))
+    if args.assignment and not args.gradebook:
+        raise BNCourseError("--assignment names a gradebook column: add --gradebook canvas, moodle or csv")
     items = gradebook.plan_items(args.assignment, args.gradebook) if args.gradebook else []
     gradebook.require_roster(args.gradebook, roster)
     if args.no_jail:

@@ -798,7 +798,9 @@ def _assign_students(
             else:
                 kept.append(Submission(entry.key, sub.path))
                 matched.append({"name": sub.student, "path": str(sub.path), "student": entry.key, "by": how})
-    return kept + read_roster(roster), matched, unmatched
+    seen = {(s.student, os.path.abspath(s.path)) for s in kept}  # a file both found and named: graded once
+    named = [s for s in read_roster(roster) if (s.student, os.path.abspath(s.path)) not in seen]
+    return kept + named, matched, unmatched
 
 
 def _other_files(submissions: Sequence[Path], roster: Roster) -> dict[str, list[str]]:

@@ -284,6 +284,9 @@ def test_the_cli_refuses_before_grading(tmp_path: Path, capsys: pytest.CaptureFi
     assert not out.exists()
     assert main(["grade", str(tmp_path / "subs"), "--gradebook", "moodle", "--out", str(out), "--no-jail"]) == 2
     assert "--gradebook moodle needs --roster" in capsys.readouterr().err
+    assert main(["grade", str(tmp_path / "subs"), "--assignment", "HW", "--out", str(out), "--no-jail"]) == 2
+    assert "--assignment names a gradebook column: add --gradebook" in capsys.readouterr().err
+    assert not out.exists()
 
 
 @pytest.mark.slow
@@ -360,7 +363,7 @@ def test_a_file_list_keeps_found_names_and_a_class_list_matches_them(tmp_path: P
     subs, matched, unmatched = _assign_students(found, files)
     assert [(s.student, s.path.name) for s in subs] == [("ann", "03.ipynb"), ("zed", "03.ipynb"), ("Ben", "b.ipynb")]
     assert (matched, unmatched) == ([], [])
-    class_list = load_roster(_roster(tmp_path, "id,email,path\n101,ann@uni.edu,\n102,ben@uni.edu,b.ipynb\n"))
+    class_list = load_roster(_roster(tmp_path, "id,email,path\n101,ann@uni.edu,ann/03.ipynb\n102,ben@uni.edu,b.ipynb\n"))
     subs, matched, unmatched = _assign_students(found, class_list)
     assert [(s.student, s.path.name) for s in subs] == [("101", "03.ipynb"), ("102", "b.ipynb")]
     assert matched == [{"name": "ann", "path": str(tmp_path / "ann/03.ipynb"), "student": "101",
