@@ -64,11 +64,18 @@ def _grade(args: argparse.Namespace) -> int:
     import tempfile
 
     from bncourse.authoring import student_package
-    from bncourse.grading import grader
+    from bncourse.grading import gradebook, grader
     from bncourse.grading.jail import GradingJail
+    from bncourse.grading.roster import load_roster
 
     if not args.submissions and args.roster is None:
         raise BNCourseError("nothing to grade: name SUBMISSION folders or files, or a --roster")
+    # the roster and the gradebook columns are checked before anything is graded
+    roster = None if args.roster is None else load_roster(Path(args.roster))
+    if args.assignment and not args.gradebook:
+        raise BNCourseError("--assignment names a gradebook column: add --gradebook canvas, moodle or csv")
+    items = gradebook.plan_items(args.assignment, args.gradebook) if args.gradebook else []
+    gradebook.require_roster(args.gradebook, roster)
     if args.no_jail:
         print(f"warning: --no-jail: submissions run without the operating-system jail; every report is "
               f"stamped {grader.NOT_ISOLATED}", file=sys.stderr)
@@ -87,9 +94,14 @@ def _grade(args: argparse.Namespace) -> int:
             regrade=args.regrade,
             warm=not args.cold,
             jail=jail,
-            roster=None if args.roster is None else Path(args.roster),
+            roster=roster,
         )
     print(summary)
+    for path, table in gradebook.write_gradebooks(Path(args.out), args.gradebook, items, summary.records, roster):
+        print(f"wrote {path} ({table.students} student row(s); import it as the "
+              f"README's \"Local folder + Canvas/Moodle\" says)")
+        for why in table.left_out:
+            print(f"  left out of {path.name}: {why}")
     return 0
 
 
@@ -154,7 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("submissions", nargs="*", metavar="SUBMISSION")
     p.add_argument("--roster", metavar="CSV",
-                   help="a CSV with columns student,path naming whose each file is (paths relative to the CSV)")
+                   help="a CSV naming the students: columns student,path (whose each file is, paths relative to "
+                   "the CSV), or the LMS's class list (id/student, email, login/username, sis_id/ID number, name, "
+                   "section, optional path; e.g. a Canvas or Moodle gradebook export): found files are matched to "
+                   "its students by id, email, email local part, login or SIS id; unmatched files are listed and "
+                   "not graded, students with no file are listed as missing")
+    p.add_argument("--gradebook", action="append", default=[], choices=["canvas", "moodle", "csv"],
+                   help="also write OUT/gradebook-FORMAT.csv for the LMS's gradebook import (repeatable; canvas "
+                   "and moodle need a class-list --roster)")
+    p.add_argument("--assignment", action="append", default=[], metavar="NAME|SOURCE=NAME",
+                   help="a gradebook column: NAME = the total over every graded notebook (default: "
+                   "'bncourse total'); SOURCE=NAME = the points of one notebook or exercise (repeatable)")
     p.add_argument("--no-jail", action="store_true",
                    help="run without the operating-system jail (only for code you trust; every report is "
                    "stamped NOT ISOLATED). Without this flag, grading refuses to run where bubblewrap is missing")

@@ -35,6 +35,8 @@ INSTRUCTOR_ONLY = (
     "bncourse/lessons/*/mistakes.py",
     "bncourse/nn/from_scratch.py",
     "bncourse/grading/grader.py",
+    "bncourse/grading/gradebook.py",
+    "bncourse/grading/roster.py",
     "bncourse/authoring/*",
 )
 """Paths (relative to site-packages, ``fnmatch`` patterns) the student build leaves out."""

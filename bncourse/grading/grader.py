@@ -20,9 +20,14 @@ Rules:
   for its exercise ("forbidden: ..."); a cell that assigns into an imported module
   (monkeypatching numpy, torch or ``bncourse.grading``) or imports grading internals
   scores 0 for every exercise of the notebook ("tampering: ...").
+* **Roster** (``roster=``, :mod:`bncourse.grading.roster`): a file list (``student,path``)
+  names the student of each of its files; a class list (the LMS's own list: ids, emails,
+  logins) also decides whose each found file is — a file that matches no student is
+  *unmatched* (listed, not graded as anyone's) and a student with no file is *missing*.
 * **Outputs** (each written atomically): ``grades.csv`` (student, one column per exercise,
-  total, max), ``report.json`` (every case, diagnosis, timing, errors) and
-  ``feedback/<student>.md``.  A submission whose content hash was graded before (same
+  total, max; with a class-list roster also ``note``, and a row for every missing student
+  and every unmatched file), ``report.json`` (every case, diagnosis, timing, errors; with a
+  roster, ``roster``: matched, unmatched, missing) and ``feedback/<student>.md``.  A submission whose content hash was graded before (same
   grader version and exercises) is reused unless ``regrade``.  Submissions are only read.
 """
 
@@ -50,6 +55,7 @@ from bncourse.grading.check import format_result
 from bncourse.grading.evaluate import ExerciseResult, blame_dependencies, evaluate
 from bncourse.grading.jail import GradingJail, bwrap_path
 from bncourse.grading.registry import Exercise, all_exercises, get_exercise
+from bncourse.grading.roster import Roster, load_roster
 from bncourse.grading.runner import is_lesson_internal
 from bncourse.grading.sandbox import (
     CellSource,
@@ -112,6 +118,11 @@ class Summary:
     per_notebook_seconds: list[float] = field(default_factory=list)
     startup_seconds: float = 0.0
     isolation: str = JAILED
+    roster: Roster | None = None
+    matched: list[dict[str, str]] = field(default_factory=list)
+    unmatched: list[dict[str, str]] = field(default_factory=list)
+    missing: list[dict[str, str]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [
@@ -131,6 +142,15 @@ class Summary:
             lines += [f"  - {p}" for p in self.problems[:30]]
             if len(self.problems) > 30:
                 lines.append(f"  ... and {len(self.problems) - 30} more")
+        if self.unmatched:
+            lines.append(f"{len(self.unmatched)} unmatched file(s): no roster student, not graded:")
+            lines += [f"  - {u['path']}: {u['reason']}" for u in self.unmatched[:30]]
+            if len(self.unmatched) > 30:
+                lines.append(f"  ... and {len(self.unmatched) - 30} more")
+        if self.missing:
+            names = ", ".join(m["label"] for m in self.missing[:30])
+            more = f", ... and {len(self.missing) - 30} more" if len(self.missing) > 30 else ""
+            lines.append(f"{len(self.missing)} roster student(s) missing (no submission): {names}{more}")
         lines.append(f"wrote {self.out / 'grades.csv'}, {self.out / 'report.json'}, {self.out / 'feedback'}/")
         return "\n".join(lines)
 
@@ -542,6 +562,13 @@ def _signature(key: bytes, record: dict[str, Any]) -> str:
     return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
+def _roster_rows(summary: Summary, width: int) -> list[list[str]]:
+    """The ``grades.csv`` rows of missing students and unmatched files (``width`` exercise columns)."""
+    rows = [[m["student"], *[""] * width, "0", "", f"missing: {m['reason']}"] for m in summary.missing]
+    rows += [["", *[""] * width, "", "", f"unmatched: {u['path']}: {u['reason']}"] for u in summary.unmatched]
+    return rows
+
+
 def _write_outputs(out: Path, records: Sequence[dict[str, Any]], summary: Summary) -> None:
     key = _cache_key(out)
     records = [dict(rec, signature=_signature(key, rec)) for rec in records]
@@ -553,7 +580,8 @@ def _write_outputs(out: Path, records: Sequence[dict[str, Any]], summary: Summar
                      key=lambda i: (order.get(i, 10**6), i))
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["student", *columns, "total", "max"])
+    class_list = summary.roster is not None and summary.roster.class_list
+    writer.writerow(["student", *columns, "total", "max", *(["note"] if class_list else [])])
     for student in sorted(by_student):
         pts: dict[str, float] = {}
         maximum = 0
@@ -562,11 +590,17 @@ def _write_outputs(out: Path, records: Sequence[dict[str, Any]], summary: Summar
                 pts[r["exercise"]] = r["points"]
                 maximum += r["max_points"]
         writer.writerow([student, *[f"{pts[c]:g}" if c in pts else "" for c in columns],
-                         f"{sum(pts.values()):g}", maximum])
+                         f"{sum(pts.values()):g}", maximum, *([""] if class_list else [])])
+    if class_list:
+        writer.writerows(_roster_rows(summary, len(columns)))
     _atomic_write(out / "grades.csv", buf.getvalue())
     report = {"grader_version": GRADER_VERSION, "isolation": summary.isolation,
               "seconds": round(summary.seconds, 3), "jobs": summary.jobs,
               "startup_seconds": round(summary.startup_seconds, 3), "submissions": list(records)}
+    if summary.roster is not None:
+        report["roster"] = {"path": str(summary.roster.path), "class_list": summary.roster.class_list,
+                            "matched": summary.matched, "unmatched": summary.unmatched,
+                            "missing": summary.missing}
     _atomic_write(out / "report.json", json.dumps(report, indent=1, default=str))
     for student, recs in by_student.items():
         _atomic_write(out / "feedback" / f"{_safe_name(student)}.md", _feedback(student, recs))
@@ -606,7 +640,7 @@ def grade_class(
     extra_exercise_files: Sequence[Path] = (),
     warm: bool = True,
     jail: GradingJail | None = None,
-    roster: Path | None = None,
+    roster: Path | Roster | None = None,
 ) -> Summary:
     """Grade every submission into ``out`` (see the module docstring); returns a summary.
 
@@ -618,8 +652,11 @@ def grade_class(
     ``warm``: fork each worker from one warm :class:`ForkServer` per job (the default); when
     ``False``, a fresh interpreter (with ``jail``: a fresh jail) per notebook.
 
-    ``roster``: a CSV ``student,path`` naming whose each file is (paths relative to the
-    roster's folder); its files are graded besides those found under ``submissions``.
+    ``roster``: a roster CSV (or one :func:`~bncourse.grading.roster.load_roster` read): a
+    file list ``student,path`` naming whose each file is (paths relative to the roster's
+    folder), or a class list, which also names the student of each file found under
+    ``submissions`` (:meth:`~bncourse.grading.roster.Roster.match`), leaves unmatched files
+    ungraded and reports missing students; files it names are graded besides those found.
 
     Raises :class:`BNCourseError` only when grading itself cannot work (a missing
     submission path, an unwritable output folder); a broken submission is a result.
@@ -636,9 +673,11 @@ def grade_class(
         raise BNCourseError(f"output folder {str(out)!r} is not writable: {exc}") from exc
     if jail is not None:
         require_jail()
-    subs = discover_submissions(submissions) + (read_roster(roster) if roster is not None else [])
+    roster_list = roster if isinstance(roster, Roster) or roster is None else load_roster(roster)
+    subs, matched, unmatched = _assign_students(discover_submissions(submissions), roster_list)
     isolation = JAILED if jail is not None else NOT_ISOLATED
-    summary = Summary(out=out, jobs=jobs, notebooks=len(subs), isolation=isolation)
+    summary = Summary(out=out, jobs=jobs, notebooks=len(subs), isolation=isolation, roster=roster_list,
+                      matched=matched, unmatched=unmatched)
     previous = {} if regrade else _previous(out, isolation)
     deny = [p.resolve() for p in submissions] + [out.resolve()]
     records: list[dict[str, Any] | None] = [None] * len(subs)
@@ -704,12 +743,15 @@ def grade_class(
         if len(which) > 1:  # a conflict for the teacher to settle: no file wins by its name's sort order
             paths = ", ".join(final[i]["path"] for i in which)
             for i in which:
-                final[i] = dict(final[i], results=[], errors=[
+                final[i] = dict(final[i], results=[], conflict=True, errors=[
                     f"conflict: {len(which)} files claim {student}'s {notebook} ({paths}); none is graded "
                     "until one is removed"])
     for rec in final:
         summary.problems += _problems(rec)
     summary.students = len({r["student"] for r in final})
+    if roster_list is not None and roster_list.class_list:
+        summary.missing = _missing(roster_list, final, _other_files(submissions, roster_list))
+    summary.records = final
     summary.seconds = time.perf_counter() - start
     _write_outputs(out, final, summary)
     return summary
@@ -724,27 +766,76 @@ def require_jail() -> None:
             f"code you trust, pass --no-jail (every report is then stamped {NOT_ISOLATED})")
 
 
-def read_roster(path: Path) -> list[Submission]:
-    """Submissions named by a roster CSV with columns ``student`` and ``path`` (header row
-    required; a relative path is relative to the roster's folder).
+def read_roster(path: Path | Roster) -> list[Submission]:
+    """The files a roster names, with their students: every row's ``path`` (relative to the
+    roster's folder).  Either kind of roster (:func:`~bncourse.grading.roster.load_roster`:
+    a file list ``student,path``, or a class list whose optional ``path`` column names files).
 
     Raises:
-        BNCourseError: the roster cannot be read, lacks a column, or has an empty field.
+        BNCourseError: the roster cannot be read, lacks a column, has an empty field or
+            duplicate students (naming the lines).
     """
-    try:
-        text = read_upload(Path(path), 16 * 2**20).decode("utf-8-sig")
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise BNCourseError(f"roster {str(path)!r} cannot be read: {exc}") from exc
-    rows = list(csv.DictReader(io.StringIO(text)))
-    if rows and not {"student", "path"} <= set(rows[0]):
-        raise BNCourseError(f"roster {str(path)!r} needs the columns student,path (it has {', '.join(rows[0])})")
-    subs = []
-    for n, row in enumerate(rows, start=2):
-        student, file = (row.get("student") or "").strip(), (row.get("path") or "").strip()
-        if not student or not file:
-            raise BNCourseError(f"roster {str(path)!r} line {n}: student and path are both required")
-        subs.append(Submission(student, Path(path).parent / file))
-    return subs
+    roster = path if isinstance(path, Roster) else load_roster(Path(path))
+    return [Submission(e.key, p) for e in roster.entries for p in e.paths]
+
+
+def _assign_students(
+    found: list[Submission], roster: Roster | None
+) -> tuple[list[Submission], list[dict[str, str]], list[dict[str, str]]]:
+    """``(submissions to grade, matched, unmatched)``: the found files named by a class-list
+    roster's students (unmatched ones left out), then the files the roster names itself."""
+    if roster is None:
+        return found, [], []
+    matched: list[dict[str, str]] = []
+    unmatched: list[dict[str, str]] = []
+    kept = found
+    if roster.class_list:
+        kept = []
+        for sub in found:
+            entry, how = roster.match(sub.student)
+            if entry is None:
+                unmatched.append({"name": sub.student, "path": str(sub.path), "reason": how})
+            else:
+                kept.append(Submission(entry.key, sub.path))
+                matched.append({"name": sub.student, "path": str(sub.path), "student": entry.key, "by": how})
+    seen = {(s.student, os.path.abspath(s.path)) for s in kept}  # a file both found and named: graded once
+    named = [s for s in read_roster(roster) if (s.student, os.path.abspath(s.path)) not in seen]
+    return kept + named, matched, unmatched
+
+
+def _other_files(submissions: Sequence[Path], roster: Roster) -> dict[str, list[str]]:
+    """Files under the SUBMISSION folders that are not notebooks (``hw.pdf``), by the roster
+    student they would belong to: named in a missing student's reason, never read."""
+    found: dict[str, list[str]] = {}
+    for p in submissions:
+        if not p.is_dir():
+            continue
+        for f in sorted(p.rglob("*")):
+            rel = f.relative_to(p).parts
+            if f.suffix == ".ipynb" or any(part.startswith(".") for part in rel) or f.is_dir():
+                continue
+            entry, _ = roster.match(rel[0] if len(rel) > 1 else f.stem)
+            if entry is not None:
+                found.setdefault(entry.key, []).append(str(f))
+    return found
+
+
+def _missing(
+    roster: Roster, records: Sequence[dict[str, Any]], others: dict[str, list[str]]
+) -> list[dict[str, str]]:
+    """The class list's students with no notebook at all (in roster order), with the reason."""
+    have = {rec["student"] for rec in records}
+    missing = []
+    for e in roster.entries:
+        if e.key in have:
+            continue
+        reason = ("no submission: no file found matched this student (by id, email, login or SIS id) "
+                  "and the roster names none")
+        if e.key in others:
+            listed = ", ".join(others[e.key][:5]) + (", ..." if len(others[e.key]) > 5 else "")
+            reason = f"no notebook (.ipynb) submitted: only files that are not notebooks, not graded: {listed}"
+        missing.append({"student": e.key, "label": e.label, "line": str(e.line), "reason": reason})
+    return missing
 
 
 def _preload_of(path: Path) -> list[str]:
