@@ -277,21 +277,29 @@ def chunk_visible(visible: str, max_words: int = MAX_SLIDE_WORDS) -> list[str]:
                     units[-1] = (units[-1][0], "\n\n")
         else:
             units.append((block, "\n\n"))
-    parts: list[list[tuple[str, str]]] = [[]]
-    table_header: list[str] = []
-    for text, join in units:
-        if _kind(text) == "table":
-            table_header, _ = _table_rows(text)
-        current = parts[-1]
-        words = sum(prose_words(t) for t, _ in current)
-        if current and words + prose_words(text) > max_words and any(
-                _kind(t) != "heading" for t, _ in current):
-            if join == "\n" and table_header and not text.lstrip().startswith(table_header[0].strip()):
-                text = "\n".join([*table_header, text])
-            parts.append([(text, "\n\n")])
-        else:
-            current.append((text, join))
-    out = []
-    for part in parts:
-        out.append("".join((j if i else "") + t for i, (t, j) in enumerate(part)).strip())
-    return [p for p in out if p]
+    def pack(limit: float) -> list[str]:
+        parts: list[list[tuple[str, str]]] = [[]]
+        table_header: list[str] = []
+        for text, join in units:
+            if _kind(text) == "table" and _table_rows(text)[0]:
+                table_header = _table_rows(text)[0]
+            current = parts[-1]
+            words = sum(prose_words(t) for t, _ in current)
+            if current and words + prose_words(text) > limit and any(
+                    _kind(t) != "heading" for t, _ in current):
+                if join == "\n" and table_header and not text.lstrip().startswith(table_header[0].strip()):
+                    text = "\n".join([*table_header, text])
+                parts.append([(text, "\n\n")])
+            else:
+                current.append((text, join))
+        out = ["".join((j if i else "") + t for i, (t, j) in enumerate(part)).strip() for part in parts]
+        return [p for p in out if p]
+
+    widest = pack(max_words)
+    # as many slides as needed, and as even as the units allow (no one-bullet tail): the
+    # smallest limit that needs no more slides
+    for limit in range(-(-prose_words(visible) // len(widest)), max_words):
+        even = pack(limit)
+        if len(even) == len(widest):
+            return even
+    return widest

@@ -64,6 +64,7 @@ from typing import Any
 from bncourse import notebook_file
 from bncourse.authoring.release import strip_solutions
 from bncourse.authoring.slide_content import (
+    MAX_SLIDE_WORDS,
     chunk_visible,
     exercise_card,
     prose_words,
@@ -130,6 +131,8 @@ _HIDE_OUTPUT_TAG = "hide-output"
 CODE_LINES_SHOWN = 4
 #: Key in a prepared cell's metadata read by the deck template (see ``prepare_notebook``).
 FOLD_KEY = "bncourse_fold"
+#: Key in the metadata of a prepared exercise card (a markdown cell).
+CARD_KEY = "bncourse_exercise_card"
 #: Key in a prepared code cell's metadata: the slide shows its outputs, not its code.
 HIDE_INPUT_KEY = "bncourse_hide_input"
 #: Font size (slide px) of prose on a slide, and of code and text outputs.
@@ -448,8 +451,9 @@ def _slide_cells(nb: Any) -> list[Any]:
             previous = next((c for c in reversed(out) if _slide_type(c) not in ("skip", "notes")), None)
             name = card.split("<code>", 1)[1].split("(", 1)[0]
             joins = previous is not None and previous.cell_type == "markdown" and f"`{name}`" in previous.source
-            emit(nbformat.v4.new_markdown_cell(card, metadata={"slideshow": {
-                "slide_type": "-" if joins and kind in ("slide", "subslide") else kind}}))
+            emit(nbformat.v4.new_markdown_cell(card, metadata={
+                "slideshow": {"slide_type": "-" if joins and kind in ("slide", "subslide") else kind},
+                CARD_KEY: {"joins_its_lead": joins}}))
             continue
         widget_images = _widget_images(nb, cell)
         if _HIDE_OUTPUT_TAG in tags:
@@ -484,7 +488,8 @@ FIGURE_LEAD_WORDS, FIGURE_TAIL_WORDS = 25, 12
 def _figures_on_their_own(cells: list[Any]) -> list[Any]:
     """A figure, an exercise card or a piece of code with its output is a slide's one idea:
     such a cell starts a new slide when the slide already holds one or more than
-    :data:`FIGURE_LEAD_WORDS` words, and markdown after it (same slide) starts one when it
+    :data:`FIGURE_LEAD_WORDS` words (:data:`MAX_SLIDE_WORDS` for a card under the text that
+    names its exercise), and markdown after it (same slide) starts one when it
     holds more than :data:`FIGURE_TAIL_WORDS` words."""
     words, figure = 0, False
     for cell in cells:
@@ -494,12 +499,15 @@ def _figures_on_their_own(cells: list[Any]) -> list[Any]:
         if kind in ("slide", "subslide"):
             words, figure = 0, False
         n = prose_words(cell.source) if cell.cell_type == "markdown" else 0
-        image = (cell.cell_type == "code" and _has_image(cell)) or "bncourse-exercise" in cell.source
+        image = (cell.cell_type == "code" and _has_image(cell)) or CARD_KEY in cell.metadata
         code = cell.cell_type == "code" and not image and (
             bool(cell.get("outputs")) or not cell.metadata.get(HIDE_INPUT_KEY))
         idea = image or code
+        lead = FIGURE_LEAD_WORDS
+        if cell.metadata.get(CARD_KEY, {}).get("joins_its_lead"):
+            lead = MAX_SLIDE_WORDS  # a card stays under the text that introduces it
         if kind not in ("slide", "subslide") and (
-                (idea and (figure or words > FIGURE_LEAD_WORDS))
+                (idea and (figure or words > lead))
                 or (figure and n > FIGURE_TAIL_WORDS)):
             _with_type(cell, "subslide")
             words, figure = 0, False
