@@ -448,7 +448,8 @@ def test_answers_hidden_until_the_next_slide(chromium: Any, fixture_deck: tuple[
         assert not page.evaluate(answers_seen)
         _press(page, "Space")
         assert page.evaluate("() => Reveal.getIndices().v") == 1
-        assert ANSWER_TEXT in page.evaluate(shown) and page.evaluate(answers_seen)
+        assert ANSWER_TEXT in page.evaluate(shown)
+        page.wait_for_function(answers_seen)  # once the slide transition is over
         log.assert_clean()
     finally:
         context.close()
@@ -469,6 +470,23 @@ def test_pdf_export(fixture_deck: tuple[Path, Path], tmp_path: Path) -> None:
     assert pdf.read_bytes().startswith(b"%PDF-")
     assert _pdf_pages(pdf) == EXPECT.n_slides  # one page per slide of the live deck, fragments shown
     assert 'href="99_slides_fixture.pdf"' in (tmp_path / "index.html").read_text()
+
+
+def test_course_pdf_has_the_live_decks_pages(chromium: Any, tmp_path: Path) -> None:
+    """A course deck printed to PDF: one page per slide of the live deck, in the same order
+    (a slide that overflowed in print would add a page)."""
+    notebook = require_notebook(next((p for p in COURSE_NOTEBOOKS if p.stem.startswith("03_")), None))
+    written = slides.build(tmp_path, [notebook], pdf=True)
+    deck, pdf = written[0], written[1]
+    context, page, log = watch_page(chromium)
+    try:
+        page.goto(deck.resolve().as_uri(), wait_until="load")
+        _wait_fitted(page, timeout=60_000)
+        live = page.evaluate("() => Reveal.getTotalSlides()")
+        log.assert_clean()
+    finally:
+        context.close()
+    assert _pdf_pages(pdf) == live == len(expected_slides(_shown_cells(notebook)))
 
 
 @pytest.fixture(scope="module")
