@@ -82,9 +82,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "SOURCE",
     "export",
+    "grade_cell_source",
     "hints_outside_blocks",
     "nbgrader_notebook",
-    "test_cell_source",
 ]
 
 SCHEMA_VERSION = 3
@@ -140,7 +140,7 @@ def hints_outside_blocks(source: str) -> str:
     return "\n".join(out) + ("\n" if source.endswith("\n") else "")
 
 
-def test_cell_source(exercise: Exercise) -> str:
+def grade_cell_source(exercise: Exercise) -> str:
     """The code of an exercise's autograder test cell: the course's ``check``, strict."""
     return (
         "from bncourse.grading import check  # the course's check, whatever a cell above defined\n"
@@ -179,13 +179,12 @@ def _delimiter_problems(cell: Any) -> list[str]:
     ][:3]
 
 
-def nbgrader_notebook(nb: Any, stem: str, exercises: Sequence[Exercise] | None = None) -> Any:
+def nbgrader_notebook(nb: Any, stem: str) -> Any:
     """The nbgrader source version of one instructor notebook (a new ``NotebookNode``).
 
     Args:
         nb: the instructor notebook.
         stem: its name, e.g. ``"03_forward_backward"`` (its exercises are the registry's for it).
-        exercises: the exercises instead of the registry's (tests).
 
     Raises:
         NotebookError: naming the notebook and the cell (1-based, in the instructor notebook):
@@ -205,7 +204,7 @@ def nbgrader_notebook(nb: Any, stem: str, exercises: Sequence[Exercise] | None =
             f"{name}: cannot export to nbgrader: "
             + "; ".join(dict.fromkeys(f"cell {i + 1}: {msg}" for i, msg in sorted(problems, key=lambda p: p[0])))
         )
-    by_id = {e.id: e for e in (exercises if exercises is not None else exercises_for_notebook(stem))}
+    by_id = {e.id: e for e in exercises_for_notebook(stem)}
     source = release.student_notebook(nb, name=name)  # drops instructor cells and notes, clears outputs
     solved: dict[str, int] = {}
     tested: dict[str, int] = {}
@@ -232,7 +231,7 @@ def nbgrader_notebook(nb: Any, stem: str, exercises: Sequence[Exercise] | None =
                     f"{ids or 'none'}" + (f" ({', '.join(unknown)} not registered for {stem})" if unknown else "")
                 )
             exercise = by_id[ids[0]]
-            cell.source = test_cell_source(exercise)
+            cell.source = grade_cell_source(exercise)
             cell.metadata["nbgrader"] = _meta(f"test-{exercise.id}", grade=True, locked=True, points=exercise.points)
             tested[exercise.id] = index
         else:

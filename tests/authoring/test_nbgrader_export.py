@@ -10,6 +10,7 @@ whose four exercises run in about 15 s per submission, experiments included.
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import os
 import subprocess
@@ -166,7 +167,7 @@ def _exercise_cell(nb: Any) -> int:
      r"cell 5: a check cell must check exactly one exercise of 98_synthetic, found \['no_such_id'\]"),
     (lambda nb: nb.cells.pop(7),
      rf"{rh.CLS_ID} has no check cell"),
-])
+], ids=["no-markers", "delimiter-in-prose", "code-in-check-cell", "unknown-exercise", "no-check-cell"])
 def test_bad_notebooks_name_the_cell_and_write_nothing(tmp_path: Path, edit: Any, message: str) -> None:
     notebooks = _course_copy(tmp_path, edit)
     out = tmp_path / "export"
@@ -300,4 +301,16 @@ def test_nbgrader_generate_assignment_and_autograde_round_trip(tmp_path: Path) -
               for o in c.outputs if o.output_type == "error"}
     assert set(errors) == {f"test-{e}" for e in WRONG}  # no other cell failed, experiments included
     assert all(o.ename == "CheckFailedError" and "cases passed" in o.evalue for o in errors.values())
+
+    # nbgrader's submitted/ folder is also what `bncourse grade` reads (students by folder, the
+    # notebook by its metadata): the same verdicts (its scores give partial credit per case)
+    from bncourse.grading import grader
+
+    grader.grade_class([course / "submitted"], tmp_path / "grades", timeout=120)
+    with (tmp_path / "grades" / "grades.csv").open(newline="") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    assert sorted(rows) == ["honest", "two_wrong"]
+    for student, wrong in (("honest", {}), ("two_wrong", WRONG)):
+        for e, p in points.items():
+            assert (float(rows[student][e]) < p) == (e in wrong), (student, e, rows[student][e])
     print(f"nbgrader generate_assignment + autograde of 2 submissions: {seconds:.1f} s")
