@@ -32,9 +32,11 @@ The cells carry nbgrader's cell metadata, schema version 3, under ``metadata.nbg
   ``check("<id>", <name>, strict=True)``, which prints the usual report and raises
   :class:`~bncourse.errors.CheckFailedError` (an ``AssertionError``, the diagnosis as
   message) unless every case passes: nbgrader gives a test cell whose output holds an
-  error 0 points and one without an error all its points (no partial credit, unlike
-  ``bncourse grade``, which scores the passed fraction of the cases).  It imports ``check``
-  afresh, so a student's cell that defines its own ``check`` does not replace the course's.
+  error, or anything on stderr, 0 points and any other all its points (no partial credit,
+  unlike ``bncourse grade``, which scores the passed fraction of the cases), so the cell
+  sends stderr to stdout while the check runs (a student's warning is not a failure).  It
+  imports ``check`` afresh, so a student's cell that defines its own ``check`` does not
+  replace the course's.
 - every other cell (the prose, the imports cell, the experiments) is *read-only*:
   ``locked: true``, ``grade_id = "cell-<cell id>"``.  nbgrader makes it non-editable in
   the student's copy and puts the instructor's source back before it autogrades.
@@ -141,10 +143,16 @@ def hints_outside_blocks(source: str) -> str:
 
 
 def grade_cell_source(exercise: Exercise) -> str:
-    """The code of an exercise's autograder test cell: the course's ``check``, strict."""
+    """The code of an exercise's autograder test cell: the course's ``check``, strict.
+
+    nbgrader scores a test cell with any output on stderr 0, so what the student's code writes
+    there during the check (a warning, a debugging print) is shown on stdout instead.
+    """
     return (
+        "import contextlib, sys\n"
         "from bncourse.grading import check  # the course's check, whatever a cell above defined\n"
-        f"check({json.dumps(exercise.id)}, {exercise.name}, strict=True);"
+        "with contextlib.redirect_stderr(sys.stdout):  # a warning is not a failure\n"
+        f"    check({json.dumps(exercise.id)}, {exercise.name}, strict=True)"
     )
 
 
