@@ -142,6 +142,15 @@ def test_the_synthetic_notebook_drops_the_instructor_cell(tmp_path: Path) -> Non
     assert len(grade_ids) == len(set(grade_ids))
 
 
+def test_the_exporter_stays_out_of_the_student_build_and_strict_check_ships() -> None:
+    from bncourse.authoring import student_package
+
+    files = student_package.package_files(expected_outputs=False)
+    assert "bncourse/authoring/nbgrader_export.py" not in files
+    assert b"strict: bool = False" in files["bncourse/grading/check.py"]  # released test cells call it
+    assert b"class CheckFailedError" in files["bncourse/errors.py"]
+
+
 # --------------------------------------------------------------------------- bad input
 
 
