@@ -116,6 +116,17 @@ def _slides(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from bncourse.authoring import nbgrader_export
+
+    written = nbgrader_export.export(out=Path(args.nbgrader), notebooks_dir=Path(args.notebooks),
+                                     notebooks=args.only or None, force=args.force)
+    for path in written:
+        print(path)
+    print(f"{len(written)} nbgrader source assignment(s) written to {Path(args.nbgrader) / nbgrader_export.SOURCE}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``bncourse`` (also used to document the commands)."""
     parser = argparse.ArgumentParser(
@@ -197,6 +208,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="build/slides", help="output folder (default: build/slides)")
     p.add_argument("--pdf", action="store_true", help="also print each deck to PDF with headless Chromium")
     p.set_defaults(func=_slides)
+
+    p = sub.add_parser("export", help="write the course for another grading system (nbgrader)",
+                       description="Write each instructor notebook as an nbgrader source assignment, "
+                       "DIR/source/NN_topic/NN_topic.ipynb: exercise cells become autograded answers "
+                       "(nbgrader strips their BEGIN/END SOLUTION blocks), check cells graded tests "
+                       "worth the exercise's points (check(..., strict=True)), every other cell "
+                       "read-only; instructor cells, speaker notes and outputs are left out.")
+    p.add_argument("--nbgrader", required=True, metavar="DIR",
+                   help="the nbgrader course directory (or a folder to copy into one)")
+    p.add_argument("only", nargs="*", metavar="NOTEBOOK", help="notebooks to export (default: all)")
+    p.add_argument("--notebooks", default="notebooks", help="instructor notebooks folder")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty DIR (the export's files are replaced, nothing else)")
+    p.set_defaults(func=_export)
     return parser
 
 

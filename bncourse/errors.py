@@ -14,6 +14,7 @@ from __future__ import annotations
 __all__ = [
     "BNCourseError",
     "BatchSizeError",
+    "CheckFailedError",
     "DTypeError",
     "ExerciseError",
     "NonFiniteError",
@@ -53,3 +54,11 @@ class ExerciseError(BNCourseError):
 
 class NotebookError(BNCourseError):
     """A course notebook is malformed (markers, tags, metadata)."""
+
+
+class CheckFailedError(BNCourseError, AssertionError):
+    """``check(..., strict=True)`` on a function that does not pass every case.
+
+    Also an :class:`AssertionError`, as a failed test is (nbgrader's autograder test cells
+    and pytest both read it so); the message is the verdict and its diagnosis.
+    """

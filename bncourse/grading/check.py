@@ -3,7 +3,9 @@
 The check runs the student's function on the exercise's seeded cases, compares with the
 reference, prints one line per case and, when it recognises the mistake, a one-sentence
 diagnosis.  It never raises because of the student's code: exceptions are caught and
-shown with a traceback trimmed to the student's own cells.
+shown with a traceback trimmed to the student's own cells.  ``check(..., strict=True)``
+(what an autograder test cell calls, e.g. an nbgrader export's) gives the same verdict and
+then raises :class:`~bncourse.errors.CheckFailedError` unless every case passed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import textwrap
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bncourse.errors import ExerciseError
+from bncourse.errors import CheckFailedError, ExerciseError
 from bncourse.grading.evaluate import ExerciseResult, blame_dependencies, evaluate
 from bncourse.grading.registry import Exercise, all_exercises, get_exercise, resolve
 from bncourse.grading.runner import (
@@ -28,6 +30,7 @@ __all__ = [
     "best_pair",
     "check",
     "exercise_named",
+    "failure_message",
     "format_result",
     "hint",
     "passed_checks",
@@ -151,6 +154,23 @@ def run_and_evaluate(
     return result, {r.case: r.traceback for r in raws if r.traceback}
 
 
+def failure_message(result: ExerciseResult) -> str:
+    """One line saying why ``result`` is not a pass: the verdict, then the diagnosis.
+
+    The message of :class:`~bncourse.errors.CheckFailedError` (``check(..., strict=True)``).
+    """
+    if result.status == "not_implemented":
+        return f"{result.exercise_id}: not implemented yet (0/{result.max_points} points)"
+    n_pass = sum(c.passed for c in result.cases)
+    verdict = (f"{result.exercise_id}: {n_pass}/{len(result.cases)} cases passed"
+               if result.cases else f"{result.exercise_id}: not accepted")
+    reasons = list(dict.fromkeys(result.messages or ([result.diagnosis] if result.diagnosis else [])))
+    if not reasons:
+        reasons = list(dict.fromkeys(c.message for c in result.cases if not c.passed and c.message))
+    why = "; ".join(reasons) or "the outputs do not match the expected ones"
+    return f"{verdict} — {result.points:g}/{result.max_points} points: {why}"
+
+
 _HINTS_SHOWN: dict[str, int] = {}
 
 
@@ -187,6 +207,7 @@ def check(
     *,
     verbose: bool = True,
     namespace: Mapping[str, Any] | None = None,
+    strict: bool = False,
 ) -> ExerciseResult:
     """Check ``fn`` against exercise ``exercise_id`` and print the verdict.
 
@@ -203,12 +224,19 @@ def check(
         namespace: where to look up the other functions the exercise builds on (e.g. the
             backward check feeds your backward the cache of *your* ``batchnorm_forward``);
             default: the caller's globals (the notebook).
+        strict: after the same verdict (printed as usual), raise
+            :class:`~bncourse.errors.CheckFailedError` unless every case passed, with
+            :func:`failure_message` as its message: an autograder's test cell (nbgrader
+            scores a test cell that raises 0) or a test written with ``check``.
 
     Returns:
         An :class:`ExerciseResult` with ``passed``, ``points``, ``max_points``,
         ``messages``, ``max_rel_error``, ``worst_output`` and ``diagnosis``.  Errors in the
         student's code never propagate: they are caught and shown with a traceback trimmed
-        to the student's own code.
+        to the student's own code (with ``strict``, they make the check fail).
+
+    Raises:
+        CheckFailedError: ``strict`` and not every case passed (also an ``AssertionError``).
     """
     exercise = get_exercise(exercise_id)
     if namespace is None:
@@ -224,6 +252,8 @@ def check(
     if verbose:
         print(format_result(result, tracebacks))
         result.printed = True
+    if strict and not result.passed:
+        raise CheckFailedError(failure_message(result))
     return result
 
 
