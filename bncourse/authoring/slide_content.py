@@ -100,8 +100,17 @@ def first_sentence(text: str, max_words: int = MAX_SENTENCE_WORDS) -> str:
         cut = " ".join(words[:max_words])
         if cut.count("$") % 2 or cut.count("`") % 2:  # never cut inside math or code
             return sentence
-        return cut.rstrip(",;") + " …"
+        return _closed(cut.rstrip(",;")) + " …"
     return sentence
+
+
+def _closed(text: str) -> str:
+    """``text`` cut short, with the bold (``**``) and italics (``*``) it opened closed again."""
+    if text.count("**") % 2:
+        text += "**"
+    if text.replace("**", "").count("*") % 2:
+        text += "*"
+    return text
 
 
 def first_clause(text: str, max_words: int = MAX_ITEM_WORDS) -> str:
@@ -117,7 +126,7 @@ def first_clause(text: str, max_words: int = MAX_ITEM_WORDS) -> str:
         if any(a <= i < b for a, b in spans):
             continue
         if 4 <= len(sentence[:i].split()) <= max_words:
-            return sentence[:i].rstrip() + " …"
+            return _closed(sentence[:i].rstrip()) + " …"
     return first_sentence(sentence, max_words=max_words)
 
 

@@ -51,6 +51,7 @@ import copy
 import hashlib
 import html
 import importlib.util
+import itertools
 import os
 import re
 import shutil
@@ -423,8 +424,10 @@ def _slide_cells(nb: Any) -> list[Any]:
             cell.source = parts[0]
             emit(cell)
             notes(shown.notes)
-            heading = next((line for line in shown.visible.splitlines() if line.lstrip().startswith("#")), None)
-            for part in parts[1:]:
+            heading = None  # the heading a continued slide continues: the last one before it
+            for before, part in itertools.pairwise(parts):
+                heading = next((line for line in reversed(before.splitlines())
+                                if line.lstrip().startswith("#")), heading)
                 if heading and not part.lstrip().startswith("#"):
                     part = f"{heading.rstrip()} (continued)\n\n{part}"
                 emit(nbformat.v4.new_markdown_cell(part, metadata={"slideshow": {"slide_type": "subslide"}}))
@@ -486,7 +489,7 @@ FIGURE_LEAD_WORDS, FIGURE_TAIL_WORDS = 25, 12
 
 
 def _figures_on_their_own(cells: list[Any]) -> list[Any]:
-    """A figure, an exercise card or a piece of code with its output is a slide's one idea:
+    """A figure, an exercise card or code with its output is a slide's one idea:
     such a cell starts a new slide when the slide already holds one or more than
     :data:`FIGURE_LEAD_WORDS` words (:data:`MAX_SLIDE_WORDS` for a card under the text that
     names its exercise), and markdown after it (same slide) starts one when it
@@ -500,8 +503,7 @@ def _figures_on_their_own(cells: list[Any]) -> list[Any]:
             words, figure = 0, False
         n = prose_words(cell.source) if cell.cell_type == "markdown" else 0
         image = (cell.cell_type == "code" and _has_image(cell)) or CARD_KEY in cell.metadata
-        code = cell.cell_type == "code" and not image and (
-            bool(cell.get("outputs")) or not cell.metadata.get(HIDE_INPUT_KEY))
+        code = cell.cell_type == "code" and not image and bool(cell.get("outputs"))
         idea = image or code
         lead = FIGURE_LEAD_WORDS
         if cell.metadata.get(CARD_KEY, {}).get("joins_its_lead"):
