@@ -522,8 +522,7 @@ def grade_submission(layout: Layout, assignment: Assignment, isolation: str,
             subs.append(Submission(student, target))
         if subs:
             server = _server(layout, isolation, env)
-            try:
-                server.start()
+            try:  # started on first use (a bad upload starts nothing)
                 for sub in subs:
                     records.append(grade_notebook(sub, timeout=assignment.timeout, server=server))
             finally:
@@ -559,7 +558,10 @@ def main(env: Mapping[str, str] | None = None) -> int:
         with contextlib.suppress(FileNotFoundError):
             layout.results.unlink()  # nothing but the grader's own file is ever uploaded
         isolation = choose_isolation(env)
-        print(f"bncourse autograder: grading {', '.join(assignment.notebooks)} in {isolation}", flush=True)
+        import bncourse
+
+        print(f"bncourse autograder: grading {', '.join(assignment.notebooks)} in {isolation} "
+              f"(grader: {Path(bncourse.__file__).parent})", flush=True)
         results = grade_submission(layout, assignment, isolation, env)
     except Exception as exc:
         traceback.print_exc()
