@@ -36,7 +36,14 @@ from pathlib import Path
 
 from bncourse.authoring import student_package
 from bncourse.errors import BNCourseError
-from bncourse.grading.gradescope import CONFIG_FILE, ORACLE, PYTHON_FILE, STUDENT_BUILD, VISIBILITIES, Assignment
+from bncourse.grading.gradescope import (
+    CONFIG_FILE,
+    ORACLE,
+    PYTHON_FILE,
+    STUDENT_BUILD,
+    VISIBILITIES,
+    Assignment,
+)
 from bncourse.grading.registry import all_exercises
 
 __all__ = ["SCRIPTS", "build_gradescope_zip", "oracle_files", "zip_entries"]

@@ -71,11 +71,18 @@ from bncourse.errors import BNCourseError
 from bncourse.grading import sandbox
 from bncourse.grading.check import format_result
 from bncourse.grading.evaluate import ExerciseResult
-from bncourse.grading.grader import GRADER_VERSION, Submission, _atomic_write, _feedback, grade_notebook
+from bncourse.grading.grader import (
+    GRADER_VERSION,
+    Submission,
+    _atomic_write,
+    _feedback,
+    _identify_notebook,
+    grade_notebook,
+)
 from bncourse.grading.jail import GradingJail, bwrap_path
 from bncourse.grading.registry import Exercise, all_exercises
 from bncourse.grading.sandbox import ForkServer, SandboxOutcome
-from bncourse.notebook_file import MAX_NOTEBOOK_BYTES, read_upload
+from bncourse.notebook_file import MAX_NOTEBOOK_BYTES, load_json, read_upload
 
 __all__ = [
     "CONFIG_FILE", "ISOLATION_JAIL", "ISOLATION_USER", "Assignment", "Layout", "choose_isolation",
@@ -360,9 +367,9 @@ def _libraries(exclude: Sequence[Path]) -> list[str]:
     skip = {os.path.realpath(p) for p in exclude}
     out = []
     for p in sys.path:
-        if p.rstrip("/").endswith(("site-packages", "dist-packages")) and os.path.isdir(p):
-            if os.path.realpath(p) not in skip and p not in out:
-                out.append(p)
+        if (p.rstrip("/").endswith(("site-packages", "dist-packages")) and os.path.isdir(p)
+                and os.path.realpath(p) not in skip and p not in out):
+            out.append(p)
     return out
 
 
@@ -382,7 +389,7 @@ def harden(layout: Layout) -> None:
         if path.is_dir() and not path.is_symlink():
             os.chmod(path, mode)
     if layout.student_build.is_dir():
-        for folder, dirs, files in os.walk(layout.student_build):
+        for folder, _dirs, files in os.walk(layout.student_build):
             os.chmod(folder, 0o755)
             for f in files:
                 os.chmod(os.path.join(folder, f), 0o644)
@@ -394,19 +401,29 @@ def harden(layout: Layout) -> None:
 def _uploads(folder: Path) -> tuple[list[Path], list[str]]:
     """``(notebooks, other files)`` uploaded (hidden folders, ``__MACOSX`` and checkpoints skipped)."""
     notebooks: list[Path] = []
-    others: list[str] = []
-    if not folder.is_dir():
-        return notebooks, others
-    for base, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
-        for name in sorted(files):
-            path = Path(base) / name
-            if name.startswith("."):
-                continue
-            (notebooks if name.lower().endswith(".ipynb") else others).append(path)
+    others: list[Path] = []
+    if folder.is_dir():
+        for base, dirs, files in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
+            for name in sorted(files):
+                if not name.startswith("."):
+                    (notebooks if name.lower().endswith(".ipynb") else others).append(Path(base) / name)
             if len(notebooks) + len(others) > 1000:
-                return notebooks, [str(p) for p in others]
-    return notebooks, [str(Path(p).relative_to(folder)) for p in others]
+                break
+    return notebooks, [str(p.relative_to(folder)) for p in others]
+
+
+def _which_notebook(path: Path, data: bytes) -> str | None:
+    """The course notebook an upload says it is (metadata, file name, ``check`` cells or the
+    functions it defines, as ``bncourse grade`` tells), or None (unreadable, or no sign)."""
+    with tempfile.TemporaryDirectory(prefix="bncourse-upload-") as folder:
+        copy = Path(folder) / path.name
+        copy.write_bytes(data)
+        try:
+            nb, cells = load_json(copy)
+        except Exception:  # an unreadable notebook is reported when it is graded
+            return None
+        return _identify_notebook(copy, nb, cells)
 
 
 def _student(layout: Layout) -> str:
@@ -438,8 +455,8 @@ def results_for(assignment: Assignment, records: Sequence[dict[str, Any]], probl
             notes.append(f"{Path(rec['path']).name}: {err}")
     tests = []
     for ex in assignment.exercises:
-        rec = by_notebook.get(ex.notebook)
-        result = next((r for r in (rec or {}).get("results", []) if r.get("exercise") == ex.id), None)
+        graded = by_notebook.get(ex.notebook, {})
+        result = next((r for r in graded.get("results", []) if r.get("exercise") == ex.id), None)
         if result is None:
             why = (f"not graded: {notes[0]}" if notes else
                    f"not graded: no notebook {ex.notebook}.ipynb was submitted")
@@ -509,12 +526,17 @@ def grade_submission(layout: Layout, assignment: Assignment, isolation: str,
             except (OSError, ValueError) as exc:
                 problems.append(f"{path.name} cannot be read: {exc}")
                 continue
+            which = _which_notebook(path, data)
+            if which is not None and which not in assignment.notebooks:
+                problems.append(f"{path.name} is notebook {which}, which this assignment does not grade: "
+                                f"upload {expected}")
+                continue
             # a one-notebook assignment grades the one upload as that notebook, whatever its name
             name = (f"{assignment.notebooks[0]}.ipynb" if len(assignment.notebooks) == 1
-                    else re.sub(r"[^A-Za-z0-9._-]+", "_", path.name))
+                    else f"{which}.ipynb" if which else re.sub(r"[^A-Za-z0-9._-]+", "_", path.name))
             target = copies / "submission" / name
             if target.exists():
-                problems.append(f"two uploads are named {name}: neither is graded")
+                problems.append(f"two uploads are notebook {target.stem}: neither is graded")
                 subs = [s for s in subs if s.path != target]
                 continue
             target.parent.mkdir(exist_ok=True)

@@ -258,6 +258,14 @@ def test_bad_upload_gives_zero_and_a_clear_message(root: Layout, upload: dict[st
     assert all(t["score"] == 0 and message in t["output"] for t in results["tests"])
 
 
+def test_another_lessons_notebook_is_not_graded_as_this_one(root: Layout) -> None:
+    nbformat.write(nbformat.read(NOTEBOOKS_DIR / "05_test_time.ipynb", as_version=4), root.submission / "hw.ipynb")
+    results = _run(root)
+    message = "hw.ipynb is notebook 05_test_time, which this assignment does not grade: upload 03_forward_backward"
+    assert results["score"] == 0 and message in results["output"]
+    assert all(message in t["output"] for t in results["tests"])
+
+
 def test_broken_settings_still_write_results(root: Layout) -> None:
     (root.source / gradescope.CONFIG_FILE).write_text('{"notebooks": ["42_nothing"]}')
     results = _run(root)
@@ -362,6 +370,10 @@ def test_gradescope_simulation_in_the_jail(container: Path) -> None:
     _check_wrong(wrong)
     hostile, _ = autograde(container, {f"{NB}.ipynb": hostile_notebook(container)}, "jail")
     _check_hostile(hostile, container)
+    no_ids = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("my answers"),
+                                             nbformat.v4.new_code_cell("x = 1")])
+    empty, _ = autograde(container, {"answers.ipynb": no_ids}, "jail")
+    assert empty["score"] == 0 and "no cell is tagged `exercise`" in empty["tests"][0]["output"]
 
 
 @pytest.mark.slow
