@@ -87,6 +87,10 @@ if ! id -u "$GRADING_USER" >/dev/null 2>&1; then
     useradd --system --no-create-home --shell /usr/sbin/nologin "$GRADING_USER" \
         || adduser --system --no-create-home --disabled-password "$GRADING_USER"
 fi
+# where the container allows no jail, that user runs the students' code: it must be able to
+if ! runuser -u "$GRADING_USER" -- "$PY" -c "import numpy, torch" >/dev/null 2>&1; then
+    echo "warning: user $GRADING_USER cannot run $PY with numpy and torch: grading works only in the jail" >&2
+fi
 """
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash

@@ -31,7 +31,8 @@ submission's ``imports`` and ``exercise`` cells either
 * as a separate **unprivileged user** (``BNCOURSE_AUTOGRADER_USER``, default
   ``bncourse-student``, made by ``setup.sh``) that cannot read the oracle, the zip's source
   or the results folder (all root's, mode 700/755), importing only the student build of the
-  package, under CPU, memory, file-size and process-count limits and a wall-clock timeout;
+  package, with no new privileges and the jail's seccomp filter (no network sockets, no
+  tracing), under CPU, memory, file-size and process-count limits and a wall-clock timeout;
   every process of that user is killed when its run ends, and its result files are copied
   out without following links, size-capped, then parsed as untrusted data.
 
@@ -106,8 +107,12 @@ WORKER_PROCESSES = 64
 """RLIMIT_NPROC of the unprivileged user (it owns nothing else in the container)."""
 _USER_BOOTSTRAP = (
     "import json, sys; sys.path[:0] = json.loads(sys.argv[2]); "
+    "from bncourse.grading import confine; confine.lock_down(); "
     "from bncourse.grading.sandbox import worker_main; worker_main(sys.argv[1])"
 )
+"""The unprivileged worker: the student build first on its path, no new privileges and the
+jail's seccomp filter (no sockets but ``AF_UNIX``, no tracing, mounting or namespaces) before
+anything of the submission runs."""
 
 
 @dataclass(frozen=True)

@@ -110,17 +110,25 @@ for _p in _cfg["write"]:
         _writes += 1
     except Exception:
         pass
-raise RuntimeError("ATTACK" + "-DONE reads_ok=%d writes_ok=%d" % (_reads, _writes))
+_sockets = 0
+try:
+    import socket as _so
+    _so.socket(_so.AF_INET, _so.SOCK_STREAM).close()
+    _sockets += 1
+except Exception:
+    pass
+raise RuntimeError("ATTACK" + "-DONE reads_ok=%d writes_ok=%d sockets_ok=%d" % (_reads, _writes, _sockets))
 '''
 
 
 def hostile_notebook(root: Path) -> Any:
     """Reads the oracle's solutions, the zip's settings and the oracle's wheel, writes
-    results.json and a file next to it, then defines every exercise as the stolen solution.
+    results.json and a file next to it, opens a network socket, then defines every exercise
+    as the stolen solution.
     The attack is compiled under the import machinery's file name and switches the in-process
     audit hook off (it is a diagnostic, not the boundary), as ``tests/hostile_helpers.py``'s
     attacks do: only the jail or the user's rights can stop it (graded with ``--no-jail`` as
-    root, it reads all three files and writes both)."""
+    root, it reads all three files, writes both and opens its socket)."""
     config = {
         "read": [str(root / "oracle/bncourse/lessons/l03_forward_backward/solutions.py"),
                  str(root / "source" / gradescope.CONFIG_FILE),
@@ -352,7 +360,7 @@ def _check_wrong(results: dict[str, Any]) -> None:
 
 def _check_hostile(results: dict[str, Any], root: Path) -> None:
     text = json.dumps(results)
-    assert "ATTACK-DONE reads_ok=0 writes_ok=0" in text  # the attack ran to its end, and got nothing
+    assert "ATTACK-DONE reads_ok=0 writes_ok=0 sockets_ok=0" in text  # it ran to its end, and got nothing
     assert results["score"] == 0 and all(t["score"] == 0 for t in results["tests"])
     assert "written by the submission" not in text and not (root / "results" / "planted.txt").exists()
     solutions = (root / "oracle/bncourse/lessons/l03_forward_backward/solutions.py").read_text()
