@@ -10,6 +10,7 @@ runs).  The zip holds only:
 setup.sh, run_autograder       the two scripts (mode 755)
 bncourse-autograder.json       the assignment: its notebook(s), timeout, test visibility
 requirements.txt               the third-party packages, pinned to the versions grading was tested with
+requirements-min.txt           the same as the package states them (for a Python the pinned ones do not support)
 oracle/bncourse-*.whl          the grading oracle: the instructor package without its authoring
                                tools (reference, solutions, mistakes, grader), installed offline by
                                setup.sh into /autograder/oracle, readable by root only
@@ -71,7 +72,11 @@ else
     "$PY" -m pip install --quiet --upgrade pip
     # torch first, the CPU build: a bare `torch` requirement pulls a multi-GB GPU build
     "$PY" -m pip install --quiet "@TORCH_PIN@" --index-url "${BNCOURSE_TORCH_INDEX:-@TORCH_INDEX@}"
-    "$PY" -m pip install --quiet -r "$SRC/requirements.txt"
+    if ! "$PY" -m pip install --quiet -r "$SRC/requirements.txt"; then
+        echo "warning: the versions grading was tested with do not install on $("$PY" -V 2>&1);" \
+             "installing the package's own requirements instead" >&2
+        "$PY" -m pip install --quiet -r "$SRC/requirements-min.txt"
+    fi
 fi
 # the grading oracle, offline from the wheel in the zip, where only root can read it
 rm -rf "$ROOT/@ORACLE@"
@@ -160,8 +165,10 @@ def oracle_files(package_dir: Path | None = None) -> dict[str, bytes]:
     return files
 
 
-def _requirements_txt() -> bytes:
-    """The package's run-time requirements but torch, pinned to the installed versions."""
+def _requirements_txt(pinned: bool = True) -> bytes:
+    """The package's run-time requirements but torch (installed first, from the CPU index):
+    pinned to the installed versions, or (``pinned=False``) as the package states them, for
+    a container whose Python the pinned versions do not support."""
     lines = []
     for req in importlib.metadata.requires("bncourse") or []:
         if "extra ==" in req:
@@ -170,7 +177,7 @@ def _requirements_txt() -> bytes:
         if name.lower() == "torch":
             continue
         try:
-            lines.append(f"{name}=={importlib.metadata.version(name)}")
+            lines.append(f"{name}=={importlib.metadata.version(name)}" if pinned else req)
         except importlib.metadata.PackageNotFoundError:
             lines.append(req)
     return ("\n".join(sorted(lines)) + "\n").encode("utf-8")
@@ -183,7 +190,8 @@ def zip_entries(assignment: Assignment, package_dir: Path | None = None) -> dict
     name, data = student_package.wheel(
         oracle, summary="Batch Normalization course — grading oracle for the Gradescope autograder (answers inside).")
     entries = {**SCRIPTS, CONFIG_FILE: assignment.to_json().encode("utf-8"),
-               "requirements.txt": _requirements_txt(), f"{ORACLE}/{name}": data}
+               "requirements.txt": _requirements_txt(), "requirements-min.txt": _requirements_txt(pinned=False),
+               f"{ORACLE}/{name}": data}
     entries |= {f"{STUDENT_BUILD}/{rel}": content for rel, content in student.items()}
     _check_entries(entries, student, oracle)
     return entries
@@ -191,7 +199,7 @@ def zip_entries(assignment: Assignment, package_dir: Path | None = None) -> dict
 
 def _check_entries(entries: Mapping[str, bytes], student: Mapping[str, bytes], oracle: Mapping[str, bytes]) -> None:
     """Refuse anything but the scripts, the settings, the student build and the oracle's wheel."""
-    fixed = {*SCRIPTS, CONFIG_FILE, "requirements.txt"}
+    fixed = {*SCRIPTS, CONFIG_FILE, "requirements.txt", "requirements-min.txt"}
     for name, data in entries.items():
         where = f"refusing to build the autograder: the zip would hold {name}"
         if name.lower().endswith(".ipynb") or name.startswith("/") or ".." in name.split("/"):

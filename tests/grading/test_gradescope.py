@@ -174,7 +174,16 @@ def test_zip_holds_the_contract_the_student_build_and_the_oracle(autograder_zip:
     assert "bncourse/grading/gradescope.py" in oracle
     assert not [n for n in oracle if n.startswith("bncourse/authoring/")]
     assert set(names) - {n for n in names if n.startswith(("student_build/", "oracle/"))} == {
-        "setup.sh", "run_autograder", gradescope.CONFIG_FILE, "requirements.txt"}
+        "setup.sh", "run_autograder", gradescope.CONFIG_FILE, "requirements.txt", "requirements-min.txt"}
+
+
+def test_course_zip_grades_every_notebook(tmp_path: Path) -> None:
+    out = autograder.build_gradescope_zip(tmp_path / "course.zip")
+    with zipfile.ZipFile(out) as zf:
+        settings = json.loads(zf.read(gradescope.CONFIG_FILE))
+        pinned, floors = zf.read("requirements.txt").decode(), zf.read("requirements-min.txt").decode()
+    assert settings["notebooks"] == sorted({e.notebook for e in gradescope.all_exercises()})
+    assert "numpy==" in pinned and "numpy>=" in floors and "torch" not in pinned + floors
 
 
 def test_the_autograder_module_is_not_in_the_student_build() -> None:
