@@ -28,7 +28,8 @@ submission's ``imports`` and ``exercise`` cells either
 * in the **bubblewrap jail** ``bncourse grade`` uses (:mod:`bncourse.grading.jail`), where
   the container lets bubblewrap make namespaces (probed with ``bwrap --unshare-all ...
   true``), or else
-* as a separate **unprivileged user** (``BNCOURSE_AUTOGRADER_USER``, default
+* as a separate **unprivileged user** (also when the jail's server does not start;
+  ``BNCOURSE_AUTOGRADER_USER``, default
   ``bncourse-student``, made by ``setup.sh``) that cannot read the oracle, the zip's source
   or the results folder (all root's, mode 700/755), importing only the student build of the
   package, with no new privileges and the jail's seccomp filter (no network sockets, no
@@ -549,7 +550,17 @@ def grade_submission(layout: Layout, assignment: Assignment, isolation: str,
             subs.append(Submission(student, target))
         if subs:
             server = _server(layout, isolation, env)
-            try:  # started on first use (a bad upload starts nothing)
+            if isolation == ISOLATION_JAIL and not server.ready():
+                # namespaces were there for the probe, yet the jail cannot run Python (e.g. an
+                # interpreter it does not mount): every exercise would score 0 for nothing
+                log = server._dir / "stderr.txt" if server._dir is not None else None
+                why = log.read_text(errors="replace")[-2000:] if log is not None and log.exists() else ""
+                print(f"bncourse autograder: the jail did not start, grading as the unprivileged user:\n{why}",
+                      file=sys.stderr, flush=True)
+                server.close()
+                isolation = ISOLATION_USER
+                server = _server(layout, isolation, env)
+            try:
                 for sub in subs:
                     records.append(grade_notebook(sub, timeout=assignment.timeout, server=server))
             finally:

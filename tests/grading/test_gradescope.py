@@ -406,3 +406,22 @@ def test_gradescope_simulation_as_an_unprivileged_user(container: Path) -> None:
     assert stat.S_IMODE(os.stat(container / "oracle").st_mode) == 0o700
     leftovers = [p for p in (container / "work").iterdir()] if (container / "work").exists() else []
     assert not leftovers  # each run's folder is removed
+
+
+@pytest.mark.slow
+def test_a_jail_that_cannot_start_falls_back_to_the_user(container: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    python = _worker_python()
+    if python is None or not gradescope.jail_available():
+        pytest.skip("needs both the jail probe to pass and a python the unprivileged user can run")
+    monkeypatch.setattr(gradescope.ForkServer, "ready", lambda self: False)  # the jail's server never starts
+    shutil.rmtree(container / "submission")
+    (container / "submission").mkdir()
+    nbformat.write(instructor_notebook(), container / "submission" / f"{NB}.ipynb")
+    env = {"BNCOURSE_AUTOGRADER_ROOT": str(container), "BNCOURSE_AUTOGRADER_ISOLATION": "auto",
+           "BNCOURSE_AUTOGRADER_USER": UNPRIVILEGED, "BNCOURSE_AUTOGRADER_WORKER_PYTHON": python}
+    assert gradescope.main(env) == 0
+    results = json.loads((container / "results" / "results.json").read_text())
+    validate(results)
+    assert results["extra_data"]["isolation"] == gradescope.ISOLATION_USER and results["score"] == 40
+    assert "the jail did not start, grading as the unprivileged user" in capsys.readouterr().err
