@@ -186,6 +186,14 @@ def test_course_zip_grades_every_notebook(tmp_path: Path) -> None:
     assert "numpy==" in pinned and "numpy>=" in floors and "torch" not in pinned + floors
 
 
+def test_setup_installs_the_torch_the_makefile_pins(autograder_zip: Path) -> None:
+    makefile = (NOTEBOOKS_DIR.parent / "Makefile").read_text()
+    assert f"TORCH_PIN := {autograder.TORCH_PIN}" in makefile
+    with zipfile.ZipFile(autograder_zip) as zf:
+        setup = zf.read("setup.sh").decode()
+    assert f'"{autograder.TORCH_PIN}" --index-url' in setup and autograder.TORCH_INDEX in setup
+
+
 def test_the_autograder_module_is_not_in_the_student_build() -> None:
     assert student_package.is_instructor_only("bncourse/grading/gradescope.py")
 
