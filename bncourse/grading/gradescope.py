@@ -87,8 +87,8 @@ from bncourse.grading.sandbox import ForkServer, SandboxOutcome
 from bncourse.notebook_file import MAX_NOTEBOOK_BYTES, load_json, read_upload
 
 __all__ = [
-    "CONFIG_FILE", "ISOLATION_JAIL", "ISOLATION_USER", "Assignment", "Layout", "choose_isolation",
-    "grade_submission", "jail_available", "main", "results_for",
+    "CONFIG_FILE", "ISOLATION_JAIL", "ISOLATION_USER", "Assignment", "Layout", "UserServer", "choose_isolation",
+    "failed", "grade_submission", "harden", "jail_available", "main", "results_for",
 ]
 
 CONFIG_FILE = "bncourse-autograder.json"
@@ -185,6 +185,8 @@ class Assignment:
         if not notebooks or unknown:
             raise BNCourseError(f"autograder settings {str(path)!r}: unknown notebook(s) {unknown or '(none)'}; "
                                 f"course notebooks: {', '.join(sorted(known))}")
+        if not timeout > 0:
+            raise BNCourseError(f"autograder settings {str(path)!r}: timeout must be positive, not {timeout}")
         if visibility not in VISIBILITIES:
             raise BNCourseError(f"autograder settings {str(path)!r}: visibility {visibility!r} is not one of "
                                 f"{', '.join(VISIBILITIES)}")
