@@ -17,7 +17,7 @@ export JUPYTER_PLATFORM_DIRS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: help setup lab test test-fast lint student grade slides bench clean execute
+.PHONY: help setup lab test test-fast lint student grade autograder slides bench clean execute
 
 help:
 	@echo "make lab      set up .venv (once) and open JupyterLab on notebooks/"
@@ -27,6 +27,7 @@ help:
 	@echo "make lint     ruff + mypy + the layer contracts (lint-imports)"
 	@echo "make student  build the student edition in build/student"
 	@echo "make grade    grade submissions in SUBMISSIONS=... into build/grades"
+	@echo "make autograder NOTEBOOK=03_forward_backward   the Gradescope autograder zip of one notebook"
 	@echo "make slides   build offline reveal.js slides in build/slides"
 	@echo "make bench    run the benchmarks, report in build/bench"
 	@echo "make clean    remove build/ and caches (keeps .venv)"
@@ -68,6 +69,11 @@ student: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS='path/to/notebooks_or_dirs'"; exit 2; }
 	$(BIN)/bncourse grade $(SUBMISSIONS) --out $(BUILD)/grades --jobs 2
+
+# One Gradescope assignment per notebook: make autograder NOTEBOOK=03_forward_backward (none: the whole course).
+autograder: $(STAMP)
+	$(BIN)/bncourse autograder --gradescope $(if $(NOTEBOOK),--notebook $(NOTEBOOK)) \
+		--out $(BUILD)/autograder$(if $(NOTEBOOK),-$(NOTEBOOK)).zip
 
 slides: $(STAMP)
 	$(BIN)/bncourse slides --out $(BUILD)/slides

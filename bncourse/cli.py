@@ -105,6 +105,18 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _autograder(args: argparse.Namespace) -> int:
+    from bncourse.authoring import autograder
+
+    if not args.gradescope:
+        raise BNCourseError("name the platform: --gradescope (the only one so far)")
+    out = autograder.build_gradescope_zip(Path(args.out), args.notebook, timeout=args.timeout,
+                                          visibility=args.visibility)
+    print(f"Gradescope autograder written to {out} ({out.stat().st_size / 2**20:.1f} MB): upload it as the "
+          "assignment's autograder; students upload their filled-in notebook")
+    return 0
+
+
 def _slides(args: argparse.Namespace) -> int:
     from bncourse.authoring import slides
 
@@ -200,6 +212,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start a fresh jail (or, with --no-jail, a fresh Python) for every submission "
                    "instead of forking from a warm server (slower; the same confinement)")
     p.set_defaults(func=_grade)
+
+    p = sub.add_parser(
+        "autograder", help="build a Gradescope autograder zip",
+        description="Build the zip of a Gradescope programming assignment: setup.sh and run_autograder at "
+        "its root, the student build of the package and the grading oracle (the instructor package, which "
+        "students never see). In Gradescope's container each submission's code runs in the bubblewrap jail "
+        "where the container allows namespaces, else as an unprivileged user that cannot read the oracle; "
+        "results.json has one test per exercise and the feedback `bncourse grade` writes.")
+    p.add_argument("--gradescope", action="store_true", help="build for Gradescope (required)")
+    p.add_argument("--out", default="build/autograder.zip", help="the zip (default: build/autograder.zip)")
+    p.add_argument("--notebook", action="append", default=[], metavar="NOTEBOOK",
+                   help="the course notebook this assignment grades, e.g. 03_forward_backward (one Gradescope "
+                   "assignment per notebook; repeat for several; default: the whole course)")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="wall-clock seconds for a submission's code (default 60)")
+    p.add_argument("--visibility", default="visible", choices=["visible", "hidden", "after_due_date",
+                                                                "after_published"],
+                   help="Gradescope visibility of the tests (default visible)")
+    p.set_defaults(func=_autograder)
 
     p = sub.add_parser("slides", help="build offline reveal.js slides from the notebooks",
                        description="One reveal.js deck per notebook plus an index page; reveal.js "

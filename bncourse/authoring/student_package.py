@@ -36,6 +36,7 @@ INSTRUCTOR_ONLY = (
     "bncourse/nn/from_scratch.py",
     "bncourse/grading/grader.py",
     "bncourse/grading/gradebook.py",
+    "bncourse/grading/gradescope.py",
     "bncourse/grading/roster.py",
     "bncourse/authoring/*",
 )
@@ -128,7 +129,8 @@ def reproducible_zip(files: Mapping[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def wheel(files: Mapping[str, bytes], version: str = __version__) -> tuple[str, bytes]:
+def wheel(files: Mapping[str, bytes], version: str = __version__, *,
+          summary: str = "Batch Normalization course — student edition (no solutions inside).") -> tuple[str, bytes]:
     """``(file name, bytes)`` of a pure-Python wheel of ``files`` (reproducible)."""
     dist = f"bncourse-{version}.dist-info"
     reqs, extras = _requirements()
@@ -136,7 +138,7 @@ def wheel(files: Mapping[str, bytes], version: str = __version__) -> tuple[str, 
         "Metadata-Version: 2.1",
         "Name: bncourse",
         f"Version: {version}",
-        "Summary: Batch Normalization course — student edition (no solutions inside).",
+        f"Summary: {summary}",
         "Requires-Python: >=3.10",
         *(f"Provides-Extra: {e}" for e in extras),
         *(f"Requires-Dist: {r}" for r in reqs),
