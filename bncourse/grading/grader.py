@@ -523,6 +523,8 @@ def _feedback(student: str, records: Sequence[dict[str, Any]]) -> str:
         for e in rec.get("cell_errors", []):
             lines.append(f"- cell {e['index']} ({e['kind']}) raised `{e['error'][:300]}`")
         lines += [f"- blocked: {b}" for b in rec.get("blocked", [])]
+        if lines[-1]:  # a list above: the points are a paragraph of their own
+            lines.append("")
         total = sum(r["points"] for r in rec["results"])
         maximum = sum(r["max_points"] for r in rec["results"])
         if rec["results"]:

@@ -180,6 +180,10 @@ _BARS = r"""async ([figFontPx]) => {
       const lines = 1 + (script.match(/\\\\/g) || []).length;
       math.push({width: r.width, room: room.width, height: r.height, lines});
     });
+    const inline = Array.from(slide.querySelectorAll('span.MathJax'))
+      .filter(m => !m.closest('.MathJax_Display, aside.notes'))
+      .map(m => parseFloat(getComputedStyle(m.querySelector('.math') || m).fontSize)
+                / parseFloat(getComputedStyle(m.parentElement).fontSize));
     let covered = 0;
     for (const c of nav().map(e => e.getBoundingClientRect())) {
       const walker = document.createTreeWalker(slide, NodeFilter.SHOW_TEXT);
@@ -192,7 +196,7 @@ _BARS = r"""async ([figFontPx]) => {
         }
       }
     }
-    rows.push({h: idx.h, v: idx.v || 0, words, zoom, body, fig, figWidth, math, covered});
+    rows.push({h: idx.h, v: idx.v || 0, words, zoom, body, fig, figWidth, math, inline, covered});
   }
   return rows;
 }"""
@@ -233,6 +237,7 @@ def check_bars(page: Any, deck: Path) -> list[dict[str, Any]]:
         for m in r["math"]:
             assert m["width"] <= m["room"] + 1, f"{where(r)}: equation {m['width']:.0f} px wide in {m['room']:.0f}"
             assert m["height"] <= MATH_LINE_PX * m["lines"], f"{where(r)}: equation broken over lines: {m}"
+        assert all(0.85 <= k <= 1.3 for k in r["inline"]), f"{where(r)}: inline math not sized like its text: {r['inline']}"
         assert r["covered"] == 0, f"{where(r)}: {r['covered']} text boxes under the navigation controls"
     typical = sum(r["words"] < WORDS_TYPICAL for r in rows) / len(rows)
     assert typical >= TYPICAL_SHARE, f"{deck.name}: only {typical:.0%} of slides under {WORDS_TYPICAL} words"

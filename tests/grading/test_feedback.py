@@ -69,3 +69,15 @@ def test_a_diagnosis_hook_that_cannot_handle_the_outputs_leaves_the_case_line(
     text = capsys.readouterr().out
     assert result.status == "checked" and result.points == 0
     assert "internal error" not in text and "has shape (5,)" in text
+
+
+def test_the_points_are_a_paragraph_after_a_list_of_problems() -> None:
+    from bncourse.grading import grader
+    from bncourse.grading.evaluate import ExerciseResult
+
+    result = ExerciseResult(exercise_id="batchnorm_forward", passed=False, points=0.0, max_points=10)
+    record = {"notebook": "03_forward_backward", "path": "x.ipynb", "isolation": grader.JAILED,
+              "blocked": ["starting a process (subprocess.Popen)"], "results": [result.to_dict()]}
+    lines = grader._feedback("alice", [record]).splitlines()
+    points = next(i for i, line in enumerate(lines) if line.startswith("**0 / 10 points**"))
+    assert lines[points - 1] == "" and lines[points - 2].startswith("- blocked:")
