@@ -32,7 +32,7 @@ from torch import nn
 from bncourse.course.data import load_digits_split
 from bncourse.course.diagnostics import weight_gradient_norms
 from bncourse.course.models import make_mlp
-from bncourse.course.plots import COLORS, new_figure
+from bncourse.course.plots import COLORS, MAX_WIDTH_IN, new_figure
 from bncourse.course.training import as_tensor, train
 from bncourse.errors import ParameterError, ShapeError
 from bncourse.nn.noisy import L1BatchNorm, NoisyShift
@@ -428,7 +428,7 @@ def _legend_below(fig: Figure, ax: Any, ncols: int | None = None) -> None:
     """One figure legend with ``ax``'s entries, under the panels (outside every axes, so it
     covers no data; the figure's constrained layout makes room for it)."""
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=ncols or len(labels), fontsize=10)
+    fig.legend(handles, labels, loc="outside lower center", ncols=ncols or len(labels))
 
 
 def plot_layer_stats(means: FloatArray, stds: FloatArray) -> Figure:
@@ -545,7 +545,7 @@ def plot_accuracy_and_shift(runs: Mapping[str, Sequence[Figure1Run]], names: Seq
     (middle) the mean over layers of :func:`layer_shift` of the sigmoid input and (right) of the
     Linear output (log y), one colour per variant in ``names``; one legend under the panels."""
     colors = _variant_colors()
-    fig, (ax1, ax2, ax3) = new_figure(ncols=3, width=15.0, height=4.6)
+    fig, (ax1, ax2, ax3) = new_figure(ncols=3, width=MAX_WIDTH_IN, height=4.6)
     for name in names:
         group = runs[name]
         steps = [s for s in group[0].steps if s <= max_step]

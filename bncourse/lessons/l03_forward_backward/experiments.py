@@ -567,7 +567,7 @@ def draw_batchnorm_graph() -> Figure:
     from bncourse.course.plots import COLORS, use_style
 
     use_style()
-    fig, ax = plt.subplots(figsize=(13.5, 5.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(MAX_WIDTH_IN, 6.0), layout="constrained")
     ax.set_xlim(-0.3, 14.5)
     ax.set_ylim(-0.7, 5.3)
     ax.axis("off")
@@ -587,7 +587,7 @@ def draw_batchnorm_graph() -> Figure:
     for key, (cx, cy, label) in nodes.items():
         param = key in ("gamma", "beta")
         boxes[key] = ax.text(
-            cx, cy, label, ha="center", va="center", fontsize=13, zorder=3,
+            cx, cy, label, ha="center", va="center", zorder=3,
             bbox={"boxstyle": "round,pad=0.5", "fc": "#fff7e6" if param else "#eef3fb", "ec": "0.35", "lw": 1.2},
         )
 
@@ -598,7 +598,7 @@ def draw_batchnorm_graph() -> Figure:
             patchA=boxes[a].get_bbox_patch(), patchB=boxes[b].get_bbox_patch(),
             shrinkA=2, shrinkB=2, connectionstyle=f"arc3,rad={rad}", zorder=1,
         ))
-        ax.text(*pos, rule, ha="center", va="center", fontsize=12, color=COLORS["bn"],
+        ax.text(*pos, rule, ha="center", va="center", color=COLORS["bn"],
                 bbox={"fc": "white", "ec": "none", "alpha": 0.85, "pad": 1.0}, zorder=4)
 
     edge("y", "L", r"$dy$", (12.95, 2.4))
@@ -613,7 +613,7 @@ def draw_batchnorm_graph() -> Figure:
     edge("x", "xc", r"6: $dx = dx_c$", (2.4, 1.6))
     edge("x", "mu", r"7: $dx$ += $d\mu/m$", (0.75, 3.45))
     ax.set_title("Batch norm as a computational graph: forward in black, backward in red "
-                 "(numbers = order of the backward pass)", fontsize=13)
+                 "(numbers = order of the backward pass)")
     return fig
 
 
@@ -708,7 +708,7 @@ def plot_batch_spread(
     for p, v in zip(positions, value_spreads, strict=True):
         if np.ptp(v) == 0:
             ax.plot([p], [v[0]], "o", color=COLORS["bn"], ms=6)
-            ax.annotate(r"$\hat x = 0$ always", (p, v[0]), xytext=(6, -14), textcoords="offset points", fontsize=8)
+            ax.annotate(r"$\hat x = 0$ always", (p, v[0]), xytext=(6, -14), textcoords="offset points")
     bound = np.sqrt(np.asarray(value_batch_sizes, dtype=float) - 1.0)
     ax.hlines(np.concatenate([bound, -bound]), np.concatenate([positions, positions]) - 0.4,
               np.concatenate([positions, positions]) + 0.4, colors="0.4", lw=1.2,
@@ -720,7 +720,7 @@ def plot_batch_spread(
     ax.set_xticks(positions, [str(m) for m in value_batch_sizes])
     ax.set(title=r"$\hat x$ of one fixed example in random batches",
            xlabel="batch size m", ylabel=r"normalized value $\hat x$")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right")
     return fig
 
 

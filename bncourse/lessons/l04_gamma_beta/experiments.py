@@ -306,14 +306,14 @@ def _draw_scale_shift(ax: Any, y: FloatArray, gamma: float, beta: float, bins: i
     title = f"γ = {gamma:.2f}, β = {beta:.2f}: {100 * saturated_fraction(y):.0f} % saturated"
     if outside > 0:
         title += f"\n{100 * outside:.0f} % of values beyond ±{HIST_RANGE:g} (off the axis)"
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title)
     return ax2
 
 
 def _legend_below(fig: Figure, ax: Any, ax2: Any) -> None:
     lines, labels = ax.get_legend_handles_labels()
     lines2, labels2 = ax2.get_legend_handles_labels()
-    fig.legend(lines + lines2, labels + labels2, loc="outside lower center", ncol=2, fontsize=9)
+    fig.legend(lines + lines2, labels + labels2, loc="outside lower center", ncol=2)
 
 
 def gamma_beta_widget(z: FloatArray, bins: int = 60) -> Any:
@@ -407,11 +407,11 @@ def plot_variant_accuracy(result: VariantResult, ax: Any, title: str) -> None:
         ax.bar(i, np.mean(accs), color=_variant_color(names, name), alpha=0.6)
         ax.plot([i] * len(accs), accs, "ko", ms=4, label="one seed" if i == 0 else None)
     ax.axhline(0.5, ls=":", color="k", label="chance")
-    ax.set_xticks(range(len(names)), [n.replace(", ", ",\n", 1) for n in names], fontsize=8)
+    ax.set_xticks(range(len(names)), [n.replace(", ", ",\n", 1) for n in names])
     ax.set_ylim(0, 1.05)
     ax.set_title(title)
     ax.set_ylabel("test accuracy")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right")
 
 
 _BN_PALETTE = (COLORS["bn"], COLORS["accent"], COLORS["gn"], COLORS["ln"], COLORS["in"], COLORS["student"])
@@ -436,7 +436,7 @@ def plot_circles(data: DigitsSplit, result: VariantResult) -> Figure:
     ax1.set_xlabel("x₁")
     ax1.set_ylabel("x₂")
     ax1.set_aspect("equal")
-    ax1.legend(loc="upper right", fontsize=8)
+    ax1.legend(loc="upper right")
     plot_variant_accuracy(result, ax2, "Test accuracy (bars: mean over seeds)")
     return fig
 
@@ -455,7 +455,7 @@ def plot_stripes(result: VariantResult, stripes: int = 4) -> Figure:
     ax1.set_xlabel("input x")
     ax1.set_ylabel("P(class 1 | x)")
     ax1.set_ylim(-0.02, 1.02)
-    ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8)
+    ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     plot_variant_accuracy(result, ax2, "Test accuracy (bars: mean over seeds)")
     return fig
 

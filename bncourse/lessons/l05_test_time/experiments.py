@@ -45,7 +45,7 @@ from bncourse.conventions import BN_MOMENTUM
 from bncourse.course.data import load_digits_split
 from bncourse.course.diagnostics import batchnorm_buffers
 from bncourse.course.models import make_mlp
-from bncourse.course.plots import COLORS, new_figure
+from bncourse.course.plots import COLORS, MAX_WIDTH_IN, new_figure
 from bncourse.course.training import accuracy, as_tensor, train
 from bncourse.errors import ParameterError, ShapeError
 from bncourse.validation import FloatArray, check_momentum
@@ -559,13 +559,13 @@ def plot_momentum_rules(
     ax_t.set_title("Running estimate of a noisy statistic (starts at 0)")
     ax_t.set_xlabel("training step")
     ax_t.set_ylabel("value")
-    ax_t.legend(loc="lower right", fontsize=9)
+    ax_t.legend(loc="lower right")
     return fig
 
 
 def plot_estimates(result: EstimatesResult) -> Figure:
     """Three panels over training: test accuracy per estimate, and its mean/variance distance."""
-    fig, axes = new_figure(ncols=3, width=15.0, height=4.8)
+    fig, axes = new_figure(ncols=3, width=MAX_WIDTH_IN, height=4.8)
     epochs = result.steps / result.steps_per_epoch
     for key, label in ESTIMATES.items():
         c = ESTIMATE_COLORS[key]
@@ -583,7 +583,7 @@ def plot_estimates(result: EstimatesResult) -> Figure:
     axes[2].set_ylabel(r"$d_{\sigma^2}$ (RMS log ratio)")
     for ax in axes:
         ax.set_xlabel("epochs of training")
-    axes[0].legend(loc="lower right", fontsize=9)
+    axes[0].legend(loc="lower right")
     return fig
 
 
@@ -601,7 +601,7 @@ def plot_companions(probs: NDArray[np.float64], labels: Sequence[str], true_clas
     ax.set_xlabel(f"class (true class: {true_class})")
     ax.set_ylabel("predicted probability")
     ax.set_title(title)
-    ax.legend(fontsize=9)
+    ax.legend()
     return fig
 
 

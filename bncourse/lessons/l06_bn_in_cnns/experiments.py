@@ -37,7 +37,7 @@ from torch import nn
 from bncourse.conventions import SGD_MOMENTUM
 from bncourse.course.diagnostics import batchnorm_buffers, weight_gradient_norms
 from bncourse.course.models import activation_layer, make_cnn
-from bncourse.course.plots import COLORS, new_figure
+from bncourse.course.plots import COLORS, MAX_WIDTH_IN, new_figure
 from bncourse.course.training import History, accuracy, steps_to_reach, train
 from bncourse.errors import ParameterError, ShapeError
 from bncourse.validation import FloatArray
@@ -532,7 +532,7 @@ def plot_learning_curves(seed_runs: Mapping[str, SeedRuns], panels: Sequence[tup
                          colors: Mapping[str, str] | None = None) -> Figure:
     """One panel per ``(title, labels)``: test accuracy vs training step for those
     configurations — the mean over seeds as a line, the range (min–max) as a band."""
-    fig, axes = new_figure(ncols=len(panels), width=min(4.8 * len(panels), 15.0), height=4.2, sharey=True)
+    fig, axes = new_figure(ncols=len(panels), width=min(4.8 * len(panels), MAX_WIDTH_IN), height=4.2, sharey=True)
     axes = np.atleast_1d(axes)
     n_seeds = 0
     for ax, (title, labels) in zip(axes, panels, strict=True):
@@ -547,7 +547,7 @@ def plot_learning_curves(seed_runs: Mapping[str, SeedRuns], panels: Sequence[tup
         ax.set_title(title)
         ax.set_xlabel("training step")
         ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=9, loc="lower right")
+        ax.legend(loc="lower right")
     axes[0].set_ylabel(f"test accuracy (mean, band = min–max of {n_seeds} seeds)")
     return fig
 
@@ -569,7 +569,7 @@ def plot_gradient_bars(results: Mapping[str, RunResult], labels: Sequence[str],
         ax.set_xticks(np.arange(1, len(g) + 1))
     axes[0].set_ylabel("‖∂L/∂W‖ (log)")
     handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncol=len(labels), fontsize=10)
+    fig.legend(handles, names, loc="outside lower center", ncol=len(labels))
     return fig
 
 
@@ -614,7 +614,7 @@ def plot_channel_histograms(before: FloatArray, after: FloatArray, channels: Seq
         ax.set_title(f"Per-channel distribution, {title}")
         ax.set_xlabel("activation value")
         ax.set_ylabel("count (over N·H·W values)")
-        ax.legend(fontsize=9)
+        ax.legend()
     return fig
 
 

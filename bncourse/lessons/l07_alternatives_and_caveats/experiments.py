@@ -154,16 +154,16 @@ def plot_norm_cube(shape: tuple[int, int, int] = (4, 6, 4), groups: int = 3) -> 
         for n in range(1, N):
             ax.plot(*zip(p(0, S, n), p(C, S, n), p(C, 0, n), strict=True), **grid)
         ax.annotate("", xy=p(C, -0.7, 0), xytext=p(0, -0.7, 0), arrowprops=dict(arrowstyle="->"))
-        ax.text(*p(C / 2, -1.4, 0), "C (channels)", ha="center", va="center", fontsize=10)
+        ax.text(*p(C / 2, -1.4, 0), "C (channels)", ha="center", va="center")
         ax.annotate("", xy=p(-0.6, S, 0), xytext=p(-0.6, 0, 0), arrowprops=dict(arrowstyle="->"))
-        ax.text(*p(-1.1, S / 2, 0), "H, W", ha="center", va="center", rotation=90, fontsize=10)
+        ax.text(*p(-1.1, S / 2, 0), "H, W", ha="center", va="center", rotation=90)
         ax.annotate("", xy=p(C + 0.4, -0.3, N), xytext=p(C + 0.4, -0.3, 0), arrowprops=dict(arrowstyle="->"))
-        ax.text(*p(C + 0.9, -0.3, N / 2), "N (batch)", ha="left", va="center", fontsize=10)
+        ax.text(*p(C + 0.9, -0.3, N / 2), "N (batch)", ha="left", va="center")
         ax.set_xlim(-1.6, C + N * ddx + 2.8)
         ax.set_ylim(-1.9, S + N * ddy + 0.4)
         ax.set_aspect("equal")
         ax.axis("off")
-        ax.set_title(f"{kind}\n{NORM_AXES[kind]}", fontsize=11)
+        ax.set_title(f"{kind}\n{NORM_AXES[kind]}")
     fig.suptitle("Which values share one mean and variance (shaded), for x of shape (N, C, H, W)")
     return fig
 
@@ -355,7 +355,7 @@ def plot_small_batch(result: SmallBatchResult) -> Figure:
         ax.set_title(f"batch {bs}, {result.epochs} epochs ({len(result.seeds)} seeds; bar = mean)")
         ax.set_ylim(low - 0.05, high + 0.05)  # one scale for every panel
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=8, loc="outside right center")
+    fig.legend(handles, labels, loc="outside right center")
     return fig
 
 
@@ -753,7 +753,7 @@ def plot_power_iteration(traces: dict[str, FloatArray], exact: dict[str, float])
     ax.set_xlabel("power iterations")
     ax.set_ylabel("estimate of σ_max(W)")
     ax.set_title("Power iteration converges to the largest singular value")
-    ax.legend(fontsize=9)
+    ax.legend()
     return fig
 
 

@@ -27,7 +27,7 @@ from torch import nn
 
 from bncourse.conventions import BN_MOMENTUM, EPS
 from bncourse.course.data import DigitsSplit
-from bncourse.course.plots import COLORS, new_figure
+from bncourse.course.plots import COLORS, MAX_WIDTH_IN, new_figure
 from bncourse.course.tables import format_table
 from bncourse.course.widgets import figure_with_sliders
 from bncourse.validation import FloatArray
@@ -336,7 +336,7 @@ def train_torch(data: DigitsSplit, *, seeds: Sequence[int] = (0, 1, 2), steps: i
 def _legend_below(fig: Figure, ax: Any) -> None:
     """One legend for the whole figure, below the panels (it covers no data)."""
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), fontsize=9)
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4))
 
 
 def _band(ax: Any, x: Sequence[float], runs: Any, label: str, color: str,
@@ -510,7 +510,7 @@ def diagnostics_widget(diag: Diagnostics) -> Any:
 
     def draw(layer: int, record: int) -> Figure:
         step = diag.record_steps[record]
-        fig, axes = new_figure(ncols=2, width=14.0, height=4.2)
+        fig, axes = new_figure(ncols=2, width=MAX_WIDTH_IN, height=4.2)
         for name in diag.activations:
             a = diag.activations[name][step][layer - 1]
             hist, edges = np.histogram(a, bins=50, range=(-1, 1), density=True)
@@ -526,7 +526,7 @@ def diagnostics_widget(diag: Diagnostics) -> Any:
         axes[1].set(title=f"∂L/∂W of Linear {layer}, step {step}", xlabel="gradient", ylabel="density × std",
                     xscale="symlog", yscale="log")
         for ax in axes:
-            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         return fig
 
     layer = widgets.Dropdown(options=[1, 2], value=1, description="layer")
@@ -669,5 +669,5 @@ def plot_bessel(batch_sizes: Sequence[int], result: Mapping[str, FloatArray]) ->
            xlabel="training batch size m", ylabel="test accuracy (%)")
     ax.minorticks_off()
     ax.set_xticks(list(batch_sizes), [str(m) for m in batch_sizes])
-    ax.legend(loc="lower right", fontsize=9)
+    ax.legend(loc="lower right")
     return fig
