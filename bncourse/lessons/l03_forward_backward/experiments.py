@@ -564,7 +564,7 @@ def draw_batchnorm_graph() -> Figure:
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch
 
-    from bncourse.course.plots import COLORS, use_style
+    from bncourse.course.plots import COLORS, MAX_WIDTH_IN, use_style
 
     use_style()
     fig, ax = plt.subplots(figsize=(MAX_WIDTH_IN, 6.0), layout="constrained")
