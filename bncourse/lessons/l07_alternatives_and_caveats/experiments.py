@@ -139,9 +139,10 @@ def plot_norm_cube(shape: tuple[int, int, int] = (4, 6, 4), groups: int = 3) -> 
             out.append([p(C, s0, n0), p(C, s0, n1), p(C, s1, n1), p(C, s1, n0)])
         return out
 
-    fig, axes = plt.subplots(1, 4, figsize=(13.0, 3.3), layout="constrained")
+    # 2 × 2 panels: at slide font sizes four in a row leave each title ~300 px.
+    fig, axes = plt.subplots(2, 2, figsize=(plots.MAX_WIDTH_IN, 7.0), layout="constrained")
     shaded = plots.COLORS["gn"]
-    for ax, kind in zip(axes, NORM_AXES, strict=True):
+    for ax, kind in zip(axes.flat, NORM_AXES, strict=True):
         for face in faces(((0, N), (0, C), (0, S))):
             ax.add_patch(Polygon(face, closed=True, facecolor="#eeeeee", edgecolor="#333333", lw=1.0))
         for face in faces(_shaded_box(kind, shape, groups)):
@@ -164,7 +165,7 @@ def plot_norm_cube(shape: tuple[int, int, int] = (4, 6, 4), groups: int = 3) -> 
         ax.set_aspect("equal")
         ax.axis("off")
         ax.set_title(f"{kind}\n{NORM_AXES[kind]}")
-    fig.suptitle("Which values share one mean and variance (shaded), for x of shape (N, C, H, W)")
+    fig.suptitle("Shaded: the values that share one mean and variance, x of shape (N, C, H, W)")
     return fig
 
 
@@ -333,7 +334,7 @@ def small_batch_experiment(
 
 def plot_small_batch(result: SmallBatchResult) -> Figure:
     """Test accuracy of BN and GN per batch size, eval mode vs training mode; one dot per seed."""
-    fig, axes = plots.new_figure(len(result.batch_sizes), width=5.5 * len(result.batch_sizes), height=4.0)
+    fig, axes = plots.new_figure(len(result.batch_sizes), width=plots.MAX_WIDTH_IN, height=5.0)
     axes = np.atleast_1d(axes)
     names = {"bn": "BatchNorm", "gn": "GroupNorm", "ln": "LayerNorm"}
     every = [a for t in (result.eval_acc, result.batch_acc) for per_b in t.values() for v in per_b.values() for a in v]
@@ -350,10 +351,11 @@ def plot_small_batch(result: SmallBatchResult) -> Figure:
                 ax.plot([xpos - 0.3, xpos + 0.3], [vals.mean()] * 2, color=color, lw=2.5)
         ticks = [i * 2.5 + j for i in range(len(result.eval_acc)) for j in (0, 1)]
         ax.set_xticks(ticks, [f"{n.upper()}\n{m}" for n in result.eval_acc for m in ("eval", "train")])
-        ax.set_xlabel("normalization and mode at test time")
+        ax.set_xlabel("mode at test time")
         ax.set_ylabel("test accuracy")
-        ax.set_title(f"batch {bs}, {result.epochs} epochs ({len(result.seeds)} seeds; bar = mean)")
+        ax.set_title(f"batch size {bs}")
         ax.set_ylim(low - 0.05, high + 0.05)  # one scale for every panel
+    fig.suptitle(f"{result.epochs} epochs; one dot per seed ({len(result.seeds)}), bar = mean")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right center")
     return fig
