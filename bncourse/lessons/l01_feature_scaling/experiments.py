@@ -646,13 +646,13 @@ def scale_ratio_widget(
     """
     import ipywidgets as widgets
 
-    from bncourse.course.plots import new_figure
+    from bncourse.course.plots import legend_below, new_figure
     from bncourse.course.widgets import figure_with_sliders
 
     def draw(scale_ratio: float, lr_fraction: float) -> Figure:
         x, y = make_two_scale_regression(n=n, scale_ratio=scale_ratio, noise=noise, seed=seed)
         x_std = standardize_fn(x, x[:1])[0]
-        fig, axes = new_figure(2, width=11.0, height=4.8)
+        fig, axes = new_figure(2, width=11.0, height=5.8)
         for ax, xs, name in ((axes[0], x, "raw"), (axes[1], x_std, "standardized")):
             lr = lr_fraction * max_stable_lr(xs)
             path = gd_path(xs, y, lr, steps)
@@ -665,6 +665,7 @@ def scale_ratio_widget(
                 title=f"{name}: κ = {_fmt_kappa(condition_number(xs))}, lr = {lr:.2g}\n"
                       f"w1 still {_fmt_distance(float(err_w1))} after {steps} steps",
             )
+            legend_below(ax, ncols=2)  # under the axes: the contours stay visible
         fig.suptitle(_widget_title(scale_ratio, lr_fraction))
         return fig
 
