@@ -131,3 +131,20 @@ def test_notebook_figures_are_2x_pngs_no_wider_than_a_slide(notebook: Path | Non
             assert px_w in (2 * meta["width"], 2 * meta["width"] + 1), f"{where}: {px_w} px for {meta['width']} CSS px"
             assert px_h in (2 * meta["height"], 2 * meta["height"] + 1), f"{where}: {px_h} px for {meta['height']} CSS px"
     assert seen, "a course notebook without a single figure: did it lose its outputs?"
+
+
+def test_legend_below_sits_under_the_x_label_inside_the_figure() -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plots.new_figure(width=6.0, height=4.0)
+    for k in range(3):
+        ax.plot([0, 1], [k, k + 1], label=f"series {k}")
+    ax.set(title="t", xlabel="a long x label", ylabel="y")
+    leg = plots.legend_below(ax, ncols=3)
+    fig.canvas.draw()
+    box, frame = leg.get_window_extent(), ax.get_window_extent()
+    label = ax.xaxis.label.get_window_extent()
+    assert box.y1 <= label.y0, "the legend must not cover the x label"
+    assert box.y1 < frame.y0 and box.y0 >= 0, "under the axes, and kept inside the figure by the layout"
+    assert ax.get_legend() is leg
+    plt.close(fig)
