@@ -17,7 +17,19 @@ matplotlib.use(matplotlib.get_backend())  # keep the caller's backend (inline in
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-__all__ = ["COLORS", "STYLE", "new_figure", "plot_curves", "use_style"]
+__all__ = ["COLORS", "MAX_WIDTH_IN", "MIN_FONT_PT", "STYLE", "legend_below", "new_figure", "plot_curves", "use_style"]
+
+MIN_FONT_PT = 16
+"""Smallest text size in any course figure, in points.
+
+Figures are drawn at 90 dpi (their CSS size), so 16 pt is 20 px; a slide deck at 1280×800
+shows a figure at its natural width or wider (reveal.js then scales the slide by ~0.96),
+which keeps figure text at 18 px or more, readable from the back of a lecture hall.
+"""
+
+MAX_WIDTH_IN = 13.3
+"""Widest figure, in inches: 13.3 in × 90 dpi = 1197 px, plus the 0.1 in margin the inline
+backend's tight bounding box adds on each side = 1215 px, the usable width of a 1280 px slide."""
 
 COLORS: dict[str, str] = {
     "no_bn": "#7f7f7f",
@@ -35,10 +47,14 @@ STYLE: dict[str, Any] = {
     "figure.figsize": (9.0, 4.5),
     "figure.dpi": 90,
     "savefig.dpi": 90,
-    "font.size": 12,
-    "axes.titlesize": 13,
-    "axes.labelsize": 12,
-    "legend.fontsize": 10,
+    "font.size": MIN_FONT_PT,
+    "axes.titlesize": MIN_FONT_PT + 2,
+    "axes.labelsize": MIN_FONT_PT,
+    "xtick.labelsize": MIN_FONT_PT,
+    "ytick.labelsize": MIN_FONT_PT,
+    "legend.fontsize": MIN_FONT_PT,
+    "legend.title_fontsize": MIN_FONT_PT,
+    "figure.titlesize": MIN_FONT_PT + 2,
     "axes.grid": True,
     "grid.alpha": 0.3,
     "axes.spines.top": False,
@@ -46,7 +62,7 @@ STYLE: dict[str, Any] = {
     "lines.linewidth": 2.0,
     "image.cmap": "viridis",
 }
-"""rcParams of the course style: readable at slide size."""
+"""rcParams of the course style: readable at slide size (every text size ≥ :data:`MIN_FONT_PT`)."""
 
 
 def use_style() -> None:
@@ -57,12 +73,28 @@ def use_style() -> None:
 
 def new_figure(ncols: int = 1, nrows: int = 1, width: float | None = None,
                height: float | None = None, **kwargs: Any) -> tuple[Figure, Any]:
-    """``plt.subplots`` with the course style and a size that scales with the panels."""
+    """``plt.subplots`` with the course style and a size that scales with the panels.
+
+    The width is capped at :data:`MAX_WIDTH_IN` (a slide's width), whatever is asked.
+    """
     use_style()
-    w = width if width is not None else min(4.6 * ncols, 14.0)
+    w = min(width if width is not None else 4.6 * ncols, MAX_WIDTH_IN)
     h = height if height is not None else 3.8 * nrows
     fig, axes = plt.subplots(nrows, ncols, figsize=(w, h), layout="constrained", **kwargs)
     return fig, axes
+
+
+def legend_below(ax: Any, *, ncols: int = 1, gap: float = 0.7, **kwargs: Any) -> Any:
+    """The axes' legend centred under its x label, clear of the data.
+
+    ``gap`` is the distance in inches from the bottom of the axes to the top of the legend
+    (room for the tick labels and a one-line x label at the course's font size); the
+    constrained layout of :func:`new_figure` makes room for it.  Returns the legend.
+    """
+    from matplotlib.transforms import offset_copy
+
+    below = offset_copy(ax.transAxes, fig=ax.figure, y=-gap, units="inches")
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, ncols=ncols, **kwargs)
 
 
 def plot_curves(

@@ -435,7 +435,7 @@ def plot_contours_with_paths(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(loc=legend_loc, fontsize=9)
+    ax.legend(loc=legend_loc)
     return ax
 
 
@@ -465,7 +465,7 @@ def plot_weight_errors(
     ax.set_xlabel("gradient-descent step")
     ax.set_ylabel("relative error |w − w*| / |w*|")
     ax.set_title(title)
-    ax.legend(fontsize=9)
+    ax.legend()
     return ax
 
 
@@ -488,8 +488,7 @@ def plot_steps_vs_kappa(ax: Axes, records: Sequence[ConvergenceRecord], *, tol: 
     ax.loglog([r.kappa for r in std], [r.steps for r in std], "*", color=COLORS["bn"], markersize=14,
               label="standardized (every ratio)")
     for r in big:
-        ax.annotate(f"×{r.scale_ratio:.3g}", (r.kappa, r.steps), textcoords="offset points", xytext=(6, -12),
-                    fontsize=9)
+        ax.annotate(f"×{r.scale_ratio:.3g}", (r.kappa, r.steps), textcoords="offset points", xytext=(6, -12))
     fit = [r for r in raw if r.kappa >= 10]
     slope = float("nan")
     if len(fit) >= 2:
@@ -501,7 +500,7 @@ def plot_steps_vs_kappa(ax: Axes, records: Sequence[ConvergenceRecord], *, tol: 
     ax.set_xlabel("condition number κ = λmax/λmin of the Hessian")
     ax.set_ylabel(f"GD steps until ‖∇L‖ ≤ {tol:g}")
     ax.set_title("Steps to converge grow linearly with κ (lr = 1/λmax)")
-    ax.legend(fontsize=9, loc="upper left")
+    ax.legend(loc="upper left")
     return slope
 
 
@@ -523,46 +522,46 @@ def elongated_bowl_figure(
     (each (steps+1, 3)); "raw" and "std" use lr = 1/λmax of their problem, "raw_edge"
     0.95·2/λmax.  Squares mark where the drawn part of each path ends.
     """
-    from bncourse.course.plots import COLORS, new_figure
+    from bncourse.course.plots import COLORS, MAX_WIDTH_IN, legend_below, new_figure
 
     lr_raw, lr_edge = 0.5 * max_stable_lr(x), 0.95 * max_stable_lr(x)
     lr_std = 0.5 * max_stable_lr(x_std)
     paths = {"raw": gd_path(x, y, lr_raw, steps), "raw_edge": gd_path(x, y, lr_edge, steps),
              "std": gd_path(x_std, y, lr_std, steps)}
-    fig, axes = new_figure(3, width=15.0, height=5.2)
+    fig, axes = new_figure(3, width=MAX_WIDTH_IN, height=6.6)
 
     theta_star = least_squares(x, y)
     curvature = np.diag(hessian(x))
     lmin = mse_loss(theta_star, x, y)
     t = np.linspace(-2.0, 2.0, 801)
-    for j, (name, color) in enumerate((("$w_1$ (small input $x_1$)", COLORS["gn"]),
-                                       ("$w_2$ (large input $x_2$)", COLORS["bn"]))):
+    for j, (name, color) in enumerate((("$w_1$", COLORS["gn"]), ("$w_2$", COLORS["bn"]))):
         rise = [mse_loss(theta_star + ti * np.eye(3)[j], x, y) - lmin for ti in t]
         curv = f"{curvature[j]:,.0f}" if curvature[j] >= 100 else f"{curvature[j]:.2f}"
         axes[0].plot(t, rise, color=color, lw=2, label=f"along {name}: curvature {curv}")
     axes[0].set_ylim(0.0, 2.5)
-    axes[0].set_xlabel("distance from the optimum (same units for both weights)")
+    axes[0].set_xlabel("distance from the optimum")
     axes[0].set_ylabel("loss above its minimum")
-    axes[0].set_title("(a) the bowl through its minimum, raw features")
-    axes[0].legend(loc="upper center", fontsize=9)
+    axes[0].set_title("(a) loss through the minimum")
+    legend_below(axes[0])
 
-    shown = {"GD, lr = 0.95·2/λmax": paths["raw_edge"][: zigzag_steps + 1],
-             "GD, lr = 1/λmax": paths["raw"][: zigzag_steps + 1]}
+    shown = {"lr = 0.95·2/λmax": paths["raw_edge"][: zigzag_steps + 1],
+             "lr = 1/λmax": paths["raw"][: zigzag_steps + 1]}
     pts = np.vstack([p[:, :2] for p in shown.values()])
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     half = 0.55 * (hi - lo)
-    plot_contours_with_paths(axes[1], x, y, shown, center=(lo + hi) / 2, half_width=float(half[0]),
-                             half_height=float(half[1]), equal_aspect=False, legend_loc="lower right",
+    plot_contours_with_paths(axes[1], x, y, {f"GD, {k}": v for k, v in shown.items()}, center=(lo + hi) / 2,
+                             half_width=float(half[0]), half_height=float(half[1]), equal_aspect=False,
                              colors={"GD, lr = 0.95·2/λmax": COLORS["bn"], "GD, lr = 1/λmax": COLORS["student"]},
-                             title=f"(b) raw features, first {zigzag_steps} steps (zoomed, axes stretched)")
+                             title=f"(b) raw, first {zigzag_steps} steps")
     for line in axes[1].get_lines():  # the minimum lies outside the zoomed window: say where
         if line.get_label() == "minimum":
-            line.set_label(f"minimum: off the panel, at w1 = {theta_star[0]:.2f}")
-    axes[1].legend(loc="lower right", fontsize=9)
+            line.set_label(f"minimum: off the panel (w1 = {theta_star[0]:.2f})")
+    legend_below(axes[1])
     plot_contours_with_paths(axes[2], x_std, y, {f"GD, lr = 1/λmax = {lr_std:.2f}": paths["std"]},
-                             half_width=3.6, xlabel="$w_1$ (on standardized $x_1$)",
-                             ylabel="$w_2$ (on standardized $x_2$)", title="(c) standardized features")
-    fig.suptitle("The elongated bowl, and gradient descent from w = 0 on it (square: where the drawn path ends)")
+                             half_width=3.6, xlabel="$w_1$ (standardized)",
+                             ylabel="$w_2$ (standardized)", title="(c) standardized")
+    legend_below(axes[2])
+    fig.suptitle("Gradient descent from w = 0 (square: end of the drawn path)")
     return fig, paths
 
 
@@ -571,12 +570,12 @@ def lr_sweep_figure(
 ) -> Figure:
     """Relative error of w1 and w2 after ``steps`` steps against lr/(2/λmax), from
     :func:`lr_sweep` on raw and standardized features (log–log; diverged runs clipped)."""
-    from bncourse.course.plots import COLORS, new_figure
+    from bncourse.course.plots import COLORS, MAX_WIDTH_IN, new_figure
 
     f = np.asarray(fractions, dtype=np.float64)
     raw = np.clip(np.asarray(sweep_raw, dtype=np.float64), 1e-16, clip)
     std = np.clip(np.asarray(sweep_std, dtype=np.float64), 1e-16, clip)
-    fig, ax = new_figure(width=8.5, height=4.6)
+    fig, ax = new_figure(width=MAX_WIDTH_IN, height=5.0)
     ax.loglog(f, raw[:, 0], "o-", color=COLORS["gn"], label="$w_1$ (small input), raw")
     ax.loglog(f, raw[:, 1], "o-", color=COLORS["bn"], label="$w_2$ (large input), raw")
     ax.loglog(f, std[:, 0], "s--", color=COLORS["gn"], alpha=0.6, label="$w_1$, standardized")
@@ -584,7 +583,7 @@ def lr_sweep_figure(
     ax.set_xlabel("learning rate / (2/λmax)   (each problem's own λmax)")
     ax.set_ylabel(f"relative error after {steps} steps\n(diverged runs clipped at {clip:.0e})")
     ax.set_title("Raw features: no learning rate is good for both weights")
-    ax.legend(fontsize=9, loc="center")
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
 
 
@@ -647,13 +646,13 @@ def scale_ratio_widget(
     """
     import ipywidgets as widgets
 
-    from bncourse.course.plots import new_figure
+    from bncourse.course.plots import legend_below, new_figure
     from bncourse.course.widgets import figure_with_sliders
 
     def draw(scale_ratio: float, lr_fraction: float) -> Figure:
         x, y = make_two_scale_regression(n=n, scale_ratio=scale_ratio, noise=noise, seed=seed)
         x_std = standardize_fn(x, x[:1])[0]
-        fig, axes = new_figure(2, width=11.0, height=4.8)
+        fig, axes = new_figure(2, width=11.0, height=5.8)
         for ax, xs, name in ((axes[0], x, "raw"), (axes[1], x_std, "standardized")):
             lr = lr_fraction * max_stable_lr(xs)
             path = gd_path(xs, y, lr, steps)
@@ -666,6 +665,7 @@ def scale_ratio_widget(
                 title=f"{name}: κ = {_fmt_kappa(condition_number(xs))}, lr = {lr:.2g}\n"
                       f"w1 still {_fmt_distance(float(err_w1))} after {steps} steps",
             )
+            legend_below(ax, ncols=2)  # under the axes: the contours stay visible
         fig.suptitle(_widget_title(scale_ratio, lr_fraction))
         return fig
 

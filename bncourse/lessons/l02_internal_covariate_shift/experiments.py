@@ -32,7 +32,7 @@ from torch import nn
 from bncourse.course.data import load_digits_split
 from bncourse.course.diagnostics import weight_gradient_norms
 from bncourse.course.models import make_mlp
-from bncourse.course.plots import COLORS, new_figure
+from bncourse.course.plots import COLORS, MAX_WIDTH_IN, legend_below, new_figure
 from bncourse.course.training import as_tensor, train
 from bncourse.errors import ParameterError, ShapeError
 from bncourse.nn.noisy import L1BatchNorm, NoisyShift
@@ -428,7 +428,7 @@ def _legend_below(fig: Figure, ax: Any, ncols: int | None = None) -> None:
     """One figure legend with ``ax``'s entries, under the panels (outside every axes, so it
     covers no data; the figure's constrained layout makes room for it)."""
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=ncols or len(labels), fontsize=10)
+    fig.legend(handles, labels, loc="outside lower center", ncols=ncols or len(labels))
 
 
 def plot_layer_stats(means: FloatArray, stds: FloatArray) -> Figure:
@@ -449,7 +449,7 @@ def plot_layer_stats(means: FloatArray, stds: FloatArray) -> Figure:
         ax.set_ylim(0.0, 1.1 * float(s[l].max()))
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
-        ax.set_title(f"layer {l + 1}: per-unit statistics of z{l + 1}")
+        ax.set_title(f"layer {l + 1}: units of z{l + 1}")
         ax.set_xlabel("mean over the training set")
         ax.set_ylabel("std over the training set")
     return fig
@@ -471,7 +471,7 @@ def plot_figure1(runs: Sequence[Figure1Run], seeds: Mapping[str, Sequence[Figure
     and min–max band over the seeds instead of the single runs.  The percentile line styles
     are explained once, in a legend under the panels.
     """
-    fig, axes = new_figure(ncols=1 + len(runs), width=4.3 * (1 + len(runs)), height=4.2)
+    fig, axes = new_figure(ncols=1 + len(runs), width=4.4 * (1 + len(runs)), height=5.6)
     colors = _variant_colors()
     if seeds:
         for name, group in seeds.items():
@@ -483,14 +483,14 @@ def plot_figure1(runs: Sequence[Figure1Run], seeds: Mapping[str, Sequence[Figure
     axes[0].set_title("(a) Test accuracy")
     axes[0].set_xlabel("SGD step")
     axes[0].set_ylabel("accuracy")
-    axes[0].legend(loc="lower right")
+    legend_below(axes[0])
     for ax, run, letter in zip(axes[1:], runs, "bcdef", strict=False):
         for k, (q, style) in enumerate(zip(PERCENTILES, (":", "-", "--"), strict=True)):
             ax.plot(run.steps, run.percentiles[:, k], style, color="k",
-                    label=f"{q:.0f}th percentile (over test examples)")
+                    label=f"{q:.0f}th percentile")
         ax.set_title(f"({letter}) {run.variant}: sigmoid input")
         ax.set_xlabel("SGD step")
-        ax.set_ylabel("input of one last-layer sigmoid")
+        ax.set_ylabel("one sigmoid's input (test set)")
     if len(runs) > 1:
         lo = min(float(r.percentiles.min()) for r in runs)
         hi = max(float(r.percentiles.max()) for r in runs)
@@ -515,7 +515,7 @@ def plot_gradients_and_saturation(init_grads: Mapping[str, FloatArray], saturati
     if missing:
         raise ParameterError(f"saturation has no entry for {missing}; it has {sorted(saturation)}")
     colors = _variant_colors()
-    fig, (ax1, ax2) = new_figure(ncols=2, width=12.0, height=4.6)
+    fig, (ax1, ax2) = new_figure(ncols=2, width=MAX_WIDTH_IN, height=5.0)
     width = 0.8 / max(len(init_grads), 1)
     for k, name in enumerate(init_grads):
         g = np.asarray(init_grads[name], dtype=np.float64)
@@ -530,11 +530,11 @@ def plot_gradients_and_saturation(init_grads: Mapping[str, FloatArray], saturati
     if weight_labels:
         weight_labels[-1] += " (output)"
     ax1.set_xticks(range(n_w), weight_labels)
-    ax1.set_title("Gradient norm per layer at initialization")
+    ax1.set_title("Gradient norm at initialization")
     ax1.set_ylabel("‖∂L/∂W‖ (log)")
     ax2.set_xticks(range(n_h), [f"layer {i + 1}" for i in range(n_h)])
-    ax2.set_title("Saturated sigmoid units after training (test set)")
-    ax2.set_ylabel("% of unit inputs with sigmoid′(z) < 0.05")
+    ax2.set_title("Saturated units after training")
+    ax2.set_ylabel("% with sigmoid′(z) < 0.05")
     _legend_below(fig, ax1)
     return fig
 
@@ -545,7 +545,7 @@ def plot_accuracy_and_shift(runs: Mapping[str, Sequence[Figure1Run]], names: Seq
     (middle) the mean over layers of :func:`layer_shift` of the sigmoid input and (right) of the
     Linear output (log y), one colour per variant in ``names``; one legend under the panels."""
     colors = _variant_colors()
-    fig, (ax1, ax2, ax3) = new_figure(ncols=3, width=15.0, height=4.6)
+    fig, (ax1, ax2, ax3) = new_figure(ncols=3, width=MAX_WIDTH_IN, height=5.2)
     for name in names:
         group = runs[name]
         steps = [s for s in group[0].steps if s <= max_step]
@@ -555,15 +555,16 @@ def plot_accuracy_and_shift(runs: Mapping[str, Sequence[Figure1Run]], names: Seq
         for ax, where in ((ax2, "sigmoid input"), (ax3, "linear output")):
             _band(ax, steps[1:], np.array([layer_shift(r, where)[:t - 1].mean(axis=1) for r in group]), c, name)
     ax1.set_xlim(0, max_step)
-    ax1.set_title("Test accuracy")
+    ax1.set_title("(a) test accuracy")
     ax1.set_xlabel("SGD step")
     ax1.set_ylabel("accuracy")
-    for ax, what in ((ax2, "sigmoid input (BN's output)"), (ax3, "Linear output (BN's input)")):
+    for ax, what in ((ax2, "(b) shift of BN's output"), (ax3, "(c) shift of BN's input")):
         ax.set_yscale("log")
         ax.set_xlim(0, max_step)
-        ax.set_title(f"Shift per 50 steps: {what}")
+        ax.set_title(what)
         ax.set_xlabel("SGD step")
-        ax.set_ylabel("(|Δmean| + |Δstd|) / std, mean of layers")
+        ax.set_ylabel("(|Δmean| + |Δstd|) / std")
+    fig.suptitle("Change per 50 SGD steps, mean over the layers")
     _legend_below(fig, ax1)
     return fig
 
@@ -604,7 +605,7 @@ def binned_by_loss(runs: Sequence[Figure1Run], values: Callable[[Figure1Run], Fl
 def _loss_axis(ax: Any) -> None:
     ax.set_xscale("log")
     ax.set_xlim(float(LOSS_BINS[-1]), float(LOSS_BINS[0]))  # training goes from left (high loss) to right
-    ax.set_xlabel("training loss L(w) on the probe batch (log; training runs left → right)")
+    ax.set_xlabel("probe-batch loss (training runs left → right)")
 
 
 def plot_landscape(runs: Mapping[str, Sequence[Figure1Run]]) -> Figure:
@@ -612,7 +613,7 @@ def plot_landscape(runs: Mapping[str, Sequence[Figure1Run]]) -> Figure:
     the gradient direction (max − min over the step sizes) and (b) the effective β-smoothness,
     both against the loss the network has reached (probes of all seeds, binned by loss: median
     and min–max band), one colour per variant; one legend under the panels."""
-    fig, (ax1, ax2) = new_figure(ncols=2, width=12.0, height=4.6)
+    fig, (ax1, ax2) = new_figure(ncols=2, width=MAX_WIDTH_IN, height=5.4)
     colors = _variant_colors()
     for name, group in runs.items():
         c = colors.get(name, "k")
@@ -620,10 +621,11 @@ def plot_landscape(runs: Mapping[str, Sequence[Figure1Run]]) -> Figure:
         _by_loss(ax1, group, Figure1Run.loss_variation, c, label, LOSS_BINS)
         _by_loss(ax2, group, Figure1Run.effective_smoothness, c, label, LOSS_BINS)
     etas = next(iter(runs.values()))[0].etas
-    ax1.set_title(f"(a) Loss variation along −∇L, η ∈ [{etas.min():g}, {etas.max():g}]")
-    ax1.set_ylabel("max − min of L(w − η∇L) (log)")
-    ax2.set_title("(b) Effective β-smoothness: max over η of ‖Δ∇L‖ / ‖η∇L‖")
-    ax2.set_ylabel("effective β-smoothness (log)")
+    ax1.set_title("(a) loss variation along −∇L")
+    ax1.set_ylabel("max − min of L(w − η∇L)")
+    ax2.set_title("(b) effective β-smoothness")
+    ax2.set_ylabel("max over η of ‖Δ∇L‖ / ‖η∇L‖")
+    fig.suptitle(f"Step sizes η ∈ [{etas.min():g}, {etas.max():g}] along the gradient")
     for ax in (ax1, ax2):
         ax.set_yscale("log")
         _loss_axis(ax)
@@ -635,18 +637,19 @@ def plot_gradient_ics(runs: Mapping[str, Sequence[Figure1Run]]) -> Figure:
     """Santurkar et al.'s gradient ICS (:func:`gradient_ics`, mean over the measured layers)
     against the loss reached: (a) relative change ‖G − G′‖ / ‖G‖, (b) cosine between G and G′;
     probes of all seeds binned by loss (median and min–max band), one colour per variant."""
-    fig, (ax1, ax2) = new_figure(ncols=2, width=12.0, height=4.6)
+    fig, (ax1, ax2) = new_figure(ncols=2, width=MAX_WIDTH_IN, height=5.4)
     colors = _variant_colors()
     for name, group in runs.items():
         c = colors.get(name, "k")
         label = f"{name} ({len(group)} seeds)"
         _by_loss(ax1, group, lambda r: r.ics[:, :, 1].mean(axis=1), c, label, LOSS_BINS)
         _by_loss(ax2, group, lambda r: r.ics[:, :, 2].mean(axis=1), c, label, LOSS_BINS)
-    ax1.set_title("(a) Gradient ICS: relative change of a layer's gradient")
-    ax1.set_ylabel("‖G − G′‖ / ‖G‖, mean of W2–W4 (log)")
+    ax1.set_title("(a) relative change of G")
+    ax1.set_ylabel("‖G − G′‖ / ‖G‖")
     ax1.set_yscale("log")
-    ax2.set_title("(b) Gradient ICS: cosine between G and G′")
-    ax2.set_ylabel("cos(G, G′), mean of W2–W4")
+    ax2.set_title("(b) cosine between G and G′")
+    ax2.set_ylabel("cos(G, G′)")
+    fig.suptitle("Gradient ICS of a layer, mean over W2–W4")
     for ax in (ax1, ax2):
         _loss_axis(ax)
     _legend_below(fig, ax1)

@@ -564,10 +564,10 @@ def draw_batchnorm_graph() -> Figure:
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch
 
-    from bncourse.course.plots import COLORS, use_style
+    from bncourse.course.plots import COLORS, MAX_WIDTH_IN, use_style
 
     use_style()
-    fig, ax = plt.subplots(figsize=(13.5, 5.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(MAX_WIDTH_IN, 6.0), layout="constrained")
     ax.set_xlim(-0.3, 14.5)
     ax.set_ylim(-0.7, 5.3)
     ax.axis("off")
@@ -587,7 +587,7 @@ def draw_batchnorm_graph() -> Figure:
     for key, (cx, cy, label) in nodes.items():
         param = key in ("gamma", "beta")
         boxes[key] = ax.text(
-            cx, cy, label, ha="center", va="center", fontsize=13, zorder=3,
+            cx, cy, label, ha="center", va="center", zorder=3,
             bbox={"boxstyle": "round,pad=0.5", "fc": "#fff7e6" if param else "#eef3fb", "ec": "0.35", "lw": 1.2},
         )
 
@@ -596,9 +596,11 @@ def draw_batchnorm_graph() -> Figure:
         ax.add_patch(FancyArrowPatch(
             (x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=16, lw=1.4, color="0.2",
             patchA=boxes[a].get_bbox_patch(), patchB=boxes[b].get_bbox_patch(),
-            shrinkA=2, shrinkB=2, connectionstyle=f"arc3,rad={rad}", zorder=1,
+            # Above the boxes (zorder 3): each box's patch is then laid out, at the dpi being drawn
+            # (2× for retina), before the arrow is clipped to it.  Below, it would clip to stale boxes.
+            shrinkA=2, shrinkB=2, connectionstyle=f"arc3,rad={rad}", zorder=3.5,
         ))
-        ax.text(*pos, rule, ha="center", va="center", fontsize=12, color=COLORS["bn"],
+        ax.text(*pos, rule, ha="center", va="center", color=COLORS["bn"],
                 bbox={"fc": "white", "ec": "none", "alpha": 0.85, "pad": 1.0}, zorder=4)
 
     edge("y", "L", r"$dy$", (12.95, 2.4))
@@ -608,12 +610,11 @@ def draw_batchnorm_graph() -> Figure:
     edge("s", "xhat", r"3: $ds=\sum_i d\hat x_i\, x_{c,i}$", (10.4, 3.2))
     edge("xc", "xhat", r"3: $dx_c=s\,d\hat x$", (6.4, 1.6))
     edge("var", "s", r"4: $d\sigma^2=-\frac{1}{2}s^3\, ds$", (8.45, 4.95))
-    edge("xc", "var", r"5: $dx_c$ += $\frac{2}{m}x_c\,d\sigma^2$", (6.3, 3.2))
-    edge("mu", "xc", r"6: $d\mu=-\sum_i dx_{c,i}$", (4.3, 3.35))
+    edge("xc", "var", r"5: $dx_c$ += $\frac{2}{m}x_c\,d\sigma^2$", (6.95, 3.0))
+    edge("mu", "xc", r"6: $d\mu=-\sum_i dx_{c,i}$", (4.45, 3.65))
     edge("x", "xc", r"6: $dx = dx_c$", (2.4, 1.6))
-    edge("x", "mu", r"7: $dx$ += $d\mu/m$", (0.75, 3.45))
-    ax.set_title("Batch norm as a computational graph: forward in black, backward in red "
-                 "(numbers = order of the backward pass)", fontsize=13)
+    edge("x", "mu", r"7: $dx$ += $d\mu/m$", (0.95, 3.45))
+    ax.set_title("Batch norm's graph: forward in black, backward in red (1 = computed first)")
     return fig
 
 
@@ -645,9 +646,9 @@ def plot_jacobians(J_true: ArrayLike, J_const: ArrayLike) -> Figure:
 
 def plot_bias_drift(correct: BiasDrift, constant: BiasDrift) -> Figure:
     """Loss and ‖b‖ over training, with the true and the constant-statistics gradient."""
-    from bncourse.course.plots import COLORS, new_figure
+    from bncourse.course.plots import COLORS, MAX_WIDTH_IN, new_figure
 
-    fig, axes = new_figure(ncols=2, width=12.0, height=4.2)
+    fig, axes = new_figure(ncols=2, width=MAX_WIDTH_IN, height=4.8)
     steps = np.arange(1, len(correct.loss) + 1)
     for run, label, color in ((correct, "true gradient", COLORS["bn"]),
                               (constant, r"$\mu,\sigma^2$ treated as constants", COLORS["no_bn"])):
@@ -655,16 +656,16 @@ def plot_bias_drift(correct: BiasDrift, constant: BiasDrift) -> Figure:
         axes[1].plot(steps, run.bias_norm, label=label, color=color)
     axes[0].set(title="training loss", xlabel="gradient step", ylabel=r"loss $\frac{1}{2}\,\mathrm{mean}\,\|y-t\|^2$")
     axes[1].set(title=r"size of the bias $b$ before BN", xlabel="gradient step", ylabel=r"$\|b\|_2$")
-    axes[0].legend()
-    axes[1].legend()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2)  # one legend, off both panels' data
     return fig
 
 
 def plot_finite_differences(hs: Sequence[float], errors: dict[str, dict[str, F64]]) -> Figure:
     """Relative error of finite-difference gradients vs h (log-log), one line per method and dtype."""
-    from bncourse.course.plots import COLORS, new_figure
+    from bncourse.course.plots import COLORS, MAX_WIDTH_IN, new_figure
 
-    fig, ax = new_figure(width=8.5, height=4.6)
+    fig, ax = new_figure(width=MAX_WIDTH_IN, height=5.0)
     colors = {"float64": COLORS["bn"], "float32": COLORS["gn"]}
     for dtype, errs in errors.items():
         ax.loglog(hs, errs["centered"], "o-", color=colors.get(dtype), label=f"centered, {dtype}")
@@ -672,7 +673,7 @@ def plot_finite_differences(hs: Sequence[float], errors: dict[str, dict[str, F64
     ax.axvline(1e-5, color="0.5", lw=1, ls=":")
     ax.set(title="Finite-difference gradient of batch norm vs the exact dx",
            xlabel="step h", ylabel=r"relative error $\|g_{num}-dx\| / \|dx\|$")
-    ax.legend(ncols=2)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
 
 
@@ -684,9 +685,9 @@ def plot_batch_spread(
     value_batch_sizes: Sequence[int],
 ) -> Figure:
     """Left: spread of μ_B vs m against σ/√m; right: x̂ of one example across batches."""
-    from bncourse.course.plots import COLORS, new_figure
+    from bncourse.course.plots import COLORS, MAX_WIDTH_IN, legend_below, new_figure
 
-    fig, axes = new_figure(ncols=2, width=13.0, height=4.8)
+    fig, axes = new_figure(ncols=2, width=MAX_WIDTH_IN, height=5.8)
     ms = np.asarray(batch_sizes, dtype=float)
     ax = axes[0]
     ax.loglog(ms, spread["mean_spread"], "o", color=COLORS["bn"], label=r"measured std of $\mu_B$")
@@ -708,7 +709,7 @@ def plot_batch_spread(
     for p, v in zip(positions, value_spreads, strict=True):
         if np.ptp(v) == 0:
             ax.plot([p], [v[0]], "o", color=COLORS["bn"], ms=6)
-            ax.annotate(r"$\hat x = 0$ always", (p, v[0]), xytext=(6, -14), textcoords="offset points", fontsize=8)
+            ax.annotate(r"$\hat x = 0$ always", (p, v[0]), xytext=(8, -26), textcoords="offset points")
     bound = np.sqrt(np.asarray(value_batch_sizes, dtype=float) - 1.0)
     ax.hlines(np.concatenate([bound, -bound]), np.concatenate([positions, positions]) - 0.4,
               np.concatenate([positions, positions]) + 0.4, colors="0.4", lw=1.2,
@@ -720,16 +721,16 @@ def plot_batch_spread(
     ax.set_xticks(positions, [str(m) for m in value_batch_sizes])
     ax.set(title=r"$\hat x$ of one fixed example in random batches",
            xlabel="batch size m", ylabel=r"normalized value $\hat x$")
-    ax.legend(loc="lower right", fontsize=8)
+    legend_below(ax)
     return fig
 
 
 def plot_learning_regimes(results: Sequence[RegimeResult]) -> Figure:
     """Training loss per epoch and per update for full-batch, mini-batch and online learning."""
-    from bncourse.course.plots import COLORS, new_figure
+    from bncourse.course.plots import COLORS, MAX_WIDTH_IN, new_figure
 
     palette = [COLORS["no_bn"], COLORS["bn"], COLORS["gn"], COLORS["ln"]]
-    fig, axes = new_figure(ncols=2, width=12.5, height=4.5)
+    fig, axes = new_figure(ncols=2, width=MAX_WIDTH_IN, height=5.0)
     for r, color in zip(results, palette, strict=False):
         epochs = np.arange(len(r.train_loss))
         label = f"{r.name} (m={r.batch_size}, lr={r.lr:g})"
@@ -738,5 +739,6 @@ def plot_learning_regimes(results: Sequence[RegimeResult]) -> Figure:
     axes[0].set(title="progress per pass over the data", xlabel="epoch", ylabel="training loss (cross-entropy)")
     axes[1].set(title="progress per parameter update", xlabel="number of parameter updates (log scale)",
                 ylabel="training loss (log scale)")
-    axes[0].legend()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
     return fig

@@ -27,7 +27,7 @@ from bncourse import oracle
 from bncourse.conventions import EPS
 from bncourse.course.data import DigitsSplit, load_digits_split
 from bncourse.course.models import make_mlp
-from bncourse.course.plots import COLORS, new_figure
+from bncourse.course.plots import COLORS, MAX_WIDTH_IN, legend_below, new_figure
 from bncourse.course.training import History, as_tensor, train
 from bncourse.course.widgets import figure_with_sliders
 from bncourse.errors import ParameterError
@@ -271,7 +271,7 @@ def train_recording_gamma_beta(steps: int = 1500, lr: float = 0.5, eval_every: i
 
 def plot_gamma_beta(hist: History, n_layers: int = 3) -> Figure:
     """γ and β of every BN layer over training: median and 10–90 % band per layer."""
-    fig, axes = new_figure(ncols=2, width=12.0, height=4.2)
+    fig, axes = new_figure(ncols=2, width=MAX_WIDTH_IN, height=5.0)
     colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
     for name, ax in zip(("gamma", "beta"), axes, strict=True):
         for layer in range(n_layers):
@@ -280,10 +280,11 @@ def plot_gamma_beta(hist: History, n_layers: int = 3) -> Figure:
             ax.plot(hist.steps, med, color=colors[layer], label=f"BN layer {layer + 1} (median)")
             ax.fill_between(hist.steps, lo, hi, color=colors[layer], alpha=0.2)
         sym = "γ" if name == "gamma" else "β"
-        ax.set_title(f"{sym} per unit over training (band: 10–90 % of units)")
+        ax.set_title(f"{sym} per unit (band: 10–90 % of units)")
         ax.set_xlabel("SGD step")
         ax.set_ylabel(sym)
-        ax.legend(loc="best")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))  # same entries for both panels
     return fig
 
 
@@ -303,17 +304,17 @@ def _draw_scale_shift(ax: Any, y: FloatArray, gamma: float, beta: float, bins: i
     ax.set_xlim(-HIST_RANGE, HIST_RANGE)
     ax.set_xlabel("pre-activation y")
     outside = float(np.mean(np.abs(y) > HIST_RANGE))
-    title = f"γ = {gamma:.2f}, β = {beta:.2f}: {100 * saturated_fraction(y):.0f} % saturated"
+    title = f"γ = {gamma:.2f}, β = {beta:.2f}\n{100 * saturated_fraction(y):.0f} % saturated"
     if outside > 0:
-        title += f"\n{100 * outside:.0f} % of values beyond ±{HIST_RANGE:g} (off the axis)"
-    ax.set_title(title, fontsize=10)
+        title += f"\n{100 * outside:.0f} % of values beyond ±{HIST_RANGE:g}"
+    ax.set_title(title)
     return ax2
 
 
 def _legend_below(fig: Figure, ax: Any, ax2: Any) -> None:
     lines, labels = ax.get_legend_handles_labels()
     lines2, labels2 = ax2.get_legend_handles_labels()
-    fig.legend(lines + lines2, labels + labels2, loc="outside lower center", ncol=2, fontsize=9)
+    fig.legend(lines + lines2, labels + labels2, loc="outside lower center", ncol=2)
 
 
 def gamma_beta_widget(z: FloatArray, bins: int = 60) -> Any:
@@ -347,7 +348,7 @@ def plot_saturation_examples(z: FloatArray, settings: Sequence[tuple[float, floa
     """Static version of the widget: one panel per ``(γ, β)`` in ``settings``."""
     z = np.asarray(z, dtype=np.float64).ravel()
     x_hat = (z - z.mean()) / np.sqrt(z.var() + EPS)
-    fig, axes = new_figure(ncols=len(settings), width=4.2 * len(settings), height=3.9)
+    fig, axes = new_figure(ncols=len(settings), width=4.4 * len(settings), height=5.2)
     axes = np.atleast_1d(axes)
     for k, (ax, (gamma, beta)) in enumerate(zip(axes, settings, strict=True)):
         ax2 = _draw_scale_shift(ax, gamma * x_hat + beta, gamma, beta, 60)
@@ -407,11 +408,11 @@ def plot_variant_accuracy(result: VariantResult, ax: Any, title: str) -> None:
         ax.bar(i, np.mean(accs), color=_variant_color(names, name), alpha=0.6)
         ax.plot([i] * len(accs), accs, "ko", ms=4, label="one seed" if i == 0 else None)
     ax.axhline(0.5, ls=":", color="k", label="chance")
-    ax.set_xticks(range(len(names)), [n.replace(", ", ",\n", 1) for n in names], fontsize=8)
+    ax.set_xticks(range(len(names)), [n.replace(", ", ",\n", 1) for n in names])
     ax.set_ylim(0, 1.05)
     ax.set_title(title)
     ax.set_ylabel("test accuracy")
-    ax.legend(loc="lower right", fontsize=8)
+    legend_below(ax, ncols=2, gap=1.0)  # under the two-line tick labels, off the bars
 
 
 _BN_PALETTE = (COLORS["bn"], COLORS["accent"], COLORS["gn"], COLORS["ln"], COLORS["in"], COLORS["student"])
@@ -427,7 +428,7 @@ def _variant_color(names: list[str], name: str) -> str:
 
 def plot_circles(data: DigitsSplit, result: VariantResult) -> Figure:
     """Left: the concentric circles (test set); right: test accuracy per variant and seed."""
-    fig, (ax1, ax2) = new_figure(ncols=2, width=13.0, height=4.4, gridspec_kw={"width_ratios": [1, 2]})
+    fig, (ax1, ax2) = new_figure(ncols=2, width=MAX_WIDTH_IN, height=5.4, gridspec_kw={"width_ratios": [1, 2]})
     for label, color in ((0, COLORS["no_bn"]), (1, COLORS["bn"])):
         pts = data.x_test[data.y_test == label]
         ax1.scatter(pts[:, 0], pts[:, 1], s=8, color=color, label=f"class {label}")
@@ -436,14 +437,14 @@ def plot_circles(data: DigitsSplit, result: VariantResult) -> Figure:
     ax1.set_xlabel("x₁")
     ax1.set_ylabel("x₂")
     ax1.set_aspect("equal")
-    ax1.legend(loc="upper right", fontsize=8)
+    legend_below(ax1, ncols=3, columnspacing=0.8, handletextpad=0.2)
     plot_variant_accuracy(result, ax2, "Test accuracy (bars: mean over seeds)")
     return fig
 
 
 def plot_stripes(result: VariantResult, stripes: int = 4) -> Figure:
     """Left: P(class 1 | x) of each variant's first-seed model over the stripes; right: accuracy per seed."""
-    fig, (ax1, ax2) = new_figure(ncols=2, width=13.0, height=4.4)
+    fig, (ax1, ax2) = new_figure(ncols=2, width=MAX_WIDTH_IN, height=5.6)
     grid = np.linspace(-1, 1, 801).reshape(-1, 1)
     target = np.floor((grid[:, 0] + 1.0) * stripes / 2.0) % 2
     ax1.fill_between(grid[:, 0], 0, target, color="0.85", step="mid", label="class 1 (the truth)")
@@ -455,7 +456,7 @@ def plot_stripes(result: VariantResult, stripes: int = 4) -> Figure:
     ax1.set_xlabel("input x")
     ax1.set_ylabel("P(class 1 | x)")
     ax1.set_ylim(-0.02, 1.02)
-    ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8)
+    legend_below(ax1, ncols=2)
     plot_variant_accuracy(result, ax2, "Test accuracy (bars: mean over seeds)")
     return fig
 

@@ -45,7 +45,7 @@ from bncourse.conventions import BN_MOMENTUM
 from bncourse.course.data import load_digits_split
 from bncourse.course.diagnostics import batchnorm_buffers
 from bncourse.course.models import make_mlp
-from bncourse.course.plots import COLORS, new_figure
+from bncourse.course.plots import COLORS, MAX_WIDTH_IN, new_figure
 from bncourse.course.training import accuracy, as_tensor, train
 from bncourse.errors import ParameterError, ShapeError
 from bncourse.validation import FloatArray, check_momentum
@@ -538,7 +538,7 @@ def plot_momentum_rules(
         change_at: step at which the true statistic jumps from 1 to 2.
         noise: std of the batch statistic around the true value.
     """
-    fig, (ax_w, ax_t) = new_figure(ncols=2, width=13.0, height=4.6)
+    fig, (ax_w, ax_t) = new_figure(ncols=2, width=MAX_WIDTH_IN, height=6.2)
     palette = [COLORS["student"], COLORS["bn"], COLORS["gn"], COLORS["ln"], COLORS["in"]]
     rng = np.random.default_rng(seed)
     truth = np.where(np.arange(1, n_steps + 1) <= change_at, 1.0, 2.0)
@@ -555,17 +555,21 @@ def plot_momentum_rules(
     ax_w.set_title("Weight of the batch from k steps ago")
     ax_w.set_xlabel("k (steps ago)")
     ax_w.set_ylabel("weight in the running estimate")
-    ax_w.legend(loc="upper right")
-    ax_t.set_title("Running estimate of a noisy statistic (starts at 0)")
+    ax_t.set_title("Running estimate (starts at 0)")
     ax_t.set_xlabel("training step")
-    ax_t.set_ylabel("value")
-    ax_t.legend(loc="lower right", fontsize=9)
+    ax_t.set_ylabel("noisy statistic")
+    # One legend under both panels (a rule has the same colour in each): the rules with their
+    # half-lives in the first column, the simulated statistic in the second.
+    rules_h, rules_l = ax_w.get_legend_handles_labels()
+    stat_h, stat_l = ax_t.get_legend_handles_labels()
+    fig.legend(rules_h + stat_h[:2], rules_l + stat_l[:2], loc="outside lower center",
+               ncols=2 if len(rules_l) >= 2 else 1)
     return fig
 
 
 def plot_estimates(result: EstimatesResult) -> Figure:
     """Three panels over training: test accuracy per estimate, and its mean/variance distance."""
-    fig, axes = new_figure(ncols=3, width=15.0, height=4.8)
+    fig, axes = new_figure(ncols=3, width=MAX_WIDTH_IN, height=5.6)
     epochs = result.steps / result.steps_per_epoch
     for key, label in ESTIMATES.items():
         c = ESTIMATE_COLORS[key]
@@ -573,17 +577,19 @@ def plot_estimates(result: EstimatesResult) -> Figure:
         if key != "population":
             axes[1].semilogy(epochs, result.d_mean[key], color=c, label=label)
             axes[2].semilogy(epochs, result.d_var[key], color=c, label=label)
-    axes[0].set_title("Test accuracy with each estimate")
+    axes[0].set_title("(a) test accuracy")
     axes[0].set_ylabel("test accuracy (%)")
     lo = min(float(np.min(100 * v[len(v) // 5 :])) for v in result.accuracy.values())
     axes[0].set_ylim(max(0.0, lo - 2.0), 100.0)
-    axes[1].set_title(f"Mean: distance to population (BN layer {result.layer + 1})")
+    axes[1].set_title("(b) mean: distance")
     axes[1].set_ylabel(r"$d_\mu$ (population std units)")
-    axes[2].set_title(f"Variance: distance to population (BN layer {result.layer + 1})")
+    axes[2].set_title("(c) variance: distance")
     axes[2].set_ylabel(r"$d_{\sigma^2}$ (RMS log ratio)")
     for ax in axes:
         ax.set_xlabel("epochs of training")
-    axes[0].legend(loc="lower right", fontsize=9)
+    fig.suptitle(f"Each estimate of BN layer {result.layer + 1}'s statistics against the population's")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2)
     return fig
 
 
@@ -592,7 +598,7 @@ def plot_companions(probs: NDArray[np.float64], labels: Sequence[str], true_clas
 
     Shapes: probs ``(len(labels), classes)``.
     """
-    fig, ax = new_figure(width=11.0, height=4.4)
+    fig, ax = new_figure(width=MAX_WIDTH_IN, height=4.8)
     n, c = probs.shape
     width = 0.8 / n
     for i, label in enumerate(labels):
@@ -601,7 +607,7 @@ def plot_companions(probs: NDArray[np.float64], labels: Sequence[str], true_clas
     ax.set_xlabel(f"class (true class: {true_class})")
     ax.set_ylabel("predicted probability")
     ax.set_title(title)
-    ax.legend(fontsize=9)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))  # beside the bars, not on them
     return fig
 
 

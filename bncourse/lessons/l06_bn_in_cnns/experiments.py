@@ -37,7 +37,7 @@ from torch import nn
 from bncourse.conventions import SGD_MOMENTUM
 from bncourse.course.diagnostics import batchnorm_buffers, weight_gradient_norms
 from bncourse.course.models import activation_layer, make_cnn
-from bncourse.course.plots import COLORS, new_figure
+from bncourse.course.plots import COLORS, MAX_WIDTH_IN, legend_below, new_figure
 from bncourse.course.training import History, accuracy, steps_to_reach, train
 from bncourse.errors import ParameterError, ShapeError
 from bncourse.validation import FloatArray
@@ -113,12 +113,12 @@ def plot_shared_statistics(
     """
     if not (0 <= channel < c and 0 <= position[0] < h and 0 <= position[1] < w):
         raise ParameterError(f"channel {channel} / position {position} outside C={c}, H={h}, W={w}")
-    fig, axes = new_figure(ncols=2, width=12.0, height=4.2)
+    fig, axes = new_figure(ncols=2, width=MAX_WIDTH_IN, height=4.8)
     gap = 1.0
     panels = (
-        (f"spatial BN: one μ per channel over (N, H, W)\n{n}·{h}·{w} = {n * h * w} values share it",
+        (f"spatial BN: one μ per channel\n{n}·{h}·{w} = {n * h * w} values share it",
          lambda ci, hi, wi: ci == channel),
-        (f"1-D BN on flattened (N, C·H·W): one μ per (c, h, w)\nonly N = {n} values share it",
+        (f"1-D BN on (N, C·H·W): one μ per (c, h, w)\nonly N = {n} values share it",
          lambda ci, hi, wi: ci == channel and (hi, wi) == position),
     )
     for ax, (title, shared) in zip(axes, panels, strict=True):
@@ -135,7 +135,7 @@ def plot_shared_statistics(
         ax.set_ylim(-0.5, n * (h + gap))
         ax.set_xticks([ci * (w + gap) + w / 2 for ci in range(c)], [f"c={ci}" for ci in range(c)])
         ax.set_yticks([(n - 1 - ni) * (h + gap) + h / 2 for ni in range(n)], [f"n={ni}" for ni in range(n)])
-        ax.set_xlabel("channel (each block: an H×W feature map)")
+        ax.set_xlabel("channel (a block: one H×W map)")
         ax.set_ylabel("example in the batch")
         ax.set_title(title)
         ax.set_aspect("equal")
@@ -532,7 +532,7 @@ def plot_learning_curves(seed_runs: Mapping[str, SeedRuns], panels: Sequence[tup
                          colors: Mapping[str, str] | None = None) -> Figure:
     """One panel per ``(title, labels)``: test accuracy vs training step for those
     configurations — the mean over seeds as a line, the range (min–max) as a band."""
-    fig, axes = new_figure(ncols=len(panels), width=min(4.8 * len(panels), 15.0), height=4.2, sharey=True)
+    fig, axes = new_figure(ncols=len(panels), width=MAX_WIDTH_IN, height=6.0, sharey=True)
     axes = np.atleast_1d(axes)
     n_seeds = 0
     for ax, (title, labels) in zip(axes, panels, strict=True):
@@ -547,15 +547,16 @@ def plot_learning_curves(seed_runs: Mapping[str, SeedRuns], panels: Sequence[tup
         ax.set_title(title)
         ax.set_xlabel("training step")
         ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=9, loc="lower right")
-    axes[0].set_ylabel(f"test accuracy (mean, band = min–max of {n_seeds} seeds)")
+        legend_below(ax, ncols=2)
+    axes[0].set_ylabel(f"test accuracy, {n_seeds} seeds")
+    fig.suptitle("Line: mean over the seeds; band: their min–max")
     return fig
 
 
 def plot_gradient_bars(results: Mapping[str, RunResult], labels: Sequence[str],
                        colors: Mapping[str, str] | None = None) -> Figure:
     """Per-layer gradient norms (log scale) at initialization and at the end of training."""
-    fig, axes = new_figure(ncols=2, width=13.0, height=4.8, sharey=True)
+    fig, axes = new_figure(ncols=2, width=MAX_WIDTH_IN, height=5.4, sharey=True)
     k = len(labels)
     for ax, (title, when) in zip(axes, (("at initialization (step 0)", "init"), ("after training (last step)", "end")),
                                  strict=True):
@@ -564,12 +565,13 @@ def plot_gradient_bars(results: Mapping[str, RunResult], labels: Sequence[str],
             pos = np.arange(1, len(g) + 1) + (j - (k - 1) / 2) * 0.8 / k
             ax.bar(pos, np.maximum(g, 1e-12), width=0.8 / k, label=label, color=(colors or {}).get(label))
         ax.set_yscale("log")
-        ax.set_title(f"Gradient norm per conv layer, {title}")
+        ax.set_title(title)
         ax.set_xlabel("conv layer (1 = next to the input)")
         ax.set_xticks(np.arange(1, len(g) + 1))
     axes[0].set_ylabel("‖∂L/∂W‖ (log)")
+    fig.suptitle("Gradient norm per conv layer")
     handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncol=len(labels), fontsize=10)
+    fig.legend(handles, names, loc="outside lower center", ncol=min(len(labels), 4))
     return fig
 
 
@@ -602,7 +604,7 @@ def bn_channel_activations(model: nn.Module, x: Any, which: int = 0) -> tuple[Fl
 
 def plot_channel_histograms(before: FloatArray, after: FloatArray, channels: Sequence[int]) -> Figure:
     """Histograms of a few channels' values (over N, H, W) before and after BN."""
-    fig, axes = new_figure(ncols=2, width=12.0, height=4.2)
+    fig, axes = new_figure(ncols=2, width=MAX_WIDTH_IN, height=5.6)
     cmap = plt.get_cmap("tab10")
     for ax, arr, title in ((axes[0], before, "before BN (conv output)"), (axes[1], after, "after BN (γ x̂ + β)")):
         lo, hi = np.percentile(arr[:, list(channels)], [0.5, 99.5])
@@ -610,11 +612,12 @@ def plot_channel_histograms(before: FloatArray, after: FloatArray, channels: Seq
         for j, c in enumerate(channels):
             v = arr[:, c].ravel()
             ax.hist(v, bins=bins, histtype="step", lw=2, color=cmap(j),
-                    label=f"channel {c}: mean {v.mean():+.2f}, std {v.std():.2f}")
-        ax.set_title(f"Per-channel distribution, {title}")
+                    label=f"ch {c}: μ {v.mean():+.2f}, σ {v.std():.2f}")
+        ax.set_title(title)
         ax.set_xlabel("activation value")
-        ax.set_ylabel("count (over N·H·W values)")
-        ax.legend(fontsize=9)
+        ax.set_ylabel("count")
+        legend_below(ax, ncols=2, columnspacing=1.0)
+    fig.suptitle("Each channel's values over N·H·W")
     return fig
 
 

@@ -139,9 +139,10 @@ def plot_norm_cube(shape: tuple[int, int, int] = (4, 6, 4), groups: int = 3) -> 
             out.append([p(C, s0, n0), p(C, s0, n1), p(C, s1, n1), p(C, s1, n0)])
         return out
 
-    fig, axes = plt.subplots(1, 4, figsize=(13.0, 3.3), layout="constrained")
+    # 2 × 2 panels: at slide font sizes four in a row leave each title ~300 px.
+    fig, axes = plt.subplots(2, 2, figsize=(plots.MAX_WIDTH_IN, 7.0), layout="constrained")
     shaded = plots.COLORS["gn"]
-    for ax, kind in zip(axes, NORM_AXES, strict=True):
+    for ax, kind in zip(axes.flat, NORM_AXES, strict=True):
         for face in faces(((0, N), (0, C), (0, S))):
             ax.add_patch(Polygon(face, closed=True, facecolor="#eeeeee", edgecolor="#333333", lw=1.0))
         for face in faces(_shaded_box(kind, shape, groups)):
@@ -154,17 +155,17 @@ def plot_norm_cube(shape: tuple[int, int, int] = (4, 6, 4), groups: int = 3) -> 
         for n in range(1, N):
             ax.plot(*zip(p(0, S, n), p(C, S, n), p(C, 0, n), strict=True), **grid)
         ax.annotate("", xy=p(C, -0.7, 0), xytext=p(0, -0.7, 0), arrowprops=dict(arrowstyle="->"))
-        ax.text(*p(C / 2, -1.4, 0), "C (channels)", ha="center", va="center", fontsize=10)
+        ax.text(*p(C / 2, -1.4, 0), "C (channels)", ha="center", va="center")
         ax.annotate("", xy=p(-0.6, S, 0), xytext=p(-0.6, 0, 0), arrowprops=dict(arrowstyle="->"))
-        ax.text(*p(-1.1, S / 2, 0), "H, W", ha="center", va="center", rotation=90, fontsize=10)
+        ax.text(*p(-1.1, S / 2, 0), "H, W", ha="center", va="center", rotation=90)
         ax.annotate("", xy=p(C + 0.4, -0.3, N), xytext=p(C + 0.4, -0.3, 0), arrowprops=dict(arrowstyle="->"))
-        ax.text(*p(C + 0.9, -0.3, N / 2), "N (batch)", ha="left", va="center", fontsize=10)
+        ax.text(*p(C + 0.9, -0.3, N / 2), "N (batch)", ha="left", va="center")
         ax.set_xlim(-1.6, C + N * ddx + 2.8)
         ax.set_ylim(-1.9, S + N * ddy + 0.4)
         ax.set_aspect("equal")
         ax.axis("off")
-        ax.set_title(f"{kind}\n{NORM_AXES[kind]}", fontsize=11)
-    fig.suptitle("Which values share one mean and variance (shaded), for x of shape (N, C, H, W)")
+        ax.set_title(f"{kind}\n{NORM_AXES[kind]}")
+    fig.suptitle("Shaded: the values that share one mean and variance, x of shape (N, C, H, W)")
     return fig
 
 
@@ -333,7 +334,7 @@ def small_batch_experiment(
 
 def plot_small_batch(result: SmallBatchResult) -> Figure:
     """Test accuracy of BN and GN per batch size, eval mode vs training mode; one dot per seed."""
-    fig, axes = plots.new_figure(len(result.batch_sizes), width=5.5 * len(result.batch_sizes), height=4.0)
+    fig, axes = plots.new_figure(len(result.batch_sizes), width=plots.MAX_WIDTH_IN, height=5.0)
     axes = np.atleast_1d(axes)
     names = {"bn": "BatchNorm", "gn": "GroupNorm", "ln": "LayerNorm"}
     every = [a for t in (result.eval_acc, result.batch_acc) for per_b in t.values() for v in per_b.values() for a in v]
@@ -350,12 +351,13 @@ def plot_small_batch(result: SmallBatchResult) -> Figure:
                 ax.plot([xpos - 0.3, xpos + 0.3], [vals.mean()] * 2, color=color, lw=2.5)
         ticks = [i * 2.5 + j for i in range(len(result.eval_acc)) for j in (0, 1)]
         ax.set_xticks(ticks, [f"{n.upper()}\n{m}" for n in result.eval_acc for m in ("eval", "train")])
-        ax.set_xlabel("normalization and mode at test time")
+        ax.set_xlabel("mode at test time")
         ax.set_ylabel("test accuracy")
-        ax.set_title(f"batch {bs}, {result.epochs} epochs ({len(result.seeds)} seeds; bar = mean)")
+        ax.set_title(f"batch size {bs}")
         ax.set_ylim(low - 0.05, high + 0.05)  # one scale for every panel
+    fig.suptitle(f"{result.epochs} epochs; one dot per seed ({len(result.seeds)}), bar = mean")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=8, loc="outside right center")
+    fig.legend(handles, labels, loc="outside right center")
     return fig
 
 
@@ -753,7 +755,7 @@ def plot_power_iteration(traces: dict[str, FloatArray], exact: dict[str, float])
     ax.set_xlabel("power iterations")
     ax.set_ylabel("estimate of σ_max(W)")
     ax.set_title("Power iteration converges to the largest singular value")
-    ax.legend(fontsize=9)
+    ax.legend()
     return fig
 
 

@@ -27,7 +27,7 @@ from torch import nn
 
 from bncourse.conventions import BN_MOMENTUM, EPS
 from bncourse.course.data import DigitsSplit
-from bncourse.course.plots import COLORS, new_figure
+from bncourse.course.plots import COLORS, MAX_WIDTH_IN, legend_below, new_figure
 from bncourse.course.tables import format_table
 from bncourse.course.widgets import figure_with_sliders
 from bncourse.validation import FloatArray
@@ -336,7 +336,7 @@ def train_torch(data: DigitsSplit, *, seeds: Sequence[int] = (0, 1, 2), steps: i
 def _legend_below(fig: Figure, ax: Any) -> None:
     """One legend for the whole figure, below the panels (it covers no data)."""
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), fontsize=9)
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4))
 
 
 def _band(ax: Any, x: Sequence[float], runs: Any, label: str, color: str,
@@ -350,19 +350,19 @@ def _band(ax: Any, x: Sequence[float], runs: Any, label: str, color: str,
 
 def plot_training(ours: TrainingCurves, theirs: TrainingCurves) -> Figure:
     """Training loss and test accuracy of the NumPy network and its torch twin (mean, min–max band)."""
-    fig, axes = new_figure(ncols=2, width=12.0, height=4.2)
+    fig, axes = new_figure(ncols=2, width=MAX_WIDTH_IN, height=5.2)
     n = len(ours.loss)
     for curves, label, color, style in ((ours, "your NumPy layers", COLORS["student"], "-"),
                                         (theirs, "torch modules", COLORS["reference"], "--")):
         _band(axes[0], curves.steps[1:], [r[1:] for r in curves.loss], label, color, style)
         _band(axes[1], curves.steps, [[100 * a for a in r] for r in curves.test_acc], label, color, style)
-    axes[0].set(title=f"Training loss (mean of {n} seeds, band = min–max)", xlabel="SGD step",
+    axes[0].set(title="Training loss", xlabel="SGD step",
                 ylabel="cross-entropy", yscale="log")
     axes[1].axhline(95, color=COLORS["accent"], lw=1, ls=":", label="95 %")
-    axes[1].set(title="Test accuracy (eval mode, running statistics)", xlabel="SGD step",
+    axes[1].set(title="Test accuracy (eval mode)", xlabel="SGD step",
                 ylabel="test accuracy (%)", ylim=(80, 100))
-    for ax in axes:
-        ax.legend(loc="best")
+    fig.suptitle(f"Mean of {n} seeds, band: min–max")
+    _legend_below(fig, axes[1])
     return fig
 
 
@@ -468,7 +468,7 @@ def plot_histograms(diag: Diagnostics, step: int, kind: str = "activations",
     data = diag.activations if kind == "activations" else diag.gradients
     n_layers = len(next(iter(data.values()))[step])
     layers = list(layers or range(1, n_layers + 1))
-    fig, axes = new_figure(ncols=len(layers), width=5.2 * len(layers), height=4.0)
+    fig, axes = new_figure(ncols=len(layers), width=5.2 * len(layers), height=4.8)
     axes = np.atleast_1d(axes)
     for ax, layer in zip(axes, layers, strict=True):
         for name in names:
@@ -480,11 +480,11 @@ def plot_histograms(diag: Diagnostics, step: int, kind: str = "activations",
                 hist, edges = np.histogram(values / s, bins=50, range=(-5, 5), density=True)
             ax.plot(0.5 * (edges[1:] + edges[:-1]), hist, color=_DIAG_COLORS.get(name), label=name)
         if kind == "activations":
-            ax.set(title=f"tanh outputs, hidden layer {layer} (step {step})", xlabel="h = tanh(z)",
-                   ylabel="density", yscale="log")
+            ax.set(title=f"hidden layer {layer}", xlabel="h = tanh(z)", ylabel="density", yscale="log")
         else:
-            ax.set(title=f"∂L/∂W of Linear {layer}, in units of its std (step {step})",
-                   xlabel="gradient / its std", ylabel="density", yscale="log")
+            ax.set(title=f"Linear {layer}", xlabel="gradient / its std", ylabel="density", yscale="log")
+    fig.suptitle(f"tanh outputs at step {step}" if kind == "activations"
+                 else f"∂L/∂W in units of its std, step {step}")
     _legend_below(fig, axes[0])
     return fig
 
@@ -493,7 +493,7 @@ def plot_update_ratios(diag: Diagnostics, names: Sequence[str] | None = None) ->
     """log10(update std / weight std) per Linear layer over training, mean and min–max over seeds."""
     names = list(names or diag.ratios)
     n_layers = next(iter(diag.ratios.values())).shape[2]
-    fig, axes = new_figure(ncols=n_layers, width=5.0 * n_layers, height=4.0, sharey=True)
+    fig, axes = new_figure(ncols=n_layers, width=5.0 * n_layers, height=4.6, sharey=True)
     for layer, ax in enumerate(axes):
         for name in names:
             _band(ax, diag.ratio_steps, diag.ratios[name][:, :, layer], name, _DIAG_COLORS.get(name, "k"))
@@ -510,7 +510,7 @@ def diagnostics_widget(diag: Diagnostics) -> Any:
 
     def draw(layer: int, record: int) -> Figure:
         step = diag.record_steps[record]
-        fig, axes = new_figure(ncols=2, width=14.0, height=4.2)
+        fig, axes = new_figure(ncols=2, width=MAX_WIDTH_IN, height=4.2)
         for name in diag.activations:
             a = diag.activations[name][step][layer - 1]
             hist, edges = np.histogram(a, bins=50, range=(-1, 1), density=True)
@@ -526,7 +526,7 @@ def diagnostics_widget(diag: Diagnostics) -> Any:
         axes[1].set(title=f"∂L/∂W of Linear {layer}, step {step}", xlabel="gradient", ylabel="density × std",
                     xscale="symlog", yscale="log")
         for ax in axes:
-            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         return fig
 
     layer = widgets.Dropdown(options=[1, 2], value=1, description="layer")
@@ -657,7 +657,7 @@ def bessel_experiment(data: DigitsSplit, *, batch_sizes: Sequence[int] = (2, 4, 
 
 def plot_bessel(batch_sizes: Sequence[int], result: Mapping[str, FloatArray]) -> Figure:
     """Test accuracy vs batch size with the unbiased and the biased running variance (mean, min–max)."""
-    fig, ax = new_figure(width=7.5, height=4.2)
+    fig, ax = new_figure(width=MAX_WIDTH_IN, height=5.8)
     for key, label, color in (("unbiased", "eval, running_var as torch stores it (unbiased)", COLORS["bn"]),
                               ("biased", "eval, running_var × (m−1)/m (biased, as in training)", COLORS["gn"]),
                               ("train_mode", "train mode on test batches of m", COLORS["no_bn"])):
@@ -665,9 +665,9 @@ def plot_bessel(batch_sizes: Sequence[int], result: Mapping[str, FloatArray]) ->
         mean = acc.mean(axis=1)
         ax.errorbar(batch_sizes, mean, yerr=[mean - acc.min(axis=1), acc.max(axis=1) - mean], marker="o",
                     capsize=4, color=color, label=label)
-    ax.set(xscale="log", title="Bessel's m/(m−1): test accuracy vs batch size (3 seeds, min–max)",
+    ax.set(xscale="log", title="Bessel's m/(m−1): test accuracy (3 seeds, min–max)",
            xlabel="training batch size m", ylabel="test accuracy (%)")
     ax.minorticks_off()
     ax.set_xticks(list(batch_sizes), [str(m) for m in batch_sizes])
-    ax.legend(loc="lower right", fontsize=9)
+    legend_below(ax)
     return fig

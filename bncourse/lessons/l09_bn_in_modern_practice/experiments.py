@@ -75,9 +75,9 @@ class SeedCurves:
 
 def plot_bands(result: SeedCurves, *, title: str, xlabel: str, ylabel: str, logy: bool = False,
                ax: Any = None) -> Figure:
-    """Mean over seeds as a line, min–max over seeds as a band, per setting."""
+    """Mean over seeds as a line, min–max over seeds as a band, per setting; the legend under the axes."""
     if ax is None:
-        fig, ax = plots.new_figure()
+        fig, ax = plots.new_figure(width=10.0, height=6.0)
     else:
         fig = ax.figure
     for name, c in result.curves.items():
@@ -89,7 +89,7 @@ def plot_bands(result: SeedCurves, *, title: str, xlabel: str, ylabel: str, logy
     ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
-    ax.legend(loc="best")
+    plots.legend_below(ax)
     return fig
 
 
@@ -198,7 +198,7 @@ def weight_decay_experiment(weight_decays: Sequence[float] = (0.0, 5e-3), lr: fl
 
 def plot_weight_decay(res: WeightDecayResult) -> Figure:
     """Two panels: ‖W₁‖ and the effective learning rate η/‖W₁‖², mean and range over seeds."""
-    fig, axes = plots.new_figure(2, width=11.0)
+    fig, axes = plots.new_figure(2, width=plots.MAX_WIDTH_IN, height=5.6)
     plot_bands(SeedCurves(res.steps, res.norm), title="Weight norm of the layer before BN",
                xlabel="SGD step", ylabel="||W1|| (Frobenius)", ax=axes[0])
     plot_bands(SeedCurves(res.steps, res.eff_lr), title="Effective learning rate", xlabel="SGD step",
