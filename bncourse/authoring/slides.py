@@ -486,6 +486,8 @@ def _slide_cells(nb: Any) -> list[Any]:
 
 #: Words of prose a slide may hold before a figure, and after it, on the same slide.
 FIGURE_LEAD_WORDS, FIGURE_TAIL_WORDS = 25, 12
+#: The room a display equation takes on a slide, counted in words of prose.
+EQUATION_WORDS = 15
 
 
 def _figures_on_their_own(cells: list[Any]) -> list[Any]:
@@ -501,7 +503,9 @@ def _figures_on_their_own(cells: list[Any]) -> list[Any]:
             continue
         if kind in ("slide", "subslide"):
             words, figure = 0, False
-        n = prose_words(cell.source) if cell.cell_type == "markdown" else 0
+        n = 0  # the room the cell takes, in words: a display equation is as tall as 2 lines
+        if cell.cell_type == "markdown":
+            n = prose_words(cell.source) + EQUATION_WORDS * (cell.source.count("$$") // 2)
         image = (cell.cell_type == "code" and _has_image(cell)) or CARD_KEY in cell.metadata
         code = cell.cell_type == "code" and not image and bool(cell.get("outputs"))
         idea = image or code

@@ -155,7 +155,9 @@ _BARS = r"""async ([figFontPx]) => {
     const clone = slide.cloneNode(true);
     clone.querySelectorAll('script, style, aside.notes, pre, code, .MathJax, .MathJax_Display, ' +
       '.MathJax_Preview, .jp-OutputArea, img, details.bncourse-fold').forEach(e => e.remove());
-    const words = clone.textContent.split(/\s+/).filter(w => /[A-Za-z0-9]/.test(w)).length;
+    const texts = [], walk = document.createTreeWalker(clone, NodeFilter.SHOW_TEXT);
+    while (walk.nextNode()) texts.push(walk.currentNode.textContent);  // a heading's last word
+    const words = texts.join(' ').split(/\s+/).filter(w => /[A-Za-z0-9]/.test(w)).length;  // is not glued to the next
     let body = null;
     slide.querySelectorAll('.jp-RenderedHTMLCommon p, .jp-RenderedHTMLCommon li, .jp-RenderedHTMLCommon td')
       .forEach(el => {
@@ -375,7 +377,9 @@ def test_fixture_deck_in_chromium(chromium: Any, fixture_deck: tuple[Path, Path]
     assert n_jax == EXPECT.n_display_math + EXPECT.n_inline_math
     zoomed = tuple(k for k, (_, _, z) in sorted(result["fit"].items()) if z < 1)
     assert zoomed == EXPECT.zoomed_slides  # nothing needs shrinking
-    assert [r["words"] for r in result["bars"]][:3] == [7, 9, 3]  # title, learn, transform
+    # title slide: "99 — Slides fixture", the course name (5), the file name; then the title
+    # cell without its notes-only sentence (3 + 3 + 4 + 2); "The transform" + the fragment (2 + 6)
+    assert [r["words"] for r in result["bars"]][:3] == [9, 12, 8]
 
 
 def test_folded_code_opens_and_the_slide_refits(chromium: Any, fixture_deck: tuple[Path, Path]) -> None:
