@@ -92,6 +92,8 @@ def first_sentence(text: str, max_words: int = MAX_SENTENCE_WORDS) -> str:
             continue
         if any(text[: i + 1].endswith(a) for a in _ABBREVIATIONS):
             continue
+        if re.search(r"(?:^|[\s(\-])[A-Z]$", text[:i]):  # an initial: "Ioffe, S. and ..."
+            continue
         end = i + 1
         break
     sentence = text[:end].strip()
@@ -298,7 +300,10 @@ def chunk_visible(visible: str, max_words: int = MAX_SLIDE_WORDS) -> list[str]:
                     _kind(t) != "heading" for t, _ in current):
                 if join == "\n" and table_header and not text.lstrip().startswith(table_header[0].strip()):
                     text = "\n".join([*table_header, text])
-                parts.append([(text, "\n\n")])
+                moved = []  # a heading goes with what it heads
+                while len(current) > 1 and _kind(current[-1][0]) == "heading":
+                    moved.insert(0, (current.pop()[0], "\n\n"))
+                parts.append([*moved, (text, "\n\n" if not moved else join)])
             else:
                 current.append((text, join))
         out = ["".join((j if i else "") + t for i, (t, j) in enumerate(part)).strip() for part in parts]

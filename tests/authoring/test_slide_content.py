@@ -32,6 +32,7 @@ from bncourse.authoring.slide_content import (
         ("It is (see Sec. 2. below) fine. Next.", "It is (see Sec. 2. below) fine."),
         ("No full stop at all", "No full stop at all"),
         ("A list follows: then more. And more.", "A list follows: then more."),
+        ("Ioffe, S. and Szegedy, C. (2015). Batch normalization.", "Ioffe, S. and Szegedy, C. (2015)."),
     ],
 )
 def test_first_sentence(text: str, expected: str) -> None:
@@ -119,3 +120,9 @@ def test_table_rows_carry_their_header_to_the_next_slide() -> None:
     rows = "\n".join(f"| row {i} with several words in it | and more words here too |" for i in range(8))
     parts = chunk_visible("| a | b |\n|---|---|\n" + rows, max_words=30)
     assert len(parts) > 1 and all(p.startswith("| a | b |\n|---|---|") for p in parts)
+
+
+def test_a_heading_goes_to_the_slide_of_what_it_heads() -> None:
+    lead = "# Title\n\n" + " ".join(["word"] * 40) + "\n\n## Next part\n\n"
+    parts = chunk_visible(lead + "- " + " ".join(["item"] * 10), max_words=45)
+    assert [p.splitlines()[0] for p in parts] == ["# Title", "## Next part"]

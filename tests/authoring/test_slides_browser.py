@@ -512,3 +512,24 @@ def course_decks(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_course_deck_in_chromium(chromium: Any, course_decks: Path, notebook: Path | None) -> None:
     notebook = require_notebook(notebook)
     check_deck(chromium, course_decks / f"{notebook.stem}.html", notebook)
+
+
+def test_navigation_controls_show_only_while_the_pointer_moves(chromium: Any, fixture_deck: tuple[Path, Path]) -> None:
+    """The arrows and the slide number would cover the corner of a full slide: hidden unless
+    the mouse moves (then shown for a moment), so a projected slide never has them on text."""
+    _, deck = fixture_deck
+    context, page, log = watch_page(chromium)
+    try:
+        page.goto(deck.resolve().as_uri() + "#/2", wait_until="load")
+        _wait_fitted(page)
+        shown = ("() => ['.reveal .controls', '.reveal .slide-number'].map(s => document.querySelector(s))"
+                 ".filter(e => e).map(e => getComputedStyle(e).visibility)")
+        page.evaluate("() => document.querySelector('.reveal').classList.remove('bncourse-pointer')")
+        assert page.evaluate(shown) == ["hidden", "hidden"]
+        page.mouse.move(600, 400)
+        page.mouse.move(640, 420)
+        page.wait_for_function(f"() => ({shown})().every(v => v === 'visible')", timeout=5_000)
+        page.wait_for_function(f"() => ({shown})().every(v => v === 'hidden')", timeout=10_000)
+        log.assert_clean()
+    finally:
+        context.close()
