@@ -31,6 +31,7 @@ __all__ = [
     "MAX_ITEM_WORDS",
     "MAX_SENTENCE_WORDS",
     "MAX_SLIDE_WORDS",
+    "MAX_TABLE_SLIDE_WORDS",
     "SlideText",
     "chunk_visible",
     "exercise_card",
@@ -48,8 +49,10 @@ MAX_SENTENCE_WORDS = 30
 MAX_ITEM_WORDS = 12
 #: Words of prose above which a cell's visible part is continued on the next slide.
 MAX_SLIDE_WORDS = 45
+#: A slide whose content is a table (with its heading and a lead sentence) may hold this many.
+MAX_TABLE_SLIDE_WORDS = 70
 
-_ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "vs.", "cf.", "Eq.", "Fig.", "Sec.", "approx.", "resp.", "etc.")
+_ABBREVIATIONS = ("e.g.", "i.e.", "i.i.d.", "et al.", "vs.", "cf.", "Eq.", "Fig.", "Sec.", "approx.", "resp.", "etc.")
 _NOTES_PREFIX = re.compile(r"^\s*(?:\*\*|_)?speaker notes?\s*:?\s*(?:\*\*|_)?\s*:?\s*", re.IGNORECASE)
 _DETAILS = re.compile(r"<details\b[^>]*>(.*?)</details\s*>", re.DOTALL | re.IGNORECASE)
 _SUMMARY = re.compile(r"^\s*<summary\b[^>]*>(.*?)</summary\s*>", re.DOTALL | re.IGNORECASE)
@@ -94,6 +97,8 @@ def first_sentence(text: str, max_words: int = MAX_SENTENCE_WORDS) -> str:
             continue
         if re.search(r"(?:^|[\s(\-])[A-Z]$", text[:i]):  # an initial: "Ioffe, S. and ..."
             continue
+        if re.search(r"\(\d{4}[a-z]?\)$", text[:i]):  # a reference goes on to its title
+            continue
         end = i + 1
         break
     sentence = text[:end].strip()
@@ -132,12 +137,21 @@ def first_clause(text: str, max_words: int = MAX_ITEM_WORDS) -> str:
     return first_sentence(sentence, max_words=max_words)
 
 
-def split_details(source: str) -> tuple[str, list[str]]:
-    """``source`` without its ``<details>`` blocks, and the blocks' contents (their
-    ``<summary>`` removed), in order."""
+def _bullet(item: str) -> str:
+    """A list item on a slide: its first clause, and any display equation it holds."""
+    equations = re.findall(r"\$\$.*?\$\$", item, re.DOTALL)
+    clause = first_clause(re.sub(r"\$\$.*?\$\$", " ", item, flags=re.DOTALL))
+    return clause + "".join(f"\n\n   {eq}" for eq in equations)
+
+
+def split_details(source: str) -> tuple[str, list[tuple[str, str]]]:
+    """``source`` without its ``<details>`` blocks, and each block as ``(summary, content)``
+    in order (the ``<summary>`` text, tags stripped, or ``"Answers"`` when it has none)."""
     answers = []
     for m in _DETAILS.finditer(source):
-        answers.append(_SUMMARY.sub("", m.group(1), count=1).strip())
+        summary = _SUMMARY.search(m.group(1))
+        title = re.sub(r"<[^>]+>", "", summary.group(1)).strip() if summary else ""
+        answers.append((title or "Answers", _SUMMARY.sub("", m.group(1), count=1).strip()))
     return _DETAILS.sub("", source).strip(), answers
 
 
@@ -212,7 +226,7 @@ def split_markdown(source: str, override: str | None = None) -> SlideText:
         elif kind in ("math", "table", "html", "code"):
             shown.append(block)
         elif kind == "list":
-            shown.append("\n".join(marker + first_clause(text) for marker, text in _list_items(block)))
+            shown.append("\n".join(marker + _bullet(text) for marker, text in _list_items(block)))
         elif not first_paragraph_done:
             shown.append(first_sentence(block))
             first_paragraph_done = True
@@ -267,10 +281,27 @@ def _table_rows(block: str) -> tuple[list[str], list[str]]:
 
 
 def chunk_visible(visible: str, max_words: int = MAX_SLIDE_WORDS) -> list[str]:
-    """``visible`` cut into parts of at most ``max_words`` words of prose (between blocks, list
-    items or table rows; a table's header is repeated), each part for one slide."""
-    if prose_words(visible) <= max_words:
+    """``visible`` cut into parts of at most ``max_words`` words of prose, each part for one
+    slide: first at its ``#``/``##`` headings (a new section, a new slide), then where a
+    section is still too long between blocks, list items or table rows (a table's header is
+    repeated), as evenly as those allow.  A table with its heading and lead sentence stays
+    whole up to :data:`MAX_TABLE_SLIDE_WORDS` words."""
+    words = prose_words(visible)
+    if words <= max_words or (words <= MAX_TABLE_SLIDE_WORDS and any(
+            _kind(b) == "table" for b in _blocks(visible))):
         return [visible]
+    sections: list[list[str]] = [[]]
+    for block in _blocks(visible):
+        if re.match(r"^\s{0,3}#{1,2}\s", block) and sections[-1]:
+            sections.append([])
+        sections[-1].append(block)
+    if len(sections) > 1:
+        return [part for section in sections for part in chunk_visible("\n\n".join(section), max_words)]
+    return _chunk_section(visible, max_words)
+
+
+def _chunk_section(visible: str, max_words: int) -> list[str]:
+    """One section cut between blocks, list items or table rows (see :func:`chunk_visible`)."""
     units: list[tuple[str, str]] = []  # (text, how it joins the previous unit)
     for block in _blocks(visible):
         kind = _kind(block)
@@ -300,7 +331,7 @@ def chunk_visible(visible: str, max_words: int = MAX_SLIDE_WORDS) -> list[str]:
                     _kind(t) != "heading" for t, _ in current):
                 if join == "\n" and table_header and not text.lstrip().startswith(table_header[0].strip()):
                     text = "\n".join([*table_header, text])
-                moved = []  # a heading goes with what it heads
+                moved: list[tuple[str, str]] = []  # a heading goes with what it heads
                 while len(current) > 1 and _kind(current[-1][0]) == "heading":
                     moved.insert(0, (current.pop()[0], "\n\n"))
                 parts.append([*moved, (text, "\n\n" if not moved else join)])

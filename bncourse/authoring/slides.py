@@ -431,11 +431,11 @@ def _slide_cells(nb: Any) -> list[Any]:
                 if heading and not part.lstrip().startswith("#"):
                     part = f"{heading.rstrip()} (continued)\n\n{part}"
                 emit(nbformat.v4.new_markdown_cell(part, metadata={"slideshow": {"slide_type": "subslide"}}))
-            for answer in answers:
+            for summary, answer in answers:
                 override = cell.metadata.get("slide_answers")
                 text = split_markdown(answer, override if isinstance(override, str) else None)
                 for n, part in enumerate(chunk_visible(text.visible)):
-                    title = "### Answers" + (" (continued)" if n else "")
+                    title = f"### {summary}" + (" (continued)" if n else "")
                     emit(nbformat.v4.new_markdown_cell(f"{title}\n\n{part}",
                                                        metadata={"slideshow": {"slide_type": "subslide"}}))
                 notes(text.notes)
@@ -522,6 +522,17 @@ def _figures_on_their_own(cells: list[Any]) -> list[Any]:
     return cells
 
 
+def _drop_repeated_title(cells: list[Any], title: str) -> None:
+    """The generated title slide shows the notebook's ``# `` heading: the first slide of its
+    own cells does not repeat it."""
+    first = next((c for c in cells if _slide_type(c) not in ("skip", "notes")), None)
+    if first is None or first.cell_type != "markdown":
+        return
+    lines = first.source.splitlines()
+    if lines and (m := _HEADING.match(lines[0])) and m.group(1).strip() == title:
+        first.source = "\n".join(lines[1:]).strip()
+
+
 def prepare_notebook(nb: Any, path: Path) -> Any:
     """A copy of ``nb`` ready for the slides exporter.
 
@@ -548,6 +559,7 @@ def prepare_notebook(nb: Any, path: Path) -> Any:
     nb.metadata["title"] = title
     nb.cells = _slide_cells(nb)
     nb.metadata.pop("widgets", None)
+    _drop_repeated_title(nb.cells, title)
     # nbconvert starts a slide at the first visible cell whatever its type; keep that rule
     # for the notebook's own first visible cell now that the title slide comes before it.
     for cell in nb.cells:

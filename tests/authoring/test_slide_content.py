@@ -32,7 +32,8 @@ from bncourse.authoring.slide_content import (
         ("It is (see Sec. 2. below) fine. Next.", "It is (see Sec. 2. below) fine."),
         ("No full stop at all", "No full stop at all"),
         ("A list follows: then more. And more.", "A list follows: then more."),
-        ("Ioffe, S. and Szegedy, C. (2015). Batch normalization.", "Ioffe, S. and Szegedy, C. (2015)."),
+        ("Ioffe, S. and Szegedy, C. (2015). Batch normalization. More.",
+         "Ioffe, S. and Szegedy, C. (2015). Batch normalization."),
     ],
 )
 def test_first_sentence(text: str, expected: str) -> None:
@@ -73,7 +74,8 @@ def test_a_cell_shown_whole_has_no_notes_and_an_override_wins() -> None:
 def test_details_become_answers() -> None:
     cell = "1. Why?\n\n<details><summary>Answer</summary>\n\nBecause.\n</details>\n\nAfter."
     main, answers = split_details(cell)
-    assert main == "1. Why?\n\n\n\nAfter." and answers == ["Because."]
+    assert main == "1. Why?\n\n\n\nAfter." and answers == [("Answer", "Because.")]
+    assert split_details("<details>\nNo summary.\n</details>")[1] == [("Answers", "No summary.")]
 
 
 def test_notes_prefix_is_dropped() -> None:
@@ -126,3 +128,19 @@ def test_a_heading_goes_to_the_slide_of_what_it_heads() -> None:
     lead = "# Title\n\n" + " ".join(["word"] * 40) + "\n\n## Next part\n\n"
     parts = chunk_visible(lead + "- " + " ".join(["item"] * 10), max_words=45)
     assert [p.splitlines()[0] for p in parts] == ["# Title", "## Next part"]
+
+
+def test_a_display_equation_in_a_bullet_stays_on_the_slide() -> None:
+    cell = "- At test time BN is affine, so it is a diagonal matrix, as here:\n  $$ y = D x + c $$\n  and more text."
+    visible = split_markdown(cell).visible
+    assert "$$ y = D x + c $$" in visible and "and more text" not in visible
+
+
+def test_sections_start_new_slides_and_a_table_stays_whole() -> None:
+    first = "## Summary\n\n" + "\n".join(f"- point {i} with a few words" for i in range(8))
+    second = "## Further reading\n\n- Ioffe and Szegedy (2015)."
+    parts = chunk_visible(first + "\n\n" + second, max_words=45)
+    assert parts[-1] == second and all("Further" not in p for p in parts[:-1])
+    table = "### Estimates\n\n| estimate | what it averages |\n|---|---|\n" + "\n".join(
+        f"| name {i} | several words of explanation here |" for i in range(5))
+    assert chunk_visible(table, max_words=45) == [table]  # 55 words, one table: one slide

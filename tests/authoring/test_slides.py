@@ -232,6 +232,7 @@ def test_slides_show_a_few_words_and_the_notes_the_rest(built: tuple[Path, Path,
     leaves = _leaf_sections(_soup(out / "99_slides_fixture.html"))
     first = leaves[1]
     assert "A tiny deck." in _visible_text(first) and TITLE_NOTES_ONLY not in _visible_text(first)
+    assert TITLE not in _visible_text(first)  # the title slide before it shows it already
     assert TITLE_NOTES_ONLY in first.select_one("aside.notes").get_text()  # the whole cell, for the lecturer
     assert "- one" not in _visible_text(first) and "one" in _visible_text(first)  # the bullets stay
 

@@ -252,8 +252,10 @@ def contact_sheet(page: Any, deck: Path, n_slides: int) -> Path:
 
     thumbs = []
     for slide in range(n_slides):
-        page.evaluate(f"() => {{ const s = Reveal.getSlides()[{slide}]; const i = Reveal.getIndices(s);"
-                      " Reveal.slide(i.h, i.v || 0, 1e6); bncourseSlides.fit(s); }")
+        page.evaluate(f"async () => {{ const s = Reveal.getSlides()[{slide}]; const i = Reveal.getIndices(s);"
+                      " Reveal.slide(i.h, i.v || 0, 1e6);"
+                      " await new Promise(r => MathJax.Hub.Queue(['Rerender', MathJax.Hub, s], r));"
+                      " bncourseSlides.fit(s); }")
         png = page.screenshot()
         thumbs.append(Image.open(io.BytesIO(png)).convert("RGB").resize((320, 200)))
     cols = 6
@@ -378,8 +380,9 @@ def test_fixture_deck_in_chromium(chromium: Any, fixture_deck: tuple[Path, Path]
     zoomed = tuple(k for k, (_, _, z) in sorted(result["fit"].items()) if z < 1)
     assert zoomed == EXPECT.zoomed_slides  # nothing needs shrinking
     # title slide: "99 — Slides fixture", the course name (5), the file name; then the title
-    # cell without its notes-only sentence (3 + 3 + 4 + 2); "The transform" + the fragment (2 + 6)
-    assert [r["words"] for r in result["bars"]][:3] == [9, 12, 8]
+    # cell without its heading (on the title slide already) and its notes-only sentence
+    # (3 + 4 + 2); "The transform" + the fragment (2 + 6)
+    assert [r["words"] for r in result["bars"]][:3] == [9, 9, 8]
 
 
 def test_folded_code_opens_and_the_slide_refits(chromium: Any, fixture_deck: tuple[Path, Path]) -> None:
