@@ -137,10 +137,27 @@ def first_clause(text: str, max_words: int = MAX_ITEM_WORDS) -> str:
     return first_sentence(sentence, max_words=max_words)
 
 
+#: A question in a list is shown whole up to this many words.
+MAX_QUESTION_WORDS = 30
+
+
+def _question(text: str) -> str | None:
+    """``text`` up to its first question mark (outside math and code), if it asks one within
+    :data:`MAX_QUESTION_WORDS` words."""
+    spans = _protected_spans(text)
+    for m in re.finditer(r"\?", text):
+        if not any(a <= m.start() < b for a, b in spans):
+            asked = text[: m.end()].strip()
+            return asked if len(asked.split()) <= MAX_QUESTION_WORDS else None
+    return None
+
+
 def _bullet(item: str) -> str:
-    """A list item on a slide: its first clause, and any display equation it holds."""
+    """A list item on a slide: a question whole, else its first clause; and any display
+    equation it holds."""
     equations = re.findall(r"\$\$.*?\$\$", item, re.DOTALL)
-    clause = first_clause(re.sub(r"\$\$.*?\$\$", " ", item, flags=re.DOTALL))
+    text = " ".join(re.sub(r"\$\$.*?\$\$", " ", item, flags=re.DOTALL).split())
+    clause = _question(text) or first_clause(text)
     return clause + "".join(f"\n\n   {eq}" for eq in equations)
 
 
@@ -169,6 +186,12 @@ def _blocks(source: str) -> list[str]:
             continue
         if stripped.startswith("```") or stripped.startswith("~~~"):
             fence = None if fence else stripped[:3]
+        if fence is None and _HEADING.match(line) and "\n".join(current).count("$$") % 2 == 0:
+            if current:  # a heading is a block of its own, whatever follows it
+                blocks.append("\n".join(current))
+            blocks.append(line)
+            current = []
+            continue
         if stripped or current:
             current.append(line)
     if current:
@@ -216,14 +239,7 @@ def split_markdown(source: str, override: str | None = None) -> SlideText:
     first_paragraph_done = False
     for block in _blocks(source):
         kind = _kind(block)
-        if kind == "heading":
-            lines = block.splitlines()
-            shown.append(lines[0])
-            rest = "\n".join(lines[1:]).strip()
-            if rest and not first_paragraph_done and _kind(rest) == "paragraph":
-                shown.append(first_sentence(rest))
-                first_paragraph_done = True
-        elif kind in ("math", "table", "html", "code"):
+        if kind == "heading" or kind in ("math", "table", "html", "code"):
             shown.append(block)
         elif kind == "list":
             shown.append("\n".join(marker + _bullet(text) for marker, text in _list_items(block)))

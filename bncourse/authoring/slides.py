@@ -431,8 +431,9 @@ def _slide_cells(nb: Any) -> list[Any]:
                 if heading and not part.lstrip().startswith("#"):
                     part = f"{heading.rstrip()} (continued)\n\n{part}"
                 emit(nbformat.v4.new_markdown_cell(part, metadata={"slideshow": {"slide_type": "subslide"}}))
-            for summary, answer in answers:
-                override = cell.metadata.get("slide_answers")
+            overrides = cell.metadata.get("slide_answers")
+            for k, (summary, answer) in enumerate(answers):
+                override = overrides[k] if isinstance(overrides, list) and k < len(overrides) else overrides
                 text = split_markdown(answer, override if isinstance(override, str) else None)
                 for n, part in enumerate(chunk_visible(text.visible)):
                     title = f"### {summary}" + (" (continued)" if n else "")

@@ -144,3 +144,13 @@ def test_sections_start_new_slides_and_a_table_stays_whole() -> None:
     table = "### Estimates\n\n| estimate | what it averages |\n|---|---|\n" + "\n".join(
         f"| name {i} | several words of explanation here |" for i in range(5))
     assert chunk_visible(table, max_words=45) == [table]  # 55 words, one table: one slide
+
+
+def test_a_list_right_under_a_heading_is_kept() -> None:
+    visible = split_markdown("## What you will learn\n- one thing. And more.\n- two").visible
+    assert visible == "## What you will learn\n\n- one thing.\n- two"
+
+
+def test_a_question_is_shown_whole() -> None:
+    cell = "1. $x_2$ is 100× larger than $x_1$: how much larger is the curvature, and why? Hint: look at it."
+    assert split_markdown(cell).visible == "1. $x_2$ is 100× larger than $x_1$: how much larger is the curvature, and why?"

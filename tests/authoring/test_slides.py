@@ -577,3 +577,14 @@ def test_network_filter() -> None:
     assert not is_local_url("https://cdn.jsdelivr.net/npm/reveal.js")
     assert not is_local_url("http://localhost.evil.example/")
     assert not is_local_url("wss://example.org/socket")
+
+
+def test_each_answer_block_takes_its_own_override(tmp_path: Path) -> None:
+    quiz = ("## Quiz\n\n1. Why?\n\n<details><summary>Answer 1</summary>\n\nLong answer one. More.\n</details>\n\n"
+            "2. How?\n\n<details><summary>Answer 2</summary>\n\nLong answer two. More.\n</details>")
+    path = _nb(tmp_path / "01_q.ipynb", [("md", "# 01 — Q", "slide"), ("md", quiz, "slide")])
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].metadata["slide_answers"] = ["Short one.", "Short two."]
+    shown = [c.source for c in slides.prepare_notebook(nb, path).cells
+             if c.metadata.get("slideshow", {}).get("slide_type") == "subslide"]
+    assert shown == ["### Answer 1\n\nShort one.", "### Answer 2\n\nShort two."]
