@@ -254,6 +254,7 @@ def contact_sheet(page: Any, deck: Path, n_slides: int) -> Path:
     for slide in range(n_slides):
         page.evaluate(f"async () => {{ const s = Reveal.getSlides()[{slide}]; const i = Reveal.getIndices(s);"
                       " Reveal.slide(i.h, i.v || 0, 1e6);"
+                      " document.querySelector('.reveal').classList.remove('bncourse-pointer');"
                       " await new Promise(r => MathJax.Hub.Queue(['Rerender', MathJax.Hub, s], r));"
                       " bncourseSlides.fit(s); }")
         png = page.screenshot()
