@@ -12,6 +12,7 @@ lists every slide that needed a zoom or does not fit.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 from collections.abc import Iterator
@@ -352,6 +353,20 @@ def check_deck(browser: Any, deck: Path, notebook: Path) -> dict[str, Any]:
         context.close()
 
 
+@contextlib.contextmanager
+def open_deck(browser: Any, url: str) -> Iterator[tuple[Any, Any]]:
+    """``(context, page)`` with ``url`` loaded and fitted; on a clean exit, asserts that the
+    page logged no error and loaded nothing from the network."""
+    context, page, log = watch_page(browser)
+    try:
+        page.goto(url, wait_until="load")
+        _wait_fitted(page, timeout=60_000)
+        yield context, page
+        log.assert_clean()
+    finally:
+        context.close()
+
+
 # ----------------------------------------------------------------- fixtures and tests
 
 
@@ -389,10 +404,7 @@ def test_fixture_deck_in_chromium(chromium: Any, fixture_deck: tuple[Path, Path]
 def test_folded_code_opens_and_the_slide_refits(chromium: Any, fixture_deck: tuple[Path, Path]) -> None:
     _, deck = fixture_deck
     h, v = FOLD_SLIDE  # the long code cell, folded, with its output
-    context, page, log = watch_page(chromium)
-    try:
-        page.goto(deck.resolve().as_uri() + f"#/{h}/{v}", wait_until="load")
-        _wait_fitted(page)
+    with open_deck(chromium, deck.resolve().as_uri() + f"#/{h}/{v}") as (_, page):
         code = "() => Reveal.getCurrentSlide().querySelector('details.bncourse-fold .jp-InputArea')"
         assert page.evaluate(f"() => ({code})().getBoundingClientRect().height") == 0  # closed
         before = page.evaluate(_OVERFLOW)
@@ -403,17 +415,11 @@ def test_folded_code_opens_and_the_slide_refits(chromium: Any, fixture_deck: tup
         assert after[0] <= after[1] * (1 + OVERFLOW_TOLERANCE) and after[2] >= slides.MIN_ZOOM
         _toggle_fold(page, opens=False)
         assert page.evaluate(_OVERFLOW) == before
-        log.assert_clean()
-    finally:
-        context.close()
 
 
 def test_fixture_fragment_and_notes(chromium: Any, fixture_deck: tuple[Path, Path]) -> None:
     _, deck = fixture_deck
-    context, page, log = watch_page(chromium)
-    try:
-        page.goto(deck.resolve().as_uri() + "#/2", wait_until="load")
-        page.wait_for_function("() => window.bncourseSlides && bncourseSlides.revealReady")
+    with open_deck(chromium, deck.resolve().as_uri() + "#/2") as (_, page):
         assert page.evaluate("() => Reveal.getIndices().h") == 2
         fragment_visible = "() => Reveal.getCurrentSlide().querySelector('.fragment').classList.contains('visible')"
         assert not page.evaluate(fragment_visible)
@@ -426,34 +432,22 @@ def test_fixture_fragment_and_notes(chromium: Any, fixture_deck: tuple[Path, Pat
         assert page.evaluate("() => Reveal.getIndices().h") == 2
         assert page.evaluate(fragment_visible)
         assert TITLE_NOTES_ONLY in page.evaluate("() => Reveal.getSlide(1, 0).querySelector('aside.notes').textContent")
-        log.assert_clean()
-    finally:
-        context.close()
 
 
 def test_speaker_view_shows_the_notes_from_the_first_step(chromium: Any, fixture_deck: tuple[Path, Path]) -> None:
     _, deck = fixture_deck
-    context, page, log = watch_page(chromium)
-    try:
-        page.goto(deck.resolve().as_uri() + "#/2", wait_until="load")
-        _wait_fitted(page)
+    with open_deck(chromium, deck.resolve().as_uri() + "#/2") as (context, page):
         with context.expect_page() as popup:
             page.keyboard.press("s")
         speaker = popup.value
         notes = "() => (document.querySelector('.speaker-controls-notes .value') || {textContent: ''}).textContent.trim()"
         speaker.wait_for_function(f"() => ({notes})().length > 0", timeout=20_000)
         assert speaker.evaluate(notes) == NOTES_TEXT  # no "Speaker notes:", fragment not yet shown
-        log.assert_clean()
-    finally:
-        context.close()
 
 
 def test_answers_hidden_until_the_next_slide(chromium: Any, fixture_deck: tuple[Path, Path]) -> None:
     _, deck = fixture_deck
-    context, page, log = watch_page(chromium)
-    try:
-        page.goto(deck.resolve().as_uri() + "#/4/0", wait_until="load")
-        _wait_fitted(page)
+    with open_deck(chromium, deck.resolve().as_uri() + "#/4/0") as (_, page):
         shown = "() => Reveal.getCurrentSlide().innerText"
         assert QUESTION in page.evaluate(shown)
         answers_seen = ("() => Reveal.getSlide(4, 1).checkVisibility({checkOpacity: true, checkVisibilityCSS: true})"
@@ -463,9 +457,6 @@ def test_answers_hidden_until_the_next_slide(chromium: Any, fixture_deck: tuple[
         assert page.evaluate("() => Reveal.getIndices().v") == 1
         assert ANSWER_TEXT in page.evaluate(shown)
         page.wait_for_function(answers_seen)  # once the slide transition is over
-        log.assert_clean()
-    finally:
-        context.close()
 
 
 def _pdf_pages(path: Path) -> int:
@@ -491,14 +482,8 @@ def test_course_pdf_has_the_live_decks_pages(chromium: Any, tmp_path: Path) -> N
     notebook = require_notebook(next((p for p in COURSE_NOTEBOOKS if p.stem.startswith("03_")), None))
     written = slides.build(tmp_path, [notebook], pdf=True)
     deck, pdf = written[0], written[1]
-    context, page, log = watch_page(chromium)
-    try:
-        page.goto(deck.resolve().as_uri(), wait_until="load")
-        _wait_fitted(page, timeout=60_000)
+    with open_deck(chromium, deck.resolve().as_uri()) as (_, page):
         live = page.evaluate("() => Reveal.getTotalSlides()")
-        log.assert_clean()
-    finally:
-        context.close()
     assert _pdf_pages(pdf) == live == len(expected_slides(_shown_cells(notebook)))
 
 
@@ -522,10 +507,7 @@ def test_navigation_controls_show_only_while_the_pointer_moves(chromium: Any, fi
     """The arrows and the slide number would cover the corner of a full slide: hidden unless
     the mouse moves (then shown for a moment), so a projected slide never has them on text."""
     _, deck = fixture_deck
-    context, page, log = watch_page(chromium)
-    try:
-        page.goto(deck.resolve().as_uri() + "#/2", wait_until="load")
-        _wait_fitted(page)
+    with open_deck(chromium, deck.resolve().as_uri() + "#/2") as (_, page):
         shown = ("() => ['.reveal .controls', '.reveal .slide-number'].map(s => document.querySelector(s))"
                  ".filter(e => e).map(e => getComputedStyle(e).visibility)")
         page.evaluate("() => document.querySelector('.reveal').classList.remove('bncourse-pointer')")
@@ -534,6 +516,3 @@ def test_navigation_controls_show_only_while_the_pointer_moves(chromium: Any, fi
         page.mouse.move(640, 420)
         page.wait_for_function(f"() => ({shown})().every(v => v === 'visible')", timeout=5_000)
         page.wait_for_function(f"() => ({shown})().every(v => v === 'hidden')", timeout=10_000)
-        log.assert_clean()
-    finally:
-        context.close()
