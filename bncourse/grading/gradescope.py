@@ -58,6 +58,7 @@ import os
 import pwd
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -79,6 +80,7 @@ from bncourse.grading.grader import (
     _atomic_write,
     _feedback,
     _identify_notebook,
+    _preload_of,
     grade_notebook,
 )
 from bncourse.grading.jail import GradingJail, bwrap_path
@@ -256,6 +258,16 @@ def _kill_user_processes(uid: int) -> None:
         time.sleep(0.02)
 
 
+def _build_font_cache(folder: Path) -> None:
+    """Make matplotlib's font cache in ``folder`` (an ``MPLCONFIGDIR``), in a subprocess of
+    the grader's own interpreter; a failure leaves the folder empty (matplotlib then builds it
+    in the run, as it would anyway)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {"MPLCONFIGDIR": str(folder), "MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin", "HOME": str(folder)}
+    subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, cwd=folder,
+                   stdin=subprocess.DEVNULL, capture_output=True, timeout=120, check=False)
+
+
 class UserServer(ForkServer):
     """Runs each submission as an unprivileged user, for containers without namespaces.
 
@@ -285,6 +297,8 @@ class UserServer(ForkServer):
         self.deny_read = [str(p) for p in deny_read]
         self._own = Path(tempfile.mkdtemp(prefix="bncourse-gradescope-"))  # root's, mode 700
         self._runs = 0
+        self._fonts = self._own / "mpl"
+        _build_font_cache(self._fonts)
 
     def start(self) -> None:
         """Nothing to start: each run is a fresh interpreter."""
@@ -306,8 +320,11 @@ class UserServer(ForkServer):
         self.work_root.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="run-", dir=self.work_root))
         try:
-            for sub in ("results", "home", "tmp", "mpl"):
+            for sub in ("results", "home", "tmp"):
                 (work / sub).mkdir()
+            # matplotlib's font cache, built once: without it the first import in every run
+            # would start `fc-list`, which the student would be told was blocked
+            shutil.copytree(self._fonts, work / "mpl")
             req = dict(request)
             req |= {
                 "result_dir": str(work / "results"),
@@ -317,7 +334,7 @@ class UserServer(ForkServer):
                         "MPLCONFIGDIR": str(work / "mpl"), "PATH": "/usr/bin:/bin"},
             }
             (work / "request.json").write_text(json.dumps(req))
-            for path in [work, *work.iterdir()]:
+            for path in [work, *work.iterdir(), *(work / "mpl").rglob("*")]:
                 os.chown(path, self.uid, self.gid)
             self._run(work, req, timeout, outcome)
             self._collect(work, slot, len(request["exercises"]))
@@ -381,9 +398,13 @@ def _libraries(exclude: Sequence[Path]) -> list[str]:
     return out
 
 
-def _server(layout: Layout, isolation: str, env: Mapping[str, str]) -> ForkServer:
+def _server(layout: Layout, isolation: str, env: Mapping[str, str], preload: Sequence[str] = ()) -> ForkServer:
+    """The server that runs the submissions; the jail's imports ``preload`` (the notebooks'
+    imports cells) before any submission, as ``bncourse grade`` does, so that what they do on
+    first import (matplotlib building its font cache with ``fc-list``) is not charged to the
+    student as a blocked process."""
     if isolation == ISOLATION_JAIL:
-        return ForkServer(jail=GradingJail(layout.student_build))
+        return ForkServer(list(preload), jail=GradingJail(layout.student_build))
     python = Path(env.get("BNCOURSE_AUTOGRADER_WORKER_PYTHON") or sys.executable)
     return UserServer(layout.student_build, env.get("BNCOURSE_AUTOGRADER_USER") or DEFAULT_USER,
                       layout.root / "work", python, _libraries([layout.oracle]),
@@ -551,7 +572,8 @@ def grade_submission(layout: Layout, assignment: Assignment, isolation: str,
             target.write_bytes(data)
             subs.append(Submission(student, target))
         if subs:
-            server = _server(layout, isolation, env)
+            preload = sorted({m for sub in subs for m in _preload_of(sub.path)})
+            server = _server(layout, isolation, env, preload)
             if isolation == ISOLATION_JAIL and not server.ready():
                 # namespaces were there for the probe, yet the jail cannot run Python (e.g. an
                 # interpreter it does not mount): every exercise would score 0 for nothing
@@ -561,7 +583,7 @@ def grade_submission(layout: Layout, assignment: Assignment, isolation: str,
                       file=sys.stderr, flush=True)
                 server.close()
                 isolation = ISOLATION_USER
-                server = _server(layout, isolation, env)
+                server = _server(layout, isolation, env, preload)
             try:
                 for sub in subs:
                     records.append(grade_notebook(sub, timeout=assignment.timeout, server=server))

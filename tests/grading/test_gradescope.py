@@ -365,6 +365,7 @@ def _check_honest(results: dict[str, Any], stdout: str, root: Path, isolation: s
     assert results["score"] == 40 == sum(t["max_score"] for t in results["tests"])
     assert "All cases match" in results["tests"][0]["output"]
     assert "# Feedback for" in results["output"] and "**40 / 40 points**" in results["output"]
+    assert "blocked:" not in results["output"]  # an honest notebook is not told it was blocked
 
 
 def _check_wrong(results: dict[str, Any]) -> None:
