@@ -19,7 +19,7 @@ from torch import nn
 
 from bncourse.errors import ParameterError
 
-__all__ = ["History", "accuracy", "as_tensor", "steps_to_reach", "train"]
+__all__ = ["History", "accuracy", "as_tensor", "minibatch_step", "steps_to_reach", "train"]
 
 Callback = Callable[[int, nn.Module], dict[str, Any] | None]
 
@@ -141,6 +141,23 @@ def train(
             evaluate(step)
             model.train()
     return hist
+
+
+def minibatch_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                   gen: torch.Generator, batch_size: int,
+                   before_step: Callable[[nn.Module], None] | None = None) -> torch.Tensor:
+    """One optimizer step on the cross-entropy of a mini-batch of ``batch_size`` rows of
+    ``(x, y)`` drawn (with replacement) by ``gen``; ``before_step(model)`` runs between the
+    backward pass and the step (e.g. gradient clipping).  Returns the batch's loss (a
+    0-dim tensor, before the step)."""
+    idx = torch.randint(0, len(x), (batch_size,), generator=gen)
+    loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+    opt.zero_grad()
+    loss.backward()
+    if before_step is not None:
+        before_step(model)
+    opt.step()
+    return loss
 
 
 def steps_to_reach(history: History, target_acc: float) -> int | None:

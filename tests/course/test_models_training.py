@@ -9,7 +9,7 @@ from torch import nn
 
 from bncourse.course.data import load_digits_split
 from bncourse.course.models import init_scaled_, make_cnn, make_mlp
-from bncourse.course.training import History, accuracy, steps_to_reach, train
+from bncourse.course.training import History, accuracy, minibatch_step, steps_to_reach, train
 from bncourse.errors import ParameterError
 
 
@@ -86,3 +86,24 @@ def test_accuracy_restores_mode_and_steps_to_reach() -> None:
     assert steps_to_reach(h, 0.5) == 10 and steps_to_reach(h, 0.95) is None
     with pytest.raises(ParameterError):
         train(m, s.x_train, s.y_train, s.x_test, s.y_test, steps=1, eval_every=0)
+
+
+def test_minibatch_step_is_one_sgd_step_on_a_seeded_batch() -> None:
+    torch.manual_seed(0)
+    x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
+    model, twin = nn.Linear(3, 2), nn.Linear(3, 2)
+    twin.load_state_dict(model.state_dict())
+    seen: list[float] = []
+    loss = minibatch_step(model, torch.optim.SGD(model.parameters(), lr=0.5), x, y,
+                          torch.Generator().manual_seed(3), 4,
+                          before_step=lambda m: seen.append(float(m.weight.grad.abs().sum())))
+    idx = torch.randint(0, 20, (4,), generator=torch.Generator().manual_seed(3))  # the same draw
+    expected = nn.functional.cross_entropy(twin(x[idx]), y[idx])
+    expected.backward()
+    with torch.no_grad():
+        for p in twin.parameters():
+            p -= 0.5 * p.grad
+    assert loss.item() == expected.item()
+    assert seen and seen[0] > 0  # the hook saw the gradients, before the step
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-7)

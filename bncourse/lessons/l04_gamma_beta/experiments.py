@@ -28,7 +28,7 @@ from bncourse.conventions import EPS
 from bncourse.course.data import DigitsSplit, load_digits_split
 from bncourse.course.models import make_mlp
 from bncourse.course.plots import COLORS, MAX_WIDTH_IN, legend_below, new_figure
-from bncourse.course.training import History, as_tensor, train
+from bncourse.course.training import History, as_tensor, minibatch_step, train
 from bncourse.course.widgets import figure_with_sliders
 from bncourse.errors import ParameterError
 from bncourse.validation import FloatArray
@@ -201,11 +201,7 @@ def train_variants(
             gen = torch.Generator().manual_seed(seed)
             model.train()
             for _ in range(steps):
-                idx = torch.randint(0, len(xt), (batch_size,), generator=gen)
-                batch_loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
-                opt.zero_grad()
-                batch_loss.backward()
-                opt.step()
+                minibatch_step(model, opt, xt, yt, gen, batch_size)
             model.eval()
             with torch.no_grad():
                 logits = model(xs)

@@ -33,6 +33,7 @@ from torch import nn
 
 from bncourse.course import plots
 from bncourse.course.data import DigitsSplit, load_digits_split, shift_digits
+from bncourse.course.training import minibatch_step
 from bncourse.errors import ParameterError
 
 __all__ = [
@@ -122,11 +123,7 @@ def _sgd_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, g
     drawn with ``gen`` (which the caller may go on using)."""
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     for _ in range(steps):
-        idx = torch.randint(0, len(x), (batch_size,), generator=gen)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        minibatch_step(model, opt, x, y, gen, batch_size)
 
 
 def _acc(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -184,11 +181,7 @@ def weight_decay_experiment(weight_decays: Sequence[float] = (0.0, 5e-3), lr: fl
                     n_curve.append(float(w.detach().norm()))
                 if step == steps:
                     break
-                idx = torch.randint(0, len(xtr), (batch_size,), generator=gen)
-                loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+                minibatch_step(model, opt, xtr, ytr, gen, batch_size)
             ns.append(n_curve)
             es.append([lr / v**2 for v in n_curve])
             acc.append(_acc(model, xte, yte))
@@ -292,11 +285,7 @@ def zero_gamma_experiment(depth: int = 12, width: int = 64, lr: float = 0.1, ste
             gen = torch.Generator().manual_seed(seed)
             curve, run = [], []
             for step in range(steps):
-                idx = torch.randint(0, len(xtr), (batch_size,), generator=gen)
-                loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+                loss = minibatch_step(model, opt, xtr, ytr, gen, batch_size)
                 run.append(min(float(np.nan_to_num(loss.item(), nan=10.0)), 10.0))  # a diverged run counts as loss 10
                 if (step + 1) % record_every == 0:
                     curve.append(float(np.mean(run)))
@@ -432,11 +421,7 @@ def precise_bn_experiment(lr: float = 0.5, steps: int = 300, checkpoints: Sequen
         gen = torch.Generator().manual_seed(seed)
         e_row, p_row = [], []
         for step in range(1, steps + 1):
-            idx = torch.randint(0, len(xtr), (batch_size,), generator=gen)
-            loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            minibatch_step(model, opt, xtr, ytr, gen, batch_size)
             if step in checkpoints:
                 e_row.append(_acc(model, xte, yte))
                 state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -597,11 +582,7 @@ def norm_sequence_experiment(settings: Sequence[tuple[str, bool, str]] = (
             gen = torch.Generator().manual_seed(seed)
             curve, run = [], []
             for step in range(1, steps + 1):
-                idx = torch.randint(0, len(xtr), (batch_size,), generator=gen)
-                loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+                loss = minibatch_step(model, opt, xtr, ytr, gen, batch_size)
                 run.append(loss.item())
                 if step % record_every == 0:
                     curve.append(float(np.mean(run)))
@@ -713,13 +694,7 @@ def small_batch_ws_experiment(methods: Sequence[str] = ("bn", "gn", "ws+gn", "no
             opt = torch.optim.SGD(model.parameters(), lr=m_lr, momentum=0.9)
             gen = torch.Generator().manual_seed(seed)
             for _ in range(steps):
-                idx = torch.randint(0, len(xtr), (batch_size,), generator=gen)
-                loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
-                opt.zero_grad()
-                loss.backward()
-                if agc:
-                    agc_(model)
-                opt.step()
+                minibatch_step(model, opt, xtr, ytr, gen, batch_size, before_step=agc_ if agc else None)
             accs.append(_acc(model, xte, yte))
         rows.append({"method": base, "batch": batch_size, "lr": m_lr, "test acc": mean_spread(accs)})
     return rows
