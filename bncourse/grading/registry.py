@@ -35,6 +35,7 @@ from typing import Any
 from bncourse.errors import ExerciseError
 
 __all__ = [
+    "NUMPY_FORBIDDEN",
     "Case",
     "ContractError",
     "Exercise",
@@ -171,6 +172,11 @@ class Mistake:
     impl: Callable[..., Any]
     outputs: tuple[str, ...] | None = None
 
+
+
+#: What a NumPy exercise's code may not use: torch, the course's reference and modules, its
+#: torch stand-ins, scikit-learn (each computes the answer instead of the student).
+NUMPY_FORBIDDEN: tuple[str, ...] = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn")
 
 @dataclass(frozen=True)
 class Exercise:

@@ -30,7 +30,15 @@ from typing import Any
 import numpy as np
 
 from bncourse.grading.cases import describe, tolerance
-from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, register
+from bncourse.grading.registry import (
+    NUMPY_FORBIDDEN,
+    Case,
+    ContractError,
+    Exercise,
+    LessonPart,
+    Mistake,
+    register,
+)
 from bncourse.validation import Array
 
 mistakes = LessonPart(__name__, "mistakes")
@@ -39,10 +47,7 @@ solutions = LessonPart(__name__, "solutions")
 __all__ = ["GD_MISTAKES", "STANDARDIZE_MISTAKES", "gd_cases", "standardize_cases"]
 
 _LESSON = "bncourse.lessons.l01_feature_scaling"
-STANDARDIZE_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle",
-                         "sklearn")
-GD_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle",
-                f"{_LESSON}.experiments", "sklearn")  # experiments.gd_steps_closed_form gives the same count
+GD_FORBIDDEN = (*NUMPY_FORBIDDEN, f"{_LESSON}.experiments")  # experiments.gd_steps_closed_form gives the same count
 
 
 # =========================================================================== standardize
@@ -301,7 +306,7 @@ register(Exercise(
     call=_call_standardize,
     mistakes=STANDARDIZE_MISTAKES,
     diagnose=_diagnose_standardize,
-    forbidden=STANDARDIZE_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     points=10,
     hints=(
         "Each column of x_train is one feature. Its mean and std come from that column only "

@@ -21,14 +21,13 @@ from typing import Any
 import numpy as np
 
 from bncourse.grading.cases import F32_TOL, F64_TOL
-from bncourse.grading.registry import Case, Exercise, LessonPart, Mistake, register
+from bncourse.grading.registry import NUMPY_FORBIDDEN, Case, Exercise, LessonPart, Mistake, register
 
 mistakes = LessonPart(__name__, "mistakes")
 solutions = LessonPart(__name__, "solutions")
 
 NOTEBOOK = "02_internal_covariate_shift"
 QS = (15.0, 50.0, 85.0)
-FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn")
 
 
 # --- activation_percentiles ------------------------------------------------------------
@@ -69,7 +68,7 @@ register(Exercise(
     cases=_perc_cases,
     call=_perc_call,
     diagnose=_perc_diagnose,
-    forbidden=FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     hints=(
         "Each unit is a column of z: you want its percentiles over the batch (down the rows), "
         "for all columns at once, without a loop.",
@@ -125,7 +124,7 @@ register(Exercise(
     solution=solutions.gradient_predictiveness,
     cases=_grad_cases,
     call=_grad_call,
-    forbidden=FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     hints=(
         "g is the gradient at w itself: one call of grad_fn, before you look at any step size.",
         "For each step size the new point is w − η·g, a step *against* the gradient; compare the "
@@ -174,7 +173,7 @@ register(Exercise(
     cases=_sat_cases,
     call=_sat_call,
     diagnose=_sat_diagnose,
-    forbidden=(*FORBIDDEN, "scipy"),
+    forbidden=(*NUMPY_FORBIDDEN, "scipy"),
     hints=(
         "Write the sigmoid as s(z) = 1 / (1 + e^(−z)) and differentiate it; try to express the "
         "derivative with s(z) itself instead of exponentials.",

@@ -40,7 +40,15 @@ from bncourse.grading.cases import (
     backward_diagnose,
     forward_call,
 )
-from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, register
+from bncourse.grading.registry import (
+    NUMPY_FORBIDDEN,
+    Case,
+    ContractError,
+    Exercise,
+    LessonPart,
+    Mistake,
+    register,
+)
 from bncourse.validation import Array
 
 mistakes = LessonPart(__name__, "mistakes")
@@ -288,9 +296,6 @@ GRAD_CHECK_HINTS = (
 
 # --------------------------------------------------------------------------- registration
 
-_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn")
-"""What the student's code may not use: libraries that do the computation (every lesson's
-solutions and mistakes are forbidden anyway, by the grader)."""
 
 register(Exercise(
     id="batchnorm_forward",
@@ -299,7 +304,7 @@ register(Exercise(
     cases=bn_cases,
     call=_call_forward,
     mistakes=FORWARD_MISTAKES,
-    forbidden=_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     hints=FORWARD_HINTS,
 ))
 
@@ -314,7 +319,7 @@ register(Exercise(
     mistakes=BACKWARD_MISTAKES,
     diagnose=_diagnose_backward,
     namespace=_BACKWARD_NS,
-    forbidden=_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     hints=BACKWARD_HINTS,
 ))
 
@@ -327,7 +332,7 @@ register(Exercise(
     mistakes=BACKWARD_MISTAKES,
     diagnose=_diagnose_backward,
     namespace=_BACKWARD_NS,
-    forbidden=_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     hints=BACKWARD_ALT_HINTS,
 ))
 
@@ -338,6 +343,6 @@ register(Exercise(
     cases=grad_check_cases,
     call=_call_grad_check,
     mistakes=GRAD_CHECK_MISTAKES,
-    forbidden=(*_FORBIDDEN, "bncourse.reference.gradcheck"),
+    forbidden=(*NUMPY_FORBIDDEN, "bncourse.reference.gradcheck"),
     hints=GRAD_CHECK_HINTS,
 ))

@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 
 from bncourse.grading.cases import F32_TOL, F64_TOL
-from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, register
+from bncourse.grading.registry import (
+    NUMPY_FORBIDDEN,
+    Case,
+    ContractError,
+    Exercise,
+    LessonPart,
+    Mistake,
+    register,
+)
 
 mistakes = LessonPart(__name__, "mistakes")
 solutions = LessonPart(__name__, "solutions")
@@ -61,7 +69,7 @@ register(Exercise(
     solution=solutions.recover_identity,
     cases=_identity_cases,
     call=_identity_call,
-    forbidden=("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn"),
+    forbidden=NUMPY_FORBIDDEN,
     hints=(
         "Ask for BN(x) = γ·x̂ + β = x and solve for γ and β, one feature at a time: what must multiply x̂ "
         "to give x − μ back, and what must then be added?",

@@ -25,13 +25,20 @@ from typing import Any
 import numpy as np
 
 from bncourse.grading.cases import describe, tolerance
-from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, register
+from bncourse.grading.registry import (
+    NUMPY_FORBIDDEN,
+    Case,
+    ContractError,
+    Exercise,
+    LessonPart,
+    Mistake,
+    register,
+)
 
 mistakes = LessonPart(__name__, "mistakes")
 solutions = LessonPart(__name__, "solutions")
 
 NOTEBOOK = "05_test_time"
-FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn")
 
 # ---------------------------------------------------------------------------- population_stats
 
@@ -156,7 +163,7 @@ register(
             ),
         ),
         diagnose=_pop_diagnose,
-        forbidden=FORBIDDEN,
+        forbidden=NUMPY_FORBIDDEN,
         hints=(
             "The batches are only a way of storing the rows: the statistics are those of all rows "
             "stacked together (N = sum of the batch sizes), not an average of per-batch statistics. "
@@ -224,7 +231,7 @@ register(
         solution=solutions.batchnorm_inference,
         cases=_inf_cases,
         call=_call_inf,
-        forbidden=FORBIDDEN,
+        forbidden=NUMPY_FORBIDDEN,
         hints=(
             "Start from the training-mode formula of section 1 and ask which of its quantities a "
             "single test example cannot provide: replace exactly those by the stored constants.",
@@ -383,7 +390,7 @@ register(
         solution=solutions.BatchNorm1d,
         cases=_module_cases,
         call=_call_module,
-        forbidden=FORBIDDEN,
+        forbidden=NUMPY_FORBIDDEN,
         hints=(
             "Section 4 lists torch's semantics one by one; turn each bullet into code. In __init__ store "
             "eps and momentum and create the parameters and buffers (weight ones, bias zeros, "

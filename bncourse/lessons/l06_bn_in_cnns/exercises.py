@@ -37,7 +37,15 @@ from bncourse.grading.cases import (
     forward_call,
     tolerance,
 )
-from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, register
+from bncourse.grading.registry import (
+    NUMPY_FORBIDDEN,
+    Case,
+    ContractError,
+    Exercise,
+    LessonPart,
+    Mistake,
+    register,
+)
 from bncourse.validation import Array
 
 mistakes = LessonPart(__name__, "mistakes")
@@ -268,9 +276,6 @@ FOLD_MISTAKES = (
 
 # --------------------------------------------------------------------------- registration
 
-_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn")
-"""What the student's code may not use: libraries that do the computation (every lesson's
-solutions and mistakes are forbidden anyway, by the grader)."""
 
 register(Exercise(
     id="spatial_batchnorm_forward",
@@ -279,7 +284,7 @@ register(Exercise(
     cases=spatial_cases,
     call=_call_forward,
     mistakes=FORWARD_MISTAKES,
-    forbidden=_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     hints=(
         "Every position (n, h, w) is one more example of channel c's feature. Build a 2-D matrix "
         "with one row per (n, h, w) and one column per channel: on it, this is notebook 03's "
@@ -302,7 +307,7 @@ register(Exercise(
     mistakes=BACKWARD_MISTAKES,
     diagnose=_diagnose_backward,
     namespace={"spatial_batchnorm_forward": solutions.spatial_batchnorm_forward},
-    forbidden=_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     hints=(
         "Reshape dout exactly as x was reshaped in your forward: then this is notebook 03's "
         "closed-form backward (batchnorm_backward_alt) on an (N*H*W, C) matrix, and you transpose "
@@ -321,7 +326,7 @@ register(Exercise(
     cases=fold_cases,
     call=_call_fold,
     mistakes=FOLD_MISTAKES,
-    forbidden=_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     hints=(
         "In eval mode BN is a fixed affine map per output channel o: y_o = s_o * (z_o - mu_o) + beta_o "
         "with s_o = gamma_o / sqrt(var_o + eps). Substitute z_o = W_o * x + b_o and collect the term "

@@ -34,16 +34,21 @@ from bncourse.grading.cases import (
     forward_call,
     tolerance,
 )
-from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, register
+from bncourse.grading.registry import (
+    NUMPY_FORBIDDEN,
+    Case,
+    ContractError,
+    Exercise,
+    LessonPart,
+    Mistake,
+    register,
+)
 
 mistakes = LessonPart(__name__, "mistakes")
 solutions = LessonPart(__name__, "solutions")
 
 NOTEBOOK = "07_alternatives_and_caveats"
 _EPS = 1e-5
-_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn")
-"""What the student's code may not use: libraries that do the computation (every lesson's
-solutions and mistakes are forbidden anyway, by the grader)."""
 
 
 def _rng(seed: int) -> np.random.Generator:
@@ -79,7 +84,7 @@ register(Exercise(
     id="layernorm_forward",
     notebook=NOTEBOOK,
     solution=solutions.layernorm_forward,
-    forbidden=_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     hints=(
         "Layer norm is batch norm turned sideways: each example (row) is normalized with its own "
         "statistics, computed over its D features, so the batch size never matters.",
@@ -121,7 +126,7 @@ register(Exercise(
     id="layernorm_backward",
     notebook=NOTEBOOK,
     solution=solutions.layernorm_backward,
-    forbidden=_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     cases=_ln_cases,
     # run on the student's own layernorm_forward, which is blamed first when it is wrong
     call=backward_call("layernorm_forward", "layernorm_forward", eps=_EPS),
@@ -185,7 +190,7 @@ register(Exercise(
     id="groupnorm_forward",
     notebook=NOTEBOOK,
     solution=solutions.groupnorm_forward,
-    forbidden=_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     cases=_gn_cases,
     call=forward_call("groupnorm_forward", "num_groups", eps=_EPS),
     mistakes=(
@@ -266,7 +271,7 @@ register(Exercise(
     id="groupnorm_backward",
     notebook=NOTEBOOK,
     solution=solutions.groupnorm_backward,
-    forbidden=_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     cases=_gn_bw_cases,
     # run on the student's own groupnorm_forward, which is blamed first when it is wrong
     call=_gn_bw_call,
@@ -348,7 +353,7 @@ register(Exercise(
     id="batch_renorm_forward",
     notebook=NOTEBOOK,
     solution=solutions.batch_renorm_forward,
-    forbidden=_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     hints=(
         "Normalize with the batch's statistics as in batch norm, then correct the result towards "
         "what the running statistics would have given: a scale r and a shift d, treated as constants.",

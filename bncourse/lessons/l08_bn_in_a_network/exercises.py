@@ -23,6 +23,7 @@ import numpy as np
 
 from bncourse.grading.cases import describe, tolerance
 from bncourse.grading.registry import (
+    NUMPY_FORBIDDEN,
     Case,
     ContractError,
     Exercise,
@@ -36,7 +37,7 @@ mistakes = LessonPart(__name__, "mistakes")
 solutions = LessonPart(__name__, "solutions")
 
 NOTEBOOK = "08_bn_in_a_network"
-FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn", "scipy")
+FORBIDDEN = (*NUMPY_FORBIDDEN, "scipy")
 
 # ---------------------------------------------------------------------------- softmax_cross_entropy
 

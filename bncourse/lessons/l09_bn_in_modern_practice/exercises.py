@@ -23,15 +23,21 @@ from typing import Any
 import numpy as np
 
 from bncourse.grading.cases import describe, tolerance
-from bncourse.grading.registry import Case, ContractError, Exercise, LessonPart, Mistake, register
+from bncourse.grading.registry import (
+    NUMPY_FORBIDDEN,
+    Case,
+    ContractError,
+    Exercise,
+    LessonPart,
+    Mistake,
+    register,
+)
 
 mistakes = LessonPart(__name__, "mistakes")
 solutions = LessonPart(__name__, "solutions")
 
 NOTEBOOK = "09_bn_in_modern_practice"
 _EPS = 1e-5
-_FORBIDDEN = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn")
-"""What the student's code may not use: libraries that do the computation."""
 
 
 def _rng(seed: int) -> np.random.Generator:
@@ -75,7 +81,7 @@ register(Exercise(
     id="rmsnorm_forward",
     notebook=NOTEBOOK,
     solution=solutions.rmsnorm_forward,
-    forbidden=_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     cases=_rms_cases,
     call=_rms_call,
     mistakes=(
@@ -132,7 +138,7 @@ register(Exercise(
     id="ghost_batchnorm_forward",
     notebook=NOTEBOOK,
     solution=solutions.ghost_batchnorm_forward,
-    forbidden=_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     cases=_gbn_cases,
     call=_gbn_call,
     mistakes=(
@@ -185,7 +191,7 @@ register(Exercise(
     id="weight_standardize",
     notebook=NOTEBOOK,
     solution=solutions.weight_standardize,
-    forbidden=_FORBIDDEN,
+    forbidden=NUMPY_FORBIDDEN,
     cases=_ws_cases,
     call=_ws_call,
     mistakes=(
