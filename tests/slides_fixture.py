@@ -182,3 +182,14 @@ def expected_slides(nb: Any) -> list[ExpectedSlide]:
         if cell.cell_type == "markdown":
             layout[-1][-1] += count_math(cell.source)
     return [ExpectedSlide(h, v, n) for h, col in enumerate(layout) for v, n in enumerate(col)]
+
+
+def deck_slides(notebook: Path) -> list[ExpectedSlide]:
+    """The slides the deck of ``notebook`` must have: :func:`expected_slides` of its cells as
+    the deck shows them (``slides.prepare_notebook``, whose generated title slide
+    :func:`expected_slides` adds itself)."""
+    from bncourse.authoring import slides
+
+    prepared = slides.prepare_notebook(nbformat.read(notebook, as_version=4), notebook)
+    prepared.cells = prepared.cells[1:]
+    return expected_slides(prepared)

@@ -44,6 +44,7 @@ from tests.slides_fixture import (
     TITLE,
     TITLE_NOTES_ONLY,
     count_math,
+    deck_slides,
     expected_slides,
     make_fixture_notebook,
 )
@@ -194,20 +195,13 @@ def test_build_writes_deck_and_index(built: tuple[Path, Path, list[Path]]) -> No
     assert f"({EXPECT.n_slides} slides)" in index.get_text()
 
 
-def _shown_cells(nb_path: Path) -> nbformat.NotebookNode:
-    """The notebook's cells as the deck shows them, without the generated title slide."""
-    prepared = slides.prepare_notebook(nbformat.read(nb_path, as_version=4), nb_path)
-    prepared.cells = prepared.cells[1:]
-    return prepared
-
-
 def test_deck_structure_follows_slideshow_metadata(built: tuple[Path, Path, list[Path]]) -> None:
     nb, out, _ = built
     soup = _soup(out / "99_slides_fixture.html")
     horizontal = soup.select(".slides > section")
     leaves = _leaf_sections(soup)
     assert len(horizontal) == EXPECT.n_horizontal
-    assert len(leaves) == EXPECT.n_slides == len(expected_slides(_shown_cells(nb)))
+    assert len(leaves) == EXPECT.n_slides == len(deck_slides(nb))
     assert [len(h.find_all("section")) for h in horizontal] == [1, 1, 2, 5, 2]
     assert len(soup.select(".slides .fragment")) == EXPECT.n_fragments
     notes = soup.select(".slides aside.notes")
@@ -543,7 +537,7 @@ def test_course_deck_offline_and_complete(course_out: Path, notebook: Path | Non
     notebook = require_notebook(notebook)
     deck = course_out / f"{notebook.stem}.html"
     assert offline_problems(deck) == []
-    expect = expected_slides(_shown_cells(notebook))
+    expect = deck_slides(notebook)
     assert len(_leaf_sections(_soup(deck))) == len(expect)
     html = deck.read_text(encoding="utf-8")
     assert "BEGIN SOLUTION" not in html and "cases passed" not in html and "NotImplementedError" not in html

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from bncourse.authoring import slides
@@ -32,7 +31,7 @@ from tests.slides_fixture import (
     QUESTION,
     TITLE_NOTES_ONLY,
     ExpectedSlide,
-    expected_slides,
+    deck_slides,
     make_fixture_notebook,
 )
 
@@ -130,78 +129,69 @@ def _toggle_fold(page: Any, *, opens: bool) -> None:
                              f"(open, fits, pending refits: {state}; fits before the click: {fits})") from exc
 
 
-def _shown_cells(notebook: Path) -> Any:
-    """The notebook's cells as the deck shows them, without the generated title slide."""
-    prepared = slides.prepare_notebook(nbformat.read(notebook, as_version=4), notebook)
-    prepared.cells = prepared.cells[1:]
-    return prepared
-
-
 # Every slide with all its fragments shown, as a person in the back row sees it at 1280x800:
 # words of visible prose (code, outputs, math, figures and notes not counted), the zoom the
 # deck applied, the smallest prose font and the smallest figure text in screen px (a figure's
 # text is FIG_FONT_PX at its natural CSS size), display equations wider than their box or
 # taller than one line of a multi-line layout allows, and text under the (visible) controls.
-_BARS = r"""async ([figFontPx]) => {
-  const rows = [];
-  const nav = () => [document.querySelector('.reveal .controls'), document.querySelector('.reveal .slide-number')]
+_BARS = r"""async ([figFontPx, index]) => {
+  const slide = Reveal.getSlides()[index];
+  const idx = Reveal.getIndices(slide);
+  Reveal.slide(idx.h, idx.v || 0, 1e6);
+  document.querySelector('.reveal').classList.remove('bncourse-pointer');  // as projected
+  await new Promise(r => MathJax.Hub.Queue(['Rerender', MathJax.Hub, slide], r));
+  bncourseSlides.fit(slide);
+  const nav = [document.querySelector('.reveal .controls'), document.querySelector('.reveal .slide-number')]
     .filter(e => e && getComputedStyle(e).visibility !== 'hidden' && e.getBoundingClientRect().width > 0);
-  for (const slide of Reveal.getSlides()) {
-    const idx = Reveal.getIndices(slide);
-    Reveal.slide(idx.h, idx.v || 0, 1e6);
-    await new Promise(r => MathJax.Hub.Queue(r));
-    bncourseSlides.fit(slide);
-    const zoom = parseFloat(slide.dataset.bncourseZoom || '1');
-    const scale = Reveal.getScale();
-    const clone = slide.cloneNode(true);
-    clone.querySelectorAll('script, style, aside.notes, pre, code, .MathJax, .MathJax_Display, ' +
-      '.MathJax_Preview, .jp-OutputArea, img, details.bncourse-fold').forEach(e => e.remove());
-    const texts = [], walk = document.createTreeWalker(clone, NodeFilter.SHOW_TEXT);
-    while (walk.nextNode()) texts.push(walk.currentNode.textContent);  // a heading's last word
-    const words = texts.join(' ').split(/\s+/).filter(w => /[A-Za-z0-9]/.test(w)).length;  // is not glued to the next
-    let body = null;
-    slide.querySelectorAll('.jp-RenderedHTMLCommon p, .jp-RenderedHTMLCommon li, .jp-RenderedHTMLCommon td')
-      .forEach(el => {
-        if (el.closest('aside.notes, .jp-OutputArea') || !el.textContent.trim()) return;
-        const f = parseFloat(getComputedStyle(el).fontSize) * scale * zoom;
-        body = body === null ? f : Math.min(body, f);
-      });
-    let fig = null, figWidth = null;
-    slide.querySelectorAll('.jp-OutputArea img').forEach(img => {
-      const css = parseFloat(img.getAttribute('width')) || img.naturalWidth;
-      const r = img.getBoundingClientRect();
-      const shown = Math.min(r.width, r.height * img.naturalWidth / img.naturalHeight);
-      fig = fig === null ? figFontPx * shown / css : Math.min(fig, figFontPx * shown / css);
-      figWidth = figWidth === null ? shown : Math.min(figWidth, shown);
+  const zoom = parseFloat(slide.dataset.bncourseZoom || '1');
+  const scale = Reveal.getScale();
+  const clone = slide.cloneNode(true);
+  clone.querySelectorAll('script, style, aside.notes, pre, code, .MathJax, .MathJax_Display, ' +
+    '.MathJax_Preview, .jp-OutputArea, img, details.bncourse-fold').forEach(e => e.remove());
+  const texts = [], walk = document.createTreeWalker(clone, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) texts.push(walk.currentNode.textContent);  // a heading's last word
+  const words = texts.join(' ').split(/\s+/).filter(w => /[A-Za-z0-9]/.test(w)).length;  // is not glued to the next
+  let body = null;
+  slide.querySelectorAll('.jp-RenderedHTMLCommon p, .jp-RenderedHTMLCommon li, .jp-RenderedHTMLCommon td')
+    .forEach(el => {
+      if (el.closest('aside.notes, .jp-OutputArea') || !el.textContent.trim()) return;
+      const f = parseFloat(getComputedStyle(el).fontSize) * scale * zoom;
+      body = body === null ? f : Math.min(body, f);
     });
-    const math = [];
-    slide.querySelectorAll('.MathJax_Display').forEach(box => {
-      const eq = box.querySelector('.MathJax');
-      if (!eq) return;
-      const r = eq.getBoundingClientRect(), room = box.getBoundingClientRect();
-      const script = box.nextElementSibling && box.nextElementSibling.tagName === 'SCRIPT' ? box.nextElementSibling.textContent : '';
-      const lines = 1 + (script.match(/\\\\/g) || []).length;
-      math.push({width: r.width, room: room.width, height: r.height, lines});
-    });
-    const inline = Array.from(slide.querySelectorAll('span.MathJax'))
-      .filter(m => !m.closest('.MathJax_Display, aside.notes'))
-      .map(m => parseFloat(getComputedStyle(m.querySelector('.math') || m).fontSize)
-                / parseFloat(getComputedStyle(m.parentElement).fontSize));
-    let covered = 0;
-    for (const c of nav().map(e => e.getBoundingClientRect())) {
-      const walker = document.createTreeWalker(slide, NodeFilter.SHOW_TEXT);
-      let n;
-      while ((n = walker.nextNode())) {
-        if (!n.textContent.trim() || n.parentElement.closest('aside.notes, script, style')) continue;
-        const range = document.createRange(); range.selectNodeContents(n);
-        for (const q of range.getClientRects()) {
-          if (q.width && q.right > c.left && q.left < c.right && q.bottom > c.top && q.top < c.bottom) covered++;
-        }
+  let fig = null, figWidth = null;
+  slide.querySelectorAll('.jp-OutputArea img').forEach(img => {
+    const css = parseFloat(img.getAttribute('width')) || img.naturalWidth;
+    const r = img.getBoundingClientRect();
+    const shown = Math.min(r.width, r.height * img.naturalWidth / img.naturalHeight);
+    fig = fig === null ? figFontPx * shown / css : Math.min(fig, figFontPx * shown / css);
+    figWidth = figWidth === null ? shown : Math.min(figWidth, shown);
+  });
+  const math = [];
+  slide.querySelectorAll('.MathJax_Display').forEach(box => {
+    const eq = box.querySelector('.MathJax');
+    if (!eq) return;
+    const r = eq.getBoundingClientRect(), room = box.getBoundingClientRect();
+    const script = box.nextElementSibling && box.nextElementSibling.tagName === 'SCRIPT' ? box.nextElementSibling.textContent : '';
+    const lines = 1 + (script.match(/\\\\/g) || []).length;
+    math.push({width: r.width, room: room.width, height: r.height, lines});
+  });
+  const inline = Array.from(slide.querySelectorAll('span.MathJax'))
+    .filter(m => !m.closest('.MathJax_Display, aside.notes'))
+    .map(m => parseFloat(getComputedStyle(m.querySelector('.math') || m).fontSize)
+              / parseFloat(getComputedStyle(m.parentElement).fontSize));
+  let covered = 0;
+  for (const c of nav.map(e => e.getBoundingClientRect())) {
+    const walker = document.createTreeWalker(slide, NodeFilter.SHOW_TEXT);
+    let n;
+    while ((n = walker.nextNode())) {
+      if (!n.textContent.trim() || n.parentElement.closest('aside.notes, script, style')) continue;
+      const range = document.createRange(); range.selectNodeContents(n);
+      for (const q of range.getClientRects()) {
+        if (q.width && q.right > c.left && q.left < c.right && q.bottom > c.top && q.top < c.bottom) covered++;
       }
     }
-    rows.push({h: idx.h, v: idx.v || 0, words, zoom, body, fig, figWidth, math, inline, covered});
   }
-  return rows;
+  return {h: idx.h, v: idx.v || 0, words, zoom, body, fig, figWidth, math, inline, covered};
 }"""
 
 #: Bars of the issue, at 1280x800: visible prose words per slide (max, and the share of
@@ -221,11 +211,23 @@ def _figure_font_px() -> float:
     return float(plots.MIN_FONT_PT) * float(plots.STYLE["figure.dpi"]) / 72.0
 
 
-def check_bars(page: Any, deck: Path) -> list[dict[str, Any]]:
-    """Measure every slide of the open deck (_BARS), write the per-slide table to
-    build/screenshots/slides/<deck>-bars.txt and assert the issue's bars."""
-    rows = page.evaluate(_BARS, [_figure_font_px()])
+def check_bars(page: Any, deck: Path, n_slides: int) -> list[dict[str, Any]]:
+    """Show every slide of the open deck in turn (fragments shown, controls hidden, math
+    typeset, fitted), measure it (_BARS) and photograph it; write the per-slide table to
+    build/screenshots/slides/<deck>-bars.txt and the photos as one contact sheet,
+    <deck>-contact.png (320x200 thumbnails, 6 per row); then assert the issue's bars."""
+    from PIL import Image
+
+    rows, thumbs = [], []
+    for index in range(n_slides):
+        rows.append(page.evaluate(_BARS, [_figure_font_px(), index]))
+        thumbs.append(Image.open(io.BytesIO(page.screenshot())).convert("RGB").resize((320, 200)))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    cols = 6
+    sheet = Image.new("RGB", (cols * 324, ((len(thumbs) + cols - 1) // cols) * 204), "#888888")
+    for i, t in enumerate(thumbs):
+        sheet.paste(t, ((i % cols) * 324 + 2, (i // cols) * 204 + 2))
+    sheet.save(SCREENSHOTS / f"{deck.stem}-contact.png")
     (SCREENSHOTS / f"{deck.stem}-bars.txt").write_text("".join(
         f"slide {r['h']}.{r['v']}: {r['words']} words, zoom {r['zoom']:.3f}, body {r['body']}, "
         f"figure text {r['fig']}, equations {[round(m['width']) for m in r['math']]}\n" for r in rows))
@@ -247,31 +249,9 @@ def check_bars(page: Any, deck: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def contact_sheet(page: Any, deck: Path, n_slides: int) -> Path:
-    """Every slide (fragments shown) as a 320x200 thumbnail, 6 per row, in one PNG."""
-    from PIL import Image
-
-    thumbs = []
-    for slide in range(n_slides):
-        page.evaluate(f"async () => {{ const s = Reveal.getSlides()[{slide}]; const i = Reveal.getIndices(s);"
-                      " Reveal.slide(i.h, i.v || 0, 1e6);"
-                      " document.querySelector('.reveal').classList.remove('bncourse-pointer');"
-                      " await new Promise(r => MathJax.Hub.Queue(['Rerender', MathJax.Hub, s], r));"
-                      " bncourseSlides.fit(s); }")
-        png = page.screenshot()
-        thumbs.append(Image.open(io.BytesIO(png)).convert("RGB").resize((320, 200)))
-    cols = 6
-    sheet = Image.new("RGB", (cols * 324, ((len(thumbs) + cols - 1) // cols) * 204), "#888888")
-    for i, t in enumerate(thumbs):
-        sheet.paste(t, ((i % cols) * 324 + 2, (i // cols) * 204 + 2))
-    target = SCREENSHOTS / f"{deck.stem}-contact.png"
-    sheet.save(target)
-    return target
-
-
 def check_deck(browser: Any, deck: Path, notebook: Path) -> dict[str, Any]:
     """Open a deck in Chromium, assert everything the issue asks, save screenshots."""
-    expect = expected_slides(_shown_cells(notebook))
+    expect = deck_slides(notebook)
     context, page, log = watch_page(browser)
     try:
         page.goto(deck.resolve().as_uri(), wait_until="load")
@@ -342,9 +322,7 @@ def check_deck(browser: Any, deck: Path, notebook: Path) -> dict[str, Any]:
             f"{deck.name}: {len(too_tall)} slide(s) taller than the slide even at zoom "
             f"{slides.MIN_ZOOM} (see {SCREENSHOTS / f'{deck.stem}-overflow.txt'}): "
             + ", ".join(f"{h + 1}.{v + 1} {hh}px" for (h, v), (hh, _, _) in sorted(too_tall.items())))
-        page.evaluate("() => document.querySelector('.reveal').classList.remove('bncourse-pointer')")
-        bars = check_bars(page, deck)
-        contact_sheet(page, deck, len(expect))
+        bars = check_bars(page, deck, len(expect))
         _press(page, "Home")
         assert page.evaluate("() => Reveal.getIndices().h") == 0
         log.assert_clean()
@@ -484,7 +462,7 @@ def test_course_pdf_has_the_live_decks_pages(chromium: Any, tmp_path: Path) -> N
     deck, pdf = written[0], written[1]
     with open_deck(chromium, deck.resolve().as_uri()) as (_, page):
         live = page.evaluate("() => Reveal.getTotalSlides()")
-    assert _pdf_pages(pdf) == live == len(expected_slides(_shown_cells(notebook)))
+    assert _pdf_pages(pdf) == live == len(deck_slides(notebook))
 
 
 @pytest.fixture(scope="module")
