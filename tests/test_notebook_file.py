@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ast
+import gc
 import json
 import os
+import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bncourse.notebook_file import load_json, read_upload, sha256_file
+from bncourse.notebook_file import load_json, parse_code, read_upload, sha256_file
 
 
 def _notebook(path: Path) -> Path:
@@ -62,3 +67,57 @@ def test_size_limit_and_depth_limit(tmp_path: Path) -> None:
     odd.write_text(json.dumps({"nbformat": 4, "metadata": [1, 2], "cells": [1, {"cell_type": "code"}]}))
     nb, cells = load_json(odd)
     assert nb["metadata"] == {} and cells == [{"cell_type": "code"}]
+
+
+# --- parse_code: ast.parse from several threads ----------------------------------------------
+
+_SOURCE = "\n".join(f"x{i} = [{', '.join(map(str, range(30)))}]" for i in range(300))
+
+
+class _YieldsWhenCollected:
+    def __del__(self) -> None:
+        time.sleep(0)  # a finalizer that lets another thread run, in the middle of a parse
+
+
+def _garbage_with_finalizers(phase: str, info: dict[str, int]) -> None:
+    if phase == "stop":
+        node = _YieldsWhenCollected()
+        node.cycle = node  # type: ignore[attr-defined]  # collected only by the next GC pass
+
+
+def _errors_parsing_in_threads(parse: Callable[[str], ast.Module], rounds: int) -> list[str]:
+    """What ``parse`` raises when four threads, each at its own stack depth, parse at once."""
+    errors: list[str] = []
+
+    def at_depth(depth: int) -> None:
+        if depth:
+            return at_depth(depth - 1)
+        for _ in range(rounds):
+            try:
+                parse(_SOURCE)
+            except SystemError as exc:
+                errors.append(str(exc))
+                return
+
+    gc.callbacks.append(_garbage_with_finalizers)
+    try:
+        threads = [threading.Thread(target=at_depth, args=(d,)) for d in (5, 20, 35, 50)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        gc.callbacks.remove(_garbage_with_finalizers)
+    return errors
+
+
+def test_parse_code_is_safe_where_ast_parse_races_between_threads() -> None:
+    """The grader's jobs parse students' cells in threads; CPython 3.11's ast.parse is not safe there."""
+    raced = []
+    for _ in range(5):  # the plain ast.parse fails in the first round on this machine
+        raced = _errors_parsing_in_threads(ast.parse, rounds=30)
+        if raced:
+            break
+    if sys.version_info[:2] == (3, 11):
+        assert raced and "recursion depth mismatch" in raced[0], "the stress no longer reproduces the race"
+    assert _errors_parsing_in_threads(parse_code, rounds=30) == []

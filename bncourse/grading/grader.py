@@ -69,6 +69,7 @@ from bncourse.notebook_file import (
     cell_tags,
     graded_cells,
     load_json,
+    parse_code,
     read_upload,
     sha256_file,
 )
@@ -288,7 +289,7 @@ def static_findings(
     whose attributes a monkeypatch would assign).
     """
     try:
-        tree = ast.parse(source)
+        tree = parse_code(source)
     except SyntaxError:
         return [], []
     except (RecursionError, MemoryError, ValueError):  # e.g. a 400 KB expression
@@ -339,7 +340,7 @@ def _module_names(sources: Iterable[str]) -> set[str]:
     names = {"np", "numpy", "torch", "bncourse", "sys", "os", "builtins"}
     for src in sources:
         try:
-            tree = ast.parse(src)
+            tree = parse_code(src)
         except (SyntaxError, RecursionError, MemoryError, ValueError):
             continue
         for node in ast.walk(tree):

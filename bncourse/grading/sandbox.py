@@ -64,7 +64,7 @@ from bncourse.grading.jail import (
     set_limits,
 )
 from bncourse.grading.runner import RawCase
-from bncourse.notebook_file import read_upload
+from bncourse.notebook_file import parse_code, read_upload
 
 __all__ = [
     "CellSource", "ForkServer", "SandboxOutcome", "kill_process_group", "preload_modules", "preloadable",
@@ -499,7 +499,7 @@ def preload_modules(source: str) -> list[str]:
     worker imports itself.  A cell that does not parse gives ``[]``.
     """
     try:
-        tree = ast.parse(source)
+        tree = parse_code(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     names: list[str] = []
