@@ -1,5 +1,6 @@
 """Shared by tests/test_release.py and tests/test_lint.py: a synthetic course notebook,
-the leak rule, and filling a student edition back with the instructor's solutions.
+the leak rule, filling a student edition back with the instructor's solutions, and
+:func:`execute` (a notebook run in a fresh kernel, for any test that needs one).
 
 The synthetic notebook ``98_synthetic.ipynb`` follows CONTRIBUTING.md: a title, an imports
 cell (which also registers the two synthetic exercises, so a kernel running the notebook
@@ -34,6 +35,7 @@ import copy
 import re
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -278,3 +280,23 @@ def fill_solutions(student: Any, instructor: Any) -> Any:
 def without_markers(source: str) -> str:
     """``source`` with the BEGIN/END marker lines removed (what a filled cell should equal)."""
     return "\n".join(ln for ln in source.splitlines() if not (_LOOSE_BEGIN.search(ln) or _LOOSE_END.search(ln)))
+
+
+def execute(nb: Any, cwd: Path, timeout: int = 300, kernel_name: str = "python3") -> tuple[Any, float]:
+    """Run ``nb`` top to bottom in a fresh kernel of this environment, with ``cwd`` as its
+    working directory; returns the executed notebook and the seconds from the first cell's
+    start to the last cell's end (kernel start-up excluded, as in `make execute`'s budget)."""
+    from datetime import datetime
+
+    from nbclient import NotebookClient
+
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=True,
+                            record_timing=True, resources={"metadata": {"path": str(cwd)}})
+    client.execute()
+    stamps = [c.metadata.get("execution", {}) for c in nb.cells if c.cell_type == "code"]
+    stamps = [s for s in stamps if "iopub.execute_input" in s and "shell.execute_reply" in s]
+    if not stamps:
+        return nb, 0.0
+    start = datetime.fromisoformat(stamps[0]["iopub.execute_input"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(stamps[-1]["shell.execute_reply"].replace("Z", "+00:00"))
+    return nb, (end - start).total_seconds()

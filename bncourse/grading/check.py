@@ -11,7 +11,9 @@ then raises :class:`~bncourse.errors.CheckFailedError` unless every case passed.
 from __future__ import annotations
 
 import inspect
+import linecache
 import textwrap
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +26,7 @@ from bncourse.grading.runner import (
     run_cases,
     student_dependencies,
 )
+from bncourse.grading.source_rules import module_names, static_findings
 
 __all__ = [
     "best_available",
@@ -107,6 +110,41 @@ def _forbidden_result(exercise: Exercise, uses: list[str]) -> ExerciseResult:
     return result
 
 
+def _notebook_cell_of(fn: Any) -> str | None:
+    """The source of the notebook cell that defined ``fn`` (a function or a class), if any.
+
+    A Jupyter kernel compiles each cell under a file name of its own
+    (``.../ipykernel_<pid>/<hash>.py``) and keeps the cell's lines in :mod:`linecache`;
+    code from anywhere else (a module, a test) has no cell, and gives ``None``.
+    """
+    if getattr(fn, "__module__", None) != "__main__":
+        return None
+    functions = [fn] if isinstance(fn, types.FunctionType) else (
+        [v for v in vars(fn).values() if isinstance(v, types.FunctionType)] if isinstance(fn, type) else [])
+    if not functions:
+        return None
+    filename = functions[0].__code__.co_filename
+    if "ipykernel_" not in filename and not filename.startswith("<ipython-input-"):
+        return None
+    return "".join(linecache.getlines(filename)) or None
+
+
+def _cell_findings(fn: Any, exercise: Exercise) -> list[str]:
+    """What the grader's static rules (:func:`static_findings`) find in ``fn``'s notebook cell.
+
+    The grader reads the same cell with the same function, so what it will refuse, ``check``
+    refuses first.  Names the cell's functions bind to modules count as modules (a
+    monkeypatch of ``np`` is tampering).
+    """
+    source = _notebook_cell_of(fn)
+    if source is None:
+        return []
+    glb = getattr(fn, "__globals__", None) or getattr(inspect.getmodule(fn), "__dict__", {})
+    modules = module_names([source]) | {k for k, v in glb.items() if isinstance(v, types.ModuleType)}
+    bad, tamper = static_findings(source, exercise.forbidden, modules, True)
+    return bad + [f"code that {t}" for t in tamper]
+
+
 def exercise_named(name: str, notebook: str | None = None) -> Exercise | None:
     """The exercise whose student function is called ``name`` (same notebook preferred)."""
     matches = [e for e in all_exercises() if e.name == name]
@@ -133,9 +171,9 @@ def run_and_evaluate(
     origin = not_students_code(fn)
     if origin is not None and origin.startswith("bncourse.oracle"):
         return _forbidden_result(exercise, [f"{origin} (the course's stand-in, not your code)"]), {}
-    uses = forbidden_uses(fn, exercise.forbidden)
+    uses = forbidden_uses(fn, exercise.forbidden) + _cell_findings(fn, exercise)
     if uses:
-        return _forbidden_result(exercise, uses), {}
+        return _forbidden_result(exercise, sorted(set(uses))), {}
     raws = run_cases(exercise, fn, namespace)
     result = evaluate(exercise, raws)
     deps: dict[str, ExerciseResult] = {}

@@ -44,6 +44,7 @@ from tests.release_helpers import (
     INSTRUCTOR_SECRET,
     SOLUTION_LINES,
     STEM,
+    execute,
     fill_solutions,
     instructor_notebook,
     leaked_lines,
@@ -403,26 +404,6 @@ def test_cli_release_refuses_with_exit_status_2_and_names_the_file(
 
 
 # --------------------------------------------------------------------------- kernels
-
-
-def execute(nb: Any, cwd: Path, timeout: int = 300, kernel_name: str = "python3") -> tuple[Any, float]:
-    """Run ``nb`` top to bottom in a fresh kernel of this environment, with ``cwd`` as its
-    working directory; returns the executed notebook and the seconds from the first cell's
-    start to the last cell's end (kernel start-up excluded, as in `make execute`'s budget)."""
-    from datetime import datetime
-
-    from nbclient import NotebookClient
-
-    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=True,
-                            record_timing=True, resources={"metadata": {"path": str(cwd)}})
-    client.execute()
-    stamps = [c.metadata.get("execution", {}) for c in nb.cells if c.cell_type == "code"]
-    stamps = [s for s in stamps if "iopub.execute_input" in s and "shell.execute_reply" in s]
-    if not stamps:
-        return nb, 0.0
-    start = datetime.fromisoformat(stamps[0]["iopub.execute_input"].replace("Z", "+00:00"))
-    end = datetime.fromisoformat(stamps[-1]["shell.execute_reply"].replace("Z", "+00:00"))
-    return nb, (end - start).total_seconds()
 
 
 def _text(cell: Any) -> str:

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from bncourse.grading.grader import discover_submissions, grade_class, static_findings
+from bncourse.grading.grader import discover_submissions, grade_class
 from bncourse.grading.jail import GradingJail
 from bncourse.grading.sandbox import kill_process_group
+from bncourse.grading.source_rules import static_findings
 from tests import grading_helpers as gh
 from tests.jail_helpers import isolation_args, require_bwrap
 

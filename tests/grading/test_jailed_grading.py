@@ -13,6 +13,7 @@ import json
 import os
 import stat
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -281,14 +282,29 @@ def test_a_roster_names_the_students(tmp_path: Path, jail: GradingJail) -> None:
         read_roster(roster)
 
 
-def test_grading_with_the_jail_leaves_no_folder_and_no_process_behind(tmp_path: Path, jail: GradingJail) -> None:
-    before = {p.name for p in Path("/tmp").iterdir() if p.name.startswith("bncourse-")}
+def test_grading_with_the_jail_leaves_no_folder_and_no_process_behind(
+    tmp_path: Path, jail: GradingJail, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every temporary folder of the grader goes to a folder of this test, so "nothing is left
+    # behind" is exact even while another grader (another test run) uses /tmp.
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    made: list[str] = []
+    mkdtemp = tempfile.mkdtemp
+
+    def recording_mkdtemp(*args: Any, **kwargs: Any) -> str:
+        made.append(mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording_mkdtemp)
     mode = os.stat("/tmp").st_mode
     grade_class([_class(tmp_path)], tmp_path / "out", jobs=2, timeout=20, extra_exercise_files=[gh.THIS_FILE],
                 jail=jail)
     time.sleep(0.2)
-    after = {p.name for p in Path("/tmp").iterdir() if p.name.startswith("bncourse-")}
-    assert after <= before and os.stat("/tmp").st_mode == mode
+    assert made and all(Path(m).parent == private_tmp for m in made)  # the grader's folders were here
+    assert sorted(p.name for p in private_tmp.iterdir()) == []
+    assert os.stat("/tmp").st_mode == mode
     cgroups = Path("/sys/fs/cgroup/pids")
     if cgroups.is_dir():
         assert not [p for p in cgroups.iterdir() if p.name.startswith(f"bncourse-grade-{os.getpid()}-")]
