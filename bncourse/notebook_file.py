@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import stat
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from bncourse.errors import NotebookError
 
 __all__ = [
     "MAX_NOTEBOOK_BYTES",
+    "atomic_write",
     "cell_source",
     "cell_tags",
     "graded_cells",
@@ -165,6 +167,24 @@ def graded_cells(cells: list[Any]) -> list[tuple[int, str, str]]:
         elif "exercise" in tags:
             found.append((i, "exercise", cell_source(cell)))
     return found
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never a part.
+
+    Writes a temporary file in the same folder (created if missing) and renames it over
+    ``path``; on any failure the temporary file is removed and ``path`` is untouched.  Text is
+    written as UTF-8, line endings as given.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def sha256_file(path: Path) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bncourse.notebook_file import load_json, parse_code, read_upload, sha256_file
+from bncourse.notebook_file import atomic_write, load_json, parse_code, read_upload, sha256_file
 
 
 def _notebook(path: Path) -> Path:
@@ -121,3 +121,24 @@ def test_parse_code_is_safe_where_ast_parse_races_between_threads() -> None:
     if sys.version_info[:2] == (3, 11):
         assert raced and "recursion depth mismatch" in raced[0], "the stress no longer reproduces the race"
     assert _errors_parsing_in_threads(parse_code, rounds=30) == []
+
+
+# --- atomic_write -----------------------------------------------------------------------------
+
+
+def test_atomic_write_replaces_the_whole_file_text_or_bytes(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "grades.csv"
+    atomic_write(target, "a,b\r\n1,2\n")  # line endings as given; the folder is made
+    assert target.read_bytes() == b"a,b\r\n1,2\n"
+    atomic_write(target, b"\x00\x01")
+    assert target.read_bytes() == b"\x00\x01"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["grades.csv"]
+
+
+def test_atomic_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    target.write_text("old")
+    with pytest.raises(UnicodeEncodeError):
+        atomic_write(target, "\ud800")  # a lone surrogate cannot be encoded
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]

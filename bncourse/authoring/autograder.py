@@ -30,7 +30,6 @@ import importlib.metadata
 import io
 import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,6 +45,7 @@ from bncourse.grading.gradescope import (
     Assignment,
 )
 from bncourse.grading.registry import all_exercises
+from bncourse.notebook_file import atomic_write
 
 __all__ = ["SCRIPTS", "build_gradescope_zip", "oracle_files", "zip_entries"]
 
@@ -222,20 +222,15 @@ def _check_entries(entries: Mapping[str, bytes], student: Mapping[str, bytes], o
 
 def _write_zip(path: Path, entries: Mapping[str, bytes]) -> None:
     """Write ``entries`` to ``path`` atomically (reproducible: fixed dates, sorted; scripts 755)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w") as zf:
-            for name in sorted(entries):
-                info = zipfile.ZipInfo(name, date_time=student_package.ZIP_DATE)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.create_system = 3
-                info.external_attr = ((0o100755 if name in SCRIPTS else 0o100644) & 0xFFFF) << 16
-                zf.writestr(info, entries[name], compresslevel=9)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=student_package.ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3
+            info.external_attr = ((0o100755 if name in SCRIPTS else 0o100644) & 0xFFFF) << 16
+            zf.writestr(info, entries[name], compresslevel=9)
+    atomic_write(path, buffer.getvalue())
 
 
 def build_gradescope_zip(out: Path, notebooks: Sequence[str] = (), *, timeout: float = 60.0,

@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,7 +76,7 @@ from bncourse import notebook_file
 from bncourse.authoring import release
 from bncourse.errors import BNCourseError, NotebookError
 from bncourse.grading.registry import Exercise, exercises_for_notebook
-from bncourse.notebook_file import cell_tags
+from bncourse.notebook_file import atomic_write, cell_tags
 
 __all__ = [
     "EDITION",
@@ -275,13 +274,6 @@ def _check_target(out: Path, notebooks_dir: Path, force: bool) -> None:
             )
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
-
-
 def export(out: Path, notebooks_dir: Path = Path("notebooks"), notebooks: Sequence[str] | None = None,
            force: bool = False) -> list[Path]:
     """Write every instructor notebook as an nbgrader source assignment under ``out/source/``.
@@ -328,7 +320,7 @@ def export(out: Path, notebooks_dir: Path = Path("notebooks"), notebooks: Sequen
         target = out / rel
         if target.is_symlink() or (target.exists() and not target.is_file()):
             raise BNCourseError(f"{target} exists and is not a regular file; refusing to replace it")
-        _write_atomically(target, data)
+        atomic_write(target, data)
         if rel.suffix == ".ipynb":
             written.append(target)
     return written

@@ -72,7 +72,7 @@ from typing import Any
 from bncourse import __version__, notebook_file
 from bncourse.authoring import leaks, student_package
 from bncourse.errors import BNCourseError, NotebookError
-from bncourse.notebook_file import cell_tags, sha256_file
+from bncourse.notebook_file import atomic_write, cell_tags, sha256_file
 
 __all__ = [
     "MANIFEST",
@@ -667,7 +667,5 @@ def write_zip(out: Path) -> Path:
     """
     files = {f"{out.name}/{rel}": (out / rel).read_bytes() for rel in _files_under(out)}
     target = zip_path(out)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(student_package.reproducible_zip(files))
-    os.replace(tmp, target)
+    atomic_write(target, student_package.reproducible_zip(files))
     return target

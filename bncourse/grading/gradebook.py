@@ -77,9 +77,9 @@ from pathlib import Path
 from typing import Any
 
 from bncourse.errors import BNCourseError
-from bncourse.grading.grader import _atomic_write
 from bncourse.grading.registry import Exercise, all_exercises
 from bncourse.grading.roster import Roster, RosterEntry
+from bncourse.notebook_file import atomic_write
 
 __all__ = [
     "CANVAS_IDENTITY", "CANVAS_POINTS_POSSIBLE", "DEFAULT_ASSIGNMENT", "FORMATS", "MOODLE_IDENTITY",
@@ -288,6 +288,6 @@ def write_gradebooks(
     for fmt in dict.fromkeys(formats):
         table = build_table(fmt, items, records, roster)
         path = Path(out) / f"gradebook-{fmt}.csv"
-        _atomic_write(path, _csv_text(table.rows))
+        atomic_write(path, _csv_text(table.rows))
         written.append((path, table))
     return written

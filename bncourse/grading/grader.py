@@ -41,7 +41,6 @@ import json
 import os
 import queue
 import re
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -64,6 +63,7 @@ from bncourse.grading.sandbox import (
 )
 from bncourse.grading.source_rules import module_names, static_findings
 from bncourse.notebook_file import (
+    atomic_write,
     cell_source,
     cell_tags,
     graded_cells,
@@ -74,7 +74,7 @@ from bncourse.notebook_file import (
 
 __all__ = [
     "NOT_ISOLATED", "Submission", "Summary", "discover_submissions", "grade_class", "grade_notebook",
-    "read_roster", "require_jail",
+    "identify_notebook", "imports_to_preload", "read_roster", "require_jail", "student_feedback",
 ]
 
 GRADER_VERSION = "3"
@@ -208,7 +208,12 @@ def _checked_ids(cells: Sequence[Any]) -> list[str]:
     return ids
 
 
-def _identify_notebook(path: Path, nb: Any, cells: Sequence[Any]) -> str | None:
+def identify_notebook(path: Path, nb: Any, cells: Sequence[Any]) -> str | None:
+    """Which course notebook a submission is (``"03_forward_backward"``), or ``None``.
+
+    In order: the notebook's ``metadata.bncourse.notebook``, the file's name, the exercise
+    ids its check cells name, the exercise functions its ``exercise`` cells define.
+    """
     known = _registered_notebooks()
     metadata = nb.get("metadata", {})
     meta = metadata.get("bncourse", {}) if isinstance(metadata, dict) else {}
@@ -306,7 +311,7 @@ def grade_notebook(
         record["errors"].append(f"unreadable notebook: {type(exc).__name__}: {exc}")
         record["seconds"] = time.perf_counter() - start
         return record
-    notebook = _identify_notebook(sub.path, nb, cells_all)
+    notebook = identify_notebook(sub.path, nb, cells_all)
     record["notebook"] = notebook
     if notebook is None:
         record["errors"].append("could not tell which course notebook this is (no metadata, file name "
@@ -376,23 +381,12 @@ def grade_notebook(
 # --- writing the reports ---------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _safe_name(student: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._") or "student"
 
 
-def _feedback(student: str, records: Sequence[dict[str, Any]]) -> str:
+def student_feedback(student: str, records: Sequence[dict[str, Any]]) -> str:
+    """The Markdown feedback file of one student: per notebook, problems, points, each check's text."""
     lines = [f"# Feedback for {student}", ""]
     if any(rec.get("isolation") != JAILED for rec in records):
         lines += [f"> Graded {NOT_ISOLATED} (without the operating-system jail).", ""]
@@ -474,7 +468,7 @@ def _write_outputs(out: Path, records: Sequence[dict[str, Any]], summary: Summar
                          f"{sum(pts.values()):g}", maximum, *([""] if class_list else [])])
     if class_list:
         writer.writerows(_roster_rows(summary, len(columns)))
-    _atomic_write(out / "grades.csv", buf.getvalue())
+    atomic_write(out / "grades.csv", buf.getvalue())
     report = {"grader_version": GRADER_VERSION, "isolation": summary.isolation,
               "seconds": round(summary.seconds, 3), "jobs": summary.jobs,
               "startup_seconds": round(summary.startup_seconds, 3), "submissions": list(records)}
@@ -482,9 +476,9 @@ def _write_outputs(out: Path, records: Sequence[dict[str, Any]], summary: Summar
         report["roster"] = {"path": str(summary.roster.path), "class_list": summary.roster.class_list,
                             "matched": summary.matched, "unmatched": summary.unmatched,
                             "missing": summary.missing}
-    _atomic_write(out / "report.json", json.dumps(report, indent=1, default=str))
+    atomic_write(out / "report.json", json.dumps(report, indent=1, default=str))
     for student, recs in by_student.items():
-        _atomic_write(out / "feedback" / f"{_safe_name(student)}.md", _feedback(student, recs))
+        atomic_write(out / "feedback" / f"{_safe_name(student)}.md", student_feedback(student, recs))
 
 
 def _previous(out: Path, isolation: str) -> dict[tuple[str, str], dict[str, Any]]:
@@ -579,7 +573,7 @@ def grade_class(
     first_of_name: dict[str, int] = {}
     for i in todo:
         first_of_name.setdefault(subs[i].path.name, i)
-    preload = sorted({m for i in first_of_name.values() for m in _preload_of(subs[i].path)})
+    preload = sorted({m for i in first_of_name.values() for m in imports_to_preload(subs[i].path)})
     servers = [ForkServer(preload, extra_exercise_files, jail=jail)
                for _ in range(min(jobs, len(todo)) if warm else 0)]
     free: queue.Queue[ForkServer | None] = queue.Queue()
@@ -599,7 +593,7 @@ def grade_class(
             if jail is None:
                 return grade_notebook(subs[i], timeout=timeout, deny_read=deny,
                                       extra_exercise_files=extra_exercise_files)
-            with ForkServer(_preload_of(subs[i].path), extra_exercise_files, jail=jail) as single:
+            with ForkServer(imports_to_preload(subs[i].path), extra_exercise_files, jail=jail) as single:
                 return grade_notebook(subs[i], timeout=timeout, extra_exercise_files=extra_exercise_files,
                                       server=single)
         finally:
@@ -719,7 +713,7 @@ def _missing(
     return missing
 
 
-def _preload_of(path: Path) -> list[str]:
+def imports_to_preload(path: Path) -> list[str]:
     """Modules the notebook's imports cell names that a fork server may import in advance."""
     try:
         _, cells = load_json(path)

@@ -77,16 +77,15 @@ from bncourse.grading.evaluate import ExerciseResult
 from bncourse.grading.grader import (
     GRADER_VERSION,
     Submission,
-    _atomic_write,
-    _feedback,
-    _identify_notebook,
-    _preload_of,
     grade_notebook,
+    identify_notebook,
+    imports_to_preload,
+    student_feedback,
 )
 from bncourse.grading.jail import GradingJail, bwrap_path
 from bncourse.grading.registry import Exercise, all_exercises
 from bncourse.grading.sandbox import ForkServer, SandboxOutcome
-from bncourse.notebook_file import MAX_NOTEBOOK_BYTES, load_json, read_upload
+from bncourse.notebook_file import MAX_NOTEBOOK_BYTES, atomic_write, load_json, read_upload
 
 __all__ = [
     "CONFIG_FILE", "ISOLATION_JAIL", "ISOLATION_USER", "Assignment", "Layout", "UserServer", "choose_isolation",
@@ -307,7 +306,7 @@ class UserServer(ForkServer):
         return True
 
     def close(self) -> None:
-        sandbox._remove_tree(self._own)
+        sandbox.remove_tree(self._own)
 
     def jailed_extra_files(self) -> list[str]:
         return []
@@ -340,7 +339,7 @@ class UserServer(ForkServer):
             self._collect(work, slot, len(request["exercises"]))
         finally:
             _kill_user_processes(self.uid)
-            sandbox._remove_tree(work)
+            sandbox.remove_tree(work)
         return slot
 
     def _run(self, work: Path, req: Mapping[str, Any], timeout: float, outcome: SandboxOutcome) -> None:
@@ -373,14 +372,14 @@ class UserServer(ForkServer):
             with contextlib.suppress(OSError):
                 results = os.open(work / "results", flags)
                 try:
-                    for name in sandbox._result_names(n_exercises):
-                        sandbox._copy_out(results, host, name, sandbox.MAX_RESULT_BYTES)
+                    for name in sandbox.result_names(n_exercises):
+                        sandbox.copy_out(results, host, name, sandbox.MAX_RESULT_BYTES)
                 finally:
                     os.close(results)
             own = os.open(work, flags)
             try:
                 for stream in ("stdout.txt", "stderr.txt"):
-                    sandbox._copy_out(own, host, stream, sandbox.OUTPUT_TAIL, tail=True)
+                    sandbox.copy_out(own, host, stream, sandbox.OUTPUT_TAIL, tail=True)
             finally:
                 os.close(own)
         finally:
@@ -452,7 +451,7 @@ def _which_notebook(path: Path, data: bytes) -> str | None:
             nb, cells = load_json(copy)
         except Exception:  # an unreadable notebook is reported when it is graded
             return None
-        return _identify_notebook(copy, nb, cells)
+        return identify_notebook(copy, nb, cells)
 
 
 def _student(layout: Layout) -> str:
@@ -501,7 +500,7 @@ def results_for(assignment: Assignment, records: Sequence[dict[str, Any]], probl
             "without its answers.", ""]
     if notes:
         head += ["**Problems with this submission:**", "", *[f"- {n}" for n in notes], ""]
-    feedback = _feedback(student, list(by_notebook.values())) if by_notebook else ""
+    feedback = student_feedback(student, list(by_notebook.values())) if by_notebook else ""
     return {
         "score": round(total, 4),
         "execution_time": round(seconds, 3),
@@ -572,7 +571,7 @@ def grade_submission(layout: Layout, assignment: Assignment, isolation: str,
             target.write_bytes(data)
             subs.append(Submission(student, target))
         if subs:
-            preload = sorted({m for sub in subs for m in _preload_of(sub.path)})
+            preload = sorted({m for sub in subs for m in imports_to_preload(sub.path)})
             server = _server(layout, isolation, env, preload)
             if isolation == ISOLATION_JAIL and not server.ready():
                 # namespaces were there for the probe, yet the jail cannot run Python (e.g. an
@@ -603,7 +602,7 @@ def grade_submission(layout: Layout, assignment: Assignment, isolation: str,
         for rec in records:
             rec["path"] = str(notebooks[0].parent / Path(rec["path"]).name)
     finally:
-        sandbox._remove_tree(copies)
+        sandbox.remove_tree(copies)
     return results_for(assignment, records, problems, isolation, student, time.perf_counter() - start)
 
 
@@ -631,7 +630,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
                          f"tell your course staff). {type(exc).__name__}: {exc}",
                          seconds=time.perf_counter() - start)
     try:
-        _atomic_write(layout.results, json.dumps(results, indent=1))
+        atomic_write(layout.results, json.dumps(results, indent=1))
     except OSError as exc:
         print(f"bncourse autograder: cannot write {layout.results}: {exc}", file=sys.stderr)
         return 1

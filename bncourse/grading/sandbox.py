@@ -67,8 +67,8 @@ from bncourse.grading.runner import RawCase
 from bncourse.notebook_file import parse_code, read_upload
 
 __all__ = [
-    "CellSource", "ForkServer", "SandboxOutcome", "kill_process_group", "preload_modules", "preloadable",
-    "run_submission", "server_main", "worker_main",
+    "CellSource", "ForkServer", "SandboxOutcome", "copy_out", "kill_process_group", "preload_modules", "preloadable",
+    "remove_tree", "result_names", "run_submission", "server_main", "worker_main",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -310,7 +310,7 @@ def _read_cells(path: Path, outcome: SandboxOutcome) -> None:
         pass
 
 
-def _remove_tree(path: Path) -> None:
+def remove_tree(path: Path) -> None:
     """Remove a folder this module created, making read-only entries inside it writable.
 
     Permissions are changed only on folders and files *inside* ``path`` (never on its parent,
@@ -418,7 +418,7 @@ def run_submission(
         _read_results(results, exercise_ids, outcome)
         return outcome
     finally:
-        _remove_tree(tmp)
+        remove_tree(tmp)
 
 
 def _read_results(results: Path, exercise_ids: Sequence[str], outcome: SandboxOutcome) -> None:
@@ -455,7 +455,7 @@ def _run_jailed(request: dict[str, Any], exercise_ids: Sequence[str], timeout: f
         outcome.stderr_tail = _tail(slot / "stderr.txt") if not (slot / "stderr.txt").is_symlink() else ""
         _read_results(slot, exercise_ids, outcome)
     finally:
-        _remove_tree(slot)
+        remove_tree(slot)
     return outcome
 
 
@@ -581,7 +581,7 @@ class ForkServer:
             return
         if self._dir is not None:  # a restart: the previous server died or was stopped
             self.restarts += 1
-            _remove_tree(self._dir)
+            remove_tree(self._dir)
         self._dir = Path(tempfile.mkdtemp(prefix="bncourse-forkserver-"))
         home = self._dir / "home"
         for d in (home, home / "tmp", home / "mpl"):
@@ -739,7 +739,7 @@ class ForkServer:
         """Stop the server and remove its directory."""
         self._stop()
         if self._dir is not None:
-            _remove_tree(self._dir)
+            remove_tree(self._dir)
             self._dir = None
 
 
@@ -843,11 +843,12 @@ processes are gone: ``{"exit": code, "timed_out": bool, "seconds": s}``."""
 OUTPUT_TAIL = 4000
 
 
-def _result_names(n_exercises: int) -> list[str]:
+def result_names(n_exercises: int) -> list[str]:
+    """The files a worker writes for a notebook with ``n_exercises`` exercises: its cells' then each exercise's."""
     return ["cells.npz", *[f"{k}.npz" for k in range(n_exercises)]]
 
 
-def _copy_out(private: int, host: int, name: str, limit: int, *, tail: bool = False) -> None:
+def copy_out(private: int, host: int, name: str, limit: int, *, tail: bool = False) -> None:
     """Copy ``name`` from the private result folder to the host's (regular files only, capped)."""
     try:
         src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=private)
@@ -916,10 +917,10 @@ def _jailed_submission(message: Mapping[str, Any], jailed: Mapping[str, Any]) ->
             os.kill(pid, signal.SIGKILL)  # the namespace's first process: every other one dies with it
         _, status = os.waitpid(pid, 0)
         seconds = time.monotonic() - start
-        for result in _result_names(len(request["exercises"])):
-            _copy_out(private, host, result, MAX_RESULT_BYTES)
+        for result in result_names(len(request["exercises"])):
+            copy_out(private, host, result, MAX_RESULT_BYTES)
         for stream in ("stdout.txt", "stderr.txt"):
-            _copy_out(private, host, stream, OUTPUT_TAIL, tail=True)
+            copy_out(private, host, stream, OUTPUT_TAIL, tail=True)
         report = json.dumps({"exit": os.waitstatus_to_exitcode(status), "timed_out": not ready,
                              "seconds": round(seconds, 4)}).encode()
         fd = os.open(JAIL_REPORT, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600, dir_fd=host)

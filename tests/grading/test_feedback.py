@@ -78,6 +78,6 @@ def test_the_points_are_a_paragraph_after_a_list_of_problems() -> None:
     result = ExerciseResult(exercise_id="batchnorm_forward", passed=False, points=0.0, max_points=10)
     record = {"notebook": "03_forward_backward", "path": "x.ipynb", "isolation": grader.JAILED,
               "blocked": ["starting a process (subprocess.Popen)"], "results": [result.to_dict()]}
-    lines = grader._feedback("alice", [record]).splitlines()
+    lines = grader.student_feedback("alice", [record]).splitlines()
     points = next(i for i, line in enumerate(lines) if line.startswith("**0 / 10 points**"))
     assert lines[points - 1] == "" and lines[points - 2].startswith("- blocked:")

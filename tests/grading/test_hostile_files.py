@@ -148,7 +148,7 @@ def test_cleanup_changes_permissions_only_inside_its_own_folder(tmp_path: Path,
         real_rmtree(path, onerror=onerror)  # type: ignore[call-overload]
 
     monkeypatch.setattr(sandbox.shutil, "rmtree", failing_then_real)
-    sandbox._remove_tree(root)
+    sandbox.remove_tree(root)
     assert not root.exists()
     assert (holder.stat().st_mode & 0o777) == 0o751  # the root's parent is never chmod-ed
     assert (outside.stat().st_mode & 0o777) == 0o751  # nor anything behind a planted link
