@@ -31,6 +31,7 @@ import contextlib
 import json
 import re
 import shutil
+import urllib.error
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,6 +303,16 @@ def test_lab_starts_offline_and_quiet(lab: LabServer, chromium: Any) -> None:
         assert notification["settings"].get("fetchNews") == "false", notification["settings"]
         errors = [ln for ln in lab.log_text().splitlines() if ln.startswith("[E ") or "Traceback" in ln]
         assert not errors, "jupyter lab logged errors at start:\n" + "\n".join(errors)
+        # nbgrader is a dev dependency (the export's tests); its menus and server pages are not
+        # the course's: the project's Jupyter config turns them off in `make lab`.
+        menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
+        assert "File" in menus and not [m for m in menus if "nbgrader" in m.lower()], menus
+        active = page.evaluate("() => window.jupyterapp.listPlugins()"
+                               ".filter(p => p.includes('nbgrader') && window.jupyterapp.isPluginActivated(p))")
+        assert active == [], active
+        with pytest.raises(urllib.error.HTTPError) as formgrader:
+            lab.api("GET", "/formgrader")
+        assert formgrader.value.code == 404
     finally:
         context.close()
 
