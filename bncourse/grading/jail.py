@@ -151,16 +151,16 @@ def _ro_binds(spec: JailSpec) -> list[Path]:
     return seen
 
 
-def _masks(spec: JailSpec) -> list[str]:
+def _masks(spec: JailSpec, prefixes: Sequence[Path]) -> list[str]:
     """Empty read-only folders over any *installed* ``bncourse`` the jail would see (a
     non-editable instructor install holds the answers): in each library folder, at its jail
-    path and its own, and in the site-packages of the mounted Python installations."""
-    own = _ro_binds(spec)
+    path and its own, and in the site-packages of the mounted Python installations (``prefixes``,
+    :func:`_ro_binds`)."""
     targets: list[str] = []
     for i, lib in enumerate(spec.libraries):
         if (lib / "bncourse").is_dir():
             targets.append(f"{jail_library(i)}/bncourse")
-    for prefix in own:
+    for prefix in prefixes:
         for copy in sorted(prefix.glob("lib/python3*/site-packages/bncourse")):
             if copy.is_dir():
                 targets.append(str(copy))
@@ -196,12 +196,13 @@ def jail_command(spec: JailSpec, argv: Sequence[str], limits: JailLimits = JailL
         "--bind", str(spec.out), "/out",
         "--chdir", "/tmp", "--clearenv",
     ]
-    for path in _ro_binds(spec):
+    prefixes = _ro_binds(spec)
+    for path in prefixes:
         cmd += ["--ro-bind", str(path), str(path)]
     cmd += ["--ro-bind", str(spec.student_build), JAIL_BUILD]
     for i, lib in enumerate(spec.libraries):
         cmd += ["--ro-bind", str(lib), jail_library(i)]
-    cmd += _masks(spec)
+    cmd += _masks(spec, prefixes)
     for i, file in enumerate(spec.extra_files):
         cmd += ["--ro-bind", str(file), jail_extra_file(i, file)]
     cmd += ["--remount-ro", "/"]  # the root (bwrap's own tmpfs) too: only /tmp and /out are writable
