@@ -76,6 +76,21 @@ def _is_grading_internal(module: str) -> bool:
     return is_lesson_internal(module) or _matches(module, _GRADING_INTERNALS)
 
 
+def _bound_by_the_cell(tree: ast.AST) -> set[str]:
+    """Names the cell's own code binds: assignment, loop, ``with`` and ``except`` targets,
+    parameters, functions and classes (``vars = x.var(axis=0)`` is a variance, not the
+    builtin).  Imports do not count: ``from io import open`` binds the real thing."""
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.ExceptHandler)) and node.name:
+            bound.add(node.name)
+    return bound
+
+
 def static_findings(
     source: str, forbidden: Sequence[str], module_names: set[str], exercise_cell: bool
 ) -> tuple[list[str], list[str]]:
@@ -92,6 +107,7 @@ def static_findings(
         return ["code too deeply nested or too large to check"], []
     bad: list[str] = []
     tamper: list[str] = []
+    own_names = _bound_by_the_cell(tree)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             mods = ([a.name for a in node.names] if isinstance(node, ast.Import)
@@ -123,7 +139,7 @@ def static_findings(
                 bad.append(dotted)
             if _matches(dotted, forbidden):
                 bad.append(dotted)
-        elif isinstance(node, ast.Name) and node.id in _SUSPICIOUS_NAMES:
+        elif isinstance(node, ast.Name) and node.id in _SUSPICIOUS_NAMES and node.id not in own_names:
             bad.append(f"{node.id} (not needed for a NumPy exercise)")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _names_course_code(node.value):
             bad.append(f"the string {node.value[:40]!r}")

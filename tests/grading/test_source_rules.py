@@ -85,6 +85,24 @@ def test_what_the_grader_refuses_check_refuses_with_the_same_words(name: str, li
     assert finding in " ".join(result.messages)
 
 
+NAMED_LIKE_A_BUILTIN = '''
+def standardize(x_train, x_test, eps=1e-8):
+    mean = x_train.mean(axis=0)
+    vars = x_train.var(axis=0)
+    std = np.where(vars <= eps**2, 1.0, np.sqrt(vars))
+    return (x_train - mean) / std, (x_test - mean) / std, mean, std
+'''
+
+
+def test_a_variable_named_like_a_builtin_is_the_students_own() -> None:
+    """``vars`` for the variances is not the builtin ``vars``: neither refuses it."""
+    assert _forbidden(EXERCISE, NAMED_LIKE_A_BUILTIN) == []
+    result = check(EXERCISE, _defined_in_a_notebook_cell(NAMED_LIKE_A_BUILTIN), verbose=False, namespace={})
+    assert result.passed, result.messages
+    imported = _with_line("from io import open; _ = open")
+    assert any("open (not needed" in f for f in _forbidden(EXERCISE, imported))
+
+
 def test_code_outside_a_notebook_cell_is_not_read_as_one() -> None:
     """A function from a module or a test has no cell: only its code is checked, as before."""
     ns: dict[str, Any] = {"__name__": "__main__", "np": np}
