@@ -16,13 +16,16 @@ from collections.abc import Iterable, Sequence
 from bncourse.grading.runner import is_lesson_internal
 from bncourse.notebook_file import parse_code
 
-__all__ = ["module_names", "static_findings"]
+__all__ = ["REFUSED_NAMES", "module_names", "static_findings"]
 
 _KERNELS = {"batch_norm", "layer_norm", "group_norm", "instance_norm", "BatchNorm1d", "BatchNorm2d",
             "LayerNorm", "GroupNorm", "InstanceNorm2d", "functional"}
-_SUSPICIOUS_NAMES = {"__import__", "importlib", "exec", "eval", "compile", "open", "gc", "ctypes",
-                     "subprocess", "builtins", "__builtins__", "globals", "vars", "runpy", "inspect",
-                     "pickle", "marshal", "linecache"}
+REFUSED_NAMES = frozenset({
+    "__import__", "importlib", "exec", "eval", "compile", "open", "gc", "ctypes", "subprocess", "builtins",
+    "__builtins__", "globals", "vars", "runpy", "inspect", "pickle", "marshal", "linecache",
+})
+"""Builtins and modules a NumPy exercise never needs: reading one (not bound by the cell itself)
+in an exercise cell is refused."""
 _SUSPICIOUS_ATTRS = {("sys", "modules"), ("os", "system"), ("os", "popen"), ("os", "fork")}
 _GRADING_INTERNALS = ("bncourse.grading.registry", "bncourse.grading.runner", "bncourse.grading.evaluate",
                       "bncourse.grading.sandbox", "bncourse.grading.grader", "bncourse.grading.cases")
@@ -139,7 +142,7 @@ def static_findings(
                 bad.append(dotted)
             if _matches(dotted, forbidden):
                 bad.append(dotted)
-        elif isinstance(node, ast.Name) and node.id in _SUSPICIOUS_NAMES and node.id not in own_names:
+        elif isinstance(node, ast.Name) and node.id in REFUSED_NAMES and node.id not in own_names:
             bad.append(f"{node.id} (not needed for a NumPy exercise)")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _names_course_code(node.value):
             bad.append(f"the string {node.value[:40]!r}")

@@ -21,7 +21,7 @@ import pytest
 
 from bncourse.grading import check, get_exercise
 from bncourse.grading.grader import Submission, grade_notebook
-from bncourse.grading.source_rules import static_findings
+from bncourse.grading.source_rules import REFUSED_NAMES, static_findings
 from tests.release_helpers import execute
 
 EXERCISE = "standardize"
@@ -101,6 +101,19 @@ def test_a_variable_named_like_a_builtin_is_the_students_own() -> None:
     assert result.passed, result.messages
     imported = _with_line("from io import open; _ = open")
     assert any("open (not needed" in f for f in _forbidden(EXERCISE, imported))
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_NAMES))
+def test_any_refused_name_is_the_students_own_once_the_cell_binds_it(name: str) -> None:
+    """Bound as a variable, a parameter or a loop target, each refused name is plain data;
+    read without being bound, it is refused."""
+    as_variable = f"def f(x):\n    {name} = x.var(axis=0)\n    return x / {name}\n"
+    as_parameter = f"def f(x, {name}=1.0):\n    return x * {name}\n"
+    as_loop_target = f"def f(xs):\n    return [{name} + 1 for {name} in xs]\n"
+    for source in (as_variable, as_parameter, as_loop_target):
+        assert static_findings(source, ("torch",), {"np"}, True) == ([], []), source
+    unbound = f"def f(x):\n    return {name}\n"
+    assert static_findings(unbound, ("torch",), {"np"}, True)[0] == [f"{name} (not needed for a NumPy exercise)"]
 
 
 def test_code_outside_a_notebook_cell_is_not_read_as_one() -> None:
