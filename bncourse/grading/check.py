@@ -145,6 +145,12 @@ def _cell_findings(fn: Any, exercise: Exercise) -> list[str]:
     return bad + [f"code that {t}" for t in tamper]
 
 
+def _forbidden_in(fn: Any, exercise: Exercise) -> list[str]:
+    """Everything in ``fn`` the exercise refuses: what its code refers to
+    (:func:`forbidden_uses`) and what its notebook cell contains (:func:`_cell_findings`)."""
+    return sorted(set(forbidden_uses(fn, exercise.forbidden) + _cell_findings(fn, exercise)))
+
+
 def exercise_named(name: str, notebook: str | None = None) -> Exercise | None:
     """The exercise whose student function is called ``name`` (same notebook preferred)."""
     matches = [e for e in all_exercises() if e.name == name]
@@ -171,9 +177,9 @@ def run_and_evaluate(
     origin = not_students_code(fn)
     if origin is not None and origin.startswith("bncourse.oracle"):
         return _forbidden_result(exercise, [f"{origin} (the course's stand-in, not your code)"]), {}
-    uses = forbidden_uses(fn, exercise.forbidden) + _cell_findings(fn, exercise)
+    uses = _forbidden_in(fn, exercise)
     if uses:
-        return _forbidden_result(exercise, sorted(set(uses))), {}
+        return _forbidden_result(exercise, uses), {}
     raws = run_cases(exercise, fn, namespace)
     result = evaluate(exercise, raws)
     deps: dict[str, ExerciseResult] = {}
@@ -182,7 +188,7 @@ def run_and_evaluate(
             dep_ex = exercise_named(name, exercise.notebook)
             if dep_ex is not None and dep_ex.id != exercise.id:
                 dep_fn = namespace[name]
-                dep_uses = forbidden_uses(dep_fn, dep_ex.forbidden)
+                dep_uses = _forbidden_in(dep_fn, dep_ex)
                 deps[name] = (
                     _forbidden_result(dep_ex, dep_uses)
                     if dep_uses
