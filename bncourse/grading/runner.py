@@ -17,7 +17,7 @@ import sys
 import time
 import traceback
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ __all__ = [
     "RawCase",
     "forbidden_base",
     "forbidden_uses",
+    "is_within",
     "not_students_code",
     "resolved_namespace",
     "restricted",
@@ -362,12 +363,16 @@ ALWAYS_FORBIDDEN = ("bncourse.grading.expected",)
 """Modules no exercise may use: the expected outputs the student build ships."""
 
 
+def is_within(name: str, prefixes: Iterable[str]) -> bool:
+    """Is the dotted ``name`` one of ``prefixes`` or inside one? (``torch.nn`` is within
+    ``torch``; ``torchvision`` is not.)"""
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
 def _is_forbidden_module(module: str | None, forbidden: tuple[str, ...]) -> bool:
     if not isinstance(module, str):
         return False
-    return is_lesson_internal(module) or any(
-        module == p or module.startswith(p + ".") for p in (*ALWAYS_FORBIDDEN, *forbidden)
-    )
+    return is_lesson_internal(module) or is_within(module, (*ALWAYS_FORBIDDEN, *forbidden))
 
 
 def _named(module: str | None, qualname: str | None, forbidden: tuple[str, ...]) -> str | None:
@@ -382,9 +387,7 @@ def _named(module: str | None, qualname: str | None, forbidden: tuple[str, ...])
         return None
     for entry in forbidden:
         package, _, attr = entry.rpartition(".")
-        if package and (module == package or module.startswith(package + ".")) and (
-            qualname == attr or qualname.startswith(attr + ".")
-        ):
+        if package and is_within(module, [package]) and is_within(qualname, [attr]):
             return entry
     return None
 

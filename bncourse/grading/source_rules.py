@@ -13,7 +13,7 @@ import ast
 import re
 from collections.abc import Iterable, Sequence
 
-from bncourse.grading.runner import is_lesson_internal
+from bncourse.grading.runner import is_lesson_internal, is_within
 from bncourse.notebook_file import parse_code
 
 __all__ = ["REFUSED_NAMES", "module_names", "static_findings"]
@@ -71,12 +71,8 @@ def _names_course_code(text: str) -> bool:
     return not any(c.isspace() for c in text) and bool(_COURSE_CODE_NAME.search(text))
 
 
-def _matches(module: str, prefixes: Iterable[str]) -> bool:
-    return any(module == p or module.startswith(p + ".") for p in prefixes)
-
-
 def _is_grading_internal(module: str) -> bool:
-    return is_lesson_internal(module) or _matches(module, _GRADING_INTERNALS)
+    return is_lesson_internal(module) or is_within(module, _GRADING_INTERNALS)
 
 
 def _bound_by_the_cell(tree: ast.AST) -> set[str]:
@@ -116,7 +112,7 @@ def static_findings(
             mods = ([a.name for a in node.names] if isinstance(node, ast.Import)
                     else [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names])
             if exercise_cell:
-                bad += [f"import {m}" for m in mods[:1] + mods[1:] if m and _matches(m, forbidden)][:1]
+                bad += [f"import {m}" for m in mods[:1] + mods[1:] if m and is_within(m, forbidden)][:1]
             for m in mods[:1] if isinstance(node, ast.ImportFrom) else mods:
                 if _is_grading_internal(m):
                     tamper.append(f"imports {m}")
@@ -140,7 +136,7 @@ def static_findings(
                 bad.append(f"{dotted or node.attr} (a library kernel)")
             if tuple(dotted.split(".")[:2]) in _SUSPICIOUS_ATTRS:
                 bad.append(dotted)
-            if _matches(dotted, forbidden):
+            if is_within(dotted, forbidden):
                 bad.append(dotted)
         elif isinstance(node, ast.Name) and node.id in REFUSED_NAMES and node.id not in own_names:
             bad.append(f"{node.id} (not needed for a NumPy exercise)")
