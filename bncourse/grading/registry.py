@@ -173,10 +173,10 @@ class Mistake:
     outputs: tuple[str, ...] | None = None
 
 
-
 #: What a NumPy exercise's code may not use: torch, the course's reference and modules, its
 #: torch stand-ins, scikit-learn (each computes the answer instead of the student).
 NUMPY_FORBIDDEN: tuple[str, ...] = ("torch", "bncourse.reference", "bncourse.nn", "bncourse.oracle", "sklearn")
+
 
 @dataclass(frozen=True)
 class Exercise:
